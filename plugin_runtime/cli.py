@@ -1,0 +1,55 @@
+"""The ``plugin-runtime`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from plugin_runtime.errors import PluginRuntimeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="plugin-runtime")
+def main() -> None:
+    """Run event-triggered QA bots (plugins) on labeling projects."""
+
+
+@main.command("dry-run")
+@click.argument("plugin", type=click.Path(exists=True, dir_okay=True, path_type=str))
+@click.option("--events", "events", required=True, type=click.Path(allow_dash=True),
+              help="Recorded events, one JSON object per line ('-' for stdin).")
+@click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process",
+              show_default=True, help="Where the plugin runs.")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds each event's hook may take.")
+@click.option("--format", "output_format", type=click.Choice(["auto", "json", "human"]),
+              default="auto", show_default=True,
+              help="json: one line per event; human: a summary; auto: human on a terminal.")
+def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_format: str) -> None:
+    """Run PLUGIN (a main.py, a folder or a .zip) against recorded EVENTS, printing the
+    actions each event would produce. Exit code 0 only if every event is ok."""
+    from plugin_runtime.dryrun import run_dry_run
+    from plugin_runtime.sandbox.base import Limits
+    from plugin_runtime.source import load_source
+
+    human = output_format == "human" or (output_format == "auto" and sys.stdout.isatty())
+    try:
+        source = load_source(plugin)
+        code = run_dry_run(
+            source, events, sandbox=sandbox, limits=Limits(timeout_s=timeout),
+            out=sys.stdout, err=sys.stderr, human=human, progress=sys.stderr.isatty(),
+        )
+    except PluginRuntimeError as error:
+        _fail(error)
+    sys.exit(code)
+
+
+def _fail(error: Exception, code: int = 2) -> None:
+    """Refused input or unusable infrastructure: the message alone, exit code 2."""
+    click.echo(f"error: {error}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``plugin-runtime dry-run``: a plugin against recorded events, no server, no platform.
+
+Prints one JSON line per event on stdout (or a readable summary on a terminal); diagnostics
+and progress go to stderr. Exit code 0 only if every event is ``ok``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from plugin_runtime.recordings import read_events
+from plugin_runtime.sandbox.base import Limits, Sandbox
+from plugin_runtime.source import PluginSource
+from plugin_sdk.results import RunResult
+
+SandboxFactory = Callable[[PluginSource, Limits], Sandbox]
+
+
+def open_sandbox(kind: str, source: PluginSource, limits: Limits) -> Sandbox:
+    """The sandbox named on the command line."""
+    if kind == "process":
+        from plugin_runtime.sandbox.process import ProcessSandbox
+
+        return ProcessSandbox(source, limits)
+    if kind == "docker":
+        from plugin_runtime.sandbox.docker import DockerSandbox  # type: ignore[import-not-found]
+
+        return DockerSandbox.for_source(source, limits)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown sandbox {kind!r}: expected process or docker")
+
+
+class _Progress:
+    """A counter on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, err: IO[str], enabled: bool) -> None:
+        self.err, self.enabled, self.last = err, enabled, 0.0
+
+    def update(self, done: int, counts: Counter[str]) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.last > 0.2:
+            self.last = now
+            self.err.write(f"\r{done} events  ({counts['ok']} ok, {done - counts['ok']} not ok)")
+            self.err.flush()
+
+    def clear(self) -> None:
+        if self.enabled and self.last:
+            self.err.write("\r\033[K")
+
+
+def run_dry_run(
+    source: PluginSource,
+    events: str | Path,
+    *,
+    sandbox: str = "process",
+    limits: Limits | None = None,
+    out: IO[str],
+    err: IO[str],
+    human: bool = False,
+    progress: bool = False,
+) -> int:
+    """Run every event of ``events`` through the plugin; returns the exit code."""
+    limits = limits or Limits()
+    for warning in source.warnings:
+        err.write(f"warning: {warning}\n")
+    counts: Counter[str] = Counter()
+    started = time.monotonic()
+    meter = _Progress(err, progress and not human)
+    done = 0
+    box = open_sandbox(sandbox, source, limits)
+    try:
+        for recorded in read_events(events):
+            if recorded.error is not None:
+                result = RunResult(event_id=recorded.event_id, status="error", error=recorded.error)
+                err.write(f"error: {recorded.error}\n")
+                event: dict[str, Any] | None = None
+            else:
+                event = recorded.event
+                assert event is not None
+                result = box.run(event)
+            counts[result.status] += 1
+            done += 1
+            if human:
+                out.write(_human(result, event) + "\n")
+            else:
+                out.write(json.dumps(result.wire(), ensure_ascii=False) + "\n")
+            out.flush() if done % 256 == 0 or human else None
+            meter.update(done, counts)
+    finally:
+        box.close()
+        meter.clear()
+    out.flush()
+    elapsed = time.monotonic() - started
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no events"
+    line = f"dry-run: {done} events in {elapsed:.2f} s: {summary}"
+    (out if human else err).write(("\n" if human else "") + line + "\n")
+    return 0 if done == counts["ok"] else 1
+
+
+def _human(result: RunResult, event: dict[str, Any] | None) -> str:
+    kind = event.get("type", "?") if event else "?"
+    asset = (event or {}).get("asset_id") or "-"
+    head = f"{result.event_id or '?'}  {kind}  {asset}  {result.status.upper()}"
+    if result.skipped:
+        return head + "  (no hook for this event)"
+    lines = [f"{head}  {len(result.actions)} action(s)  {result.duration_ms:.1f} ms"]
+    for action in result.actions:
+        data = action.model_dump(mode="json", exclude_none=True)
+        data.pop("type")
+        target = data.pop("asset_id")
+        detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+        lines.append(f"    -> {action.type} {target} {detail}".rstrip())
+    for log in result.logs:
+        lines.append(f"    [{log.level.lower()}] {log.message}")
+    if result.error:
+        lines.extend("    ! " + line for line in result.error.splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Answering Kili-style reads (``labels``, ``assets``, ``projects``) over plain records.
+
+Pure functions over lists of camelCase dicts, so the same filtering serves reads answered from
+an event's recorded context (dry-run, tests) and, in the runtime, reads of the live platform.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from plugin_sdk.errors import ContextUnavailable, UnsupportedMethodError
+
+def normalise_label(label: dict, asset_id: str | None) -> dict:
+    """A label as reads return it: ``assetId`` and ``author.id`` filled from what is known."""
+    out = dict(label)
+    if asset_id is not None:
+        out.setdefault("assetId", asset_id)
+    if "author" not in out and out.get("authorId") is not None:
+        out["author"] = {"id": out["authorId"]}
+    return out
+
+
+def _field_tree(fields: Iterable[str]) -> dict:
+    tree: dict = {}
+    for field in fields:
+        node = tree
+        for part in field.split("."):
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _apply(value: Any, tree: dict, where: str, what: str) -> Any:
+    if not tree:
+        return copy.deepcopy(value)
+    if isinstance(value, list):
+        return [_apply(item, tree, where, what) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, sub in tree.items():
+        if key not in value:
+            raise ContextUnavailable(
+                f"field {where + key!r} of {what} is not in what this read can see; record "
+                "events with their full context (`plugin-runtime events export`) or ask for "
+                "fewer fields"
+            )
+        out[key] = _apply(value[key], sub, f"{where}{key}.", what)
+    return out
+
+
+def project_fields(record: dict, fields: Iterable[str] | None, what: str) -> dict:
+    """Keep only ``fields`` (Kili's dotted names, e.g. ``labels.jsonResponse``) of ``record``.
+
+    A requested field the record does not hold raises ContextUnavailable rather than
+    answering ``None``, which a plugin would take for the platform's answer.
+    """
+    if fields is None:
+        return copy.deepcopy(record)
+    return _apply(record, _field_tree(fields), "", what)
+
+
+def page(records: list[dict], first: int | None, skip: int | None) -> list[dict]:
+    """Kili's ``skip``/``first`` paging."""
+    start = skip or 0
+    if start < 0 or (first is not None and first < 0):
+        raise ValueError("first and skip must be positive")
+    return records[start:] if first is None else records[start : start + first]
+
+
+def refuse_unsupported(method: str, given: dict[str, Any], supported: Iterable[str]) -> None:
+    """Refuse, by name, a Kili argument this read cannot honour (rather than ignore it)."""
+    allowed = set(supported)
+    for name, value in given.items():
+        if value is not None and value is not False and name not in allowed:
+            raise UnsupportedMethodError(
+                f"kili.{method}({name}=...) is not supported inside a plugin sandbox; filter "
+                f"the result in Python instead (supported filters: {', '.join(sorted(allowed))})"
+            )
+
+
+def filter_labels(labels: Iterable[dict], query: dict[str, Any]) -> list[dict]:
+    """Apply the label filters plugins pass to ``kili.labels``/``count_labels``."""
+    out = []
+    for label in labels:
+        if query.get("asset_id") is not None and label.get("assetId") != query["asset_id"]:
+            continue
+        if query.get("label_id") is not None and label.get("id") != query["label_id"]:
+            continue
+        if query.get("type_in") and label.get("labelType") not in query["type_in"]:
+            continue
+        if query.get("author_in") and (label.get("author") or {}).get("email") not in query[
+            "author_in"
+        ] and label.get("authorId") not in query["author_in"]:
+            continue
+        if query.get("user_id") is not None and label.get("authorId") != query["user_id"]:
+            continue
+        if query.get("id_contains") and not any(p in str(label.get("id")) for p in query["id_contains"]):
+            continue
+        out.append(label)
+    return out
+
+
+def filter_assets(assets: Iterable[dict], query: dict[str, Any]) -> list[dict]:
+    """Apply the asset filters plugins pass to ``kili.assets``/``count_assets``."""
+    out = []
+    for asset in assets:
+        if query.get("asset_id") is not None and asset.get("id") != query["asset_id"]:
+            continue
+        if query.get("asset_id_in") is not None and asset.get("id") not in query["asset_id_in"]:
+            continue
+        if query.get("asset_id_not_in") and asset.get("id") in query["asset_id_not_in"]:
+            continue
+        external = query.get("external_id_in") or query.get("external_id_strictly_in")
+        if external is not None and asset.get("externalId") not in external:
+            continue
+        if query.get("status_in") and asset.get("status") not in query["status_in"]:
+            continue
+        out.append(asset)
+    return out

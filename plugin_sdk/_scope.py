@@ -1,0 +1,156 @@
+"""What one event lets a plugin know: its project, its assets and their labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin_sdk import _queries
+from plugin_sdk.errors import ContextUnavailable, ProjectScopeError, UnresolvedAssetError
+
+_RECORD_HINT = (
+    "record events with their context (`plugin-runtime events export`), or add it to the "
+    "event under context.asset / context.project"
+)
+
+
+class EventScope:
+    """The records an event carries (``label``, ``context.asset``, ``context.assets``,
+    ``context.project``), indexed for the handle's reads and id resolution."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.project_id: str = event["project_id"]
+        self.asset_id: str | None = event.get("asset_id")
+        context = event.get("context") or {}
+        project = context.get("project")
+        self.project: dict | None = {"id": self.project_id, **project} if project else None
+        records = [context.get("asset")] + list(context.get("assets") or [])
+        self.assets: dict[str, dict] = {}
+        self.labels: dict[str, dict] = {}
+        # Assets whose label list was recorded: only for those can "all labels" be answered.
+        self.labels_known: set[str] = set()
+        for asset in records:
+            if isinstance(asset, dict) and isinstance(asset.get("id"), str):
+                self.assets[asset["id"]] = asset
+                if isinstance(asset.get("labels"), list):
+                    self.labels_known.add(asset["id"])
+                    for label in asset["labels"]:
+                        if isinstance(label, dict) and "id" in label:
+                            self.labels[label["id"]] = _queries.normalise_label(label, asset["id"])
+        label = event.get("label")
+        if isinstance(label, dict) and "id" in label and label["id"] not in self.labels:
+            self.labels[label["id"]] = _queries.normalise_label(label, self.asset_id)
+
+    def check_project(self, project_id: str | None, method: str) -> None:
+        """Refuse a read or write on another project than the plugin's own."""
+        if project_id is not None and project_id != self.project_id:
+            raise ProjectScopeError(
+                f"kili.{method}(project_id={project_id!r}): a plugin may only touch its own "
+                f"project ({self.project_id!r})"
+            )
+
+    def resolve_assets(
+        self, asset_ids: list[str] | None, external_ids: list[str] | None, method: str
+    ) -> list[str]:
+        """Asset ids from Kili's ``asset_ids``/``external_ids`` pair, external ids resolved
+        through the assets the event carries."""
+        if asset_ids is not None and external_ids is not None:
+            raise ValueError(f"kili.{method}: give asset_ids or external_ids, not both")
+        if asset_ids is not None:
+            return [_check_id(a, method) for a in _as_list(asset_ids, "asset_ids", method)]
+        if external_ids is None:
+            raise ValueError(f"kili.{method}: give asset_ids or external_ids")
+        by_external = {a.get("externalId"): a["id"] for a in self.assets.values()}
+        resolved = []
+        for external_id in _as_list(external_ids, "external_ids", method):
+            if external_id not in by_external:
+                known = ", ".join(repr(e) for e in by_external if e is not None) or "none"
+                raise UnresolvedAssetError(
+                    f"kili.{method}: external id {external_id!r} is not an asset this event "
+                    f"carries (known external ids: {known}); pass asset_ids instead"
+                )
+            resolved.append(by_external[external_id])
+        return resolved
+
+    def asset_of_label(self, label_id: str, method: str) -> str:
+        """The asset a label belongs to, as far as the event tells."""
+        label = self.labels.get(label_id)
+        if label is not None and label.get("assetId"):
+            return label["assetId"]
+        if self.asset_id is not None:
+            # The runtime checks that the label really belongs to this asset before applying.
+            return self.asset_id
+        raise UnresolvedAssetError(
+            f"kili.{method}: label {label_id!r} is not in this event, so its asset is unknown"
+        )
+
+    # Reads answered from the recorded context --------------------------------------------
+
+    def read_labels(self, query: dict[str, Any]) -> list[dict]:
+        asset_ids = self._scoped_assets(query, "labels")
+        for asset_id in asset_ids:
+            if asset_id not in self.labels_known:
+                raise ContextUnavailable(
+                    f"kili.labels: the labels of asset {asset_id!r} are not in the event's "
+                    f"recorded context (context.asset.labels); {_RECORD_HINT}"
+                )
+        labels = [label for label in self.labels.values() if label.get("assetId") in asset_ids]
+        return _queries.filter_labels(labels, query)
+
+    def read_assets(self, query: dict[str, Any]) -> list[dict]:
+        asset_ids = self._scoped_assets(query, "assets")
+        for asset_id in asset_ids:
+            if asset_id not in self.assets:
+                raise ContextUnavailable(
+                    f"kili.assets: asset {asset_id!r} is not in the event's recorded context; "
+                    + _RECORD_HINT
+                )
+        records = []
+        for asset_id in asset_ids:
+            record = dict(self.assets[asset_id])
+            if asset_id in self.labels_known:
+                record["labels"] = [
+                    l for l in self.labels.values() if l.get("assetId") == asset_id
+                ]
+            records.append(record)
+        return _queries.filter_assets(records, query)
+
+    def read_project(self) -> dict:
+        if self.project is None:
+            raise ContextUnavailable(
+                "kili.projects: the project is not in the event's recorded context; " + _RECORD_HINT
+            )
+        return self.project
+
+    def _scoped_assets(self, query: dict[str, Any], method: str) -> list[str]:
+        """The assets a read is about; a read over the whole project cannot be answered from
+        one event, and says so."""
+        if query.get("asset_id") is not None:
+            return [query["asset_id"]]
+        if query.get("asset_id_in") is not None:
+            return list(query["asset_id_in"])
+        external = (
+            query.get("external_id_in")
+            or query.get("external_id_strictly_in")
+            or query.get("asset_external_id_in")
+            or query.get("asset_external_id_strictly_in")
+        )
+        if external is not None:
+            return self.resolve_assets(None, list(external), method)
+        if query.get("label_id") is not None and query["label_id"] in self.labels:
+            return [self.labels[query["label_id"]]["assetId"]]
+        raise ContextUnavailable(
+            f"kili.{method}: a read over the whole project cannot be answered from one recorded "
+            "event; pass asset_id=... (the asset of the event is the hook's asset_id)"
+        )
+
+
+def _as_list(value: Any, name: str, method: str) -> list:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"kili.{method}: {name} must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+def _check_id(value: Any, method: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"kili.{method}: asset ids are non-empty strings, not {value!r}")
+    return value

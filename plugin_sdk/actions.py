@@ -1,0 +1,108 @@
+"""Actions: what a plugin asks the platform to do, validated by the runtime before it applies
+them. The wire format is a JSON object with a ``type`` (see the README).
+
+Return them from a hook (``return [CreateIssue(...)]``) or let ``self.kili`` record them; both
+give the same list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from plugin_sdk.models import LabelType
+
+_Id = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Action(BaseModel):
+    # Unknown fields are dropped: nothing the runtime does not understand reaches the platform.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    asset_id: _Id
+
+
+class CreateIssue(_Action):
+    """Open an issue on a label, optionally pinned to one of its objects (``object_mid``)."""
+
+    type: Literal["create_issue"] = "create_issue"
+    label_id: _Id
+    text: Optional[str] = Field(default=None, max_length=10_000)
+    object_mid: Optional[str] = Field(default=None, max_length=256)
+
+
+class UpdateAsset(_Action):
+    """Change asset properties. ``json_metadata`` *replaces* the asset's metadata (as Kili)."""
+
+    type: Literal["update_asset"] = "update_asset"
+    json_metadata: Optional[dict[str, Any]] = None
+    priority: Optional[int] = None
+    to_be_labeled_by: Optional[list[str]] = None
+    is_used_for_consensus: Optional[bool] = None
+    is_honeypot: Optional[bool] = None
+
+    @field_validator("json_metadata", mode="before")
+    @classmethod
+    def _parse_json_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"json_metadata is not valid JSON: {error}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "UpdateAsset":
+        changes = ("json_metadata", "priority", "to_be_labeled_by", "is_used_for_consensus", "is_honeypot")
+        if all(getattr(self, name) is None for name in changes):
+            raise ValueError(
+                "update_asset needs at least one of json_metadata, priority, to_be_labeled_by, "
+                "is_used_for_consensus, is_honeypot"
+            )
+        return self
+
+
+class SendBackToQueue(_Action):
+    """Send the asset back to the labeling queue (status ONGOING)."""
+
+    type: Literal["send_back_to_queue"] = "send_back_to_queue"
+
+
+class AddToReview(_Action):
+    """Put the asset in review (status TO_REVIEW)."""
+
+    type: Literal["add_to_review"] = "add_to_review"
+
+
+class AppendLabel(_Action):
+    """Add a label to the asset (a PREDICTION for the reviewer, a REVIEW ground truth, ...)."""
+
+    type: Literal["append_label"] = "append_label"
+    json_response: dict[str, Any]
+    label_type: LabelType = "DEFAULT"
+    model_name: Optional[str] = Field(default=None, max_length=256)
+    author_id: Optional[str] = Field(default=None, max_length=256)
+    seconds_to_label: Optional[float] = Field(default=None, ge=0)
+
+
+Action = Annotated[
+    Union[CreateIssue, UpdateAsset, SendBackToQueue, AddToReview, AppendLabel],
+    Field(discriminator="type"),
+]
+#: Validates a list of wire actions: ``ACTIONS.validate_python(list_of_dicts)``.
+ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
+
+
+def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
+    """Actions in their canonical wire form: every field, except that ``update_asset`` lists
+    only what it changes (``None`` there means "leave as is")."""
+    out = []
+    for action in actions:
+        data = action.model_dump(mode="json")
+        data = {"type": data.pop("type"), **data}
+        if data["type"] == "update_asset":
+            data = {key: value for key, value in data.items() if value is not None}
+        out.append(data)
+    return out

@@ -1,0 +1,27 @@
+"""Errors a plugin author can meet, all under one base class."""
+
+from __future__ import annotations
+
+
+class PluginError(Exception):
+    """Base class of every error raised by ``plugin_sdk``."""
+
+
+class PluginDefinitionError(PluginError):
+    """The plugin's ``main.py`` does not define a usable handler (no class, no hook, ...)."""
+
+
+class ProjectScopeError(PluginError, PermissionError):
+    """A plugin asked to read or write another project than the one its event came from."""
+
+
+class ContextUnavailable(PluginError, LookupError):
+    """A read the event's recorded context cannot answer (dry-run without live reads)."""
+
+
+class UnresolvedAssetError(PluginError, LookupError):
+    """An external id (or asset id) that the event does not let the handle resolve."""
+
+
+class UnsupportedMethodError(PluginError, AttributeError):
+    """A Kili client method or argument that a sandboxed plugin cannot use."""

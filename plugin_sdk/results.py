@@ -1,0 +1,97 @@
+"""The outcome of running one event through a plugin: the line ``dry-run`` prints per event,
+and what the test harness returns."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugin_sdk.actions import Action
+
+#: ``ok`` is success; every other status is a failed run whose actions are not applied.
+Status = Literal["ok", "error", "timeout", "oom_killed", "output_limit", "invalid_output"]
+
+
+class LogRecord(BaseModel):
+    """One line of a run's logs: a ``self.logger`` record or a printed line."""
+
+    model_config = ConfigDict(extra="allow")
+
+    level: str
+    message: str
+    source: Literal["logger", "stdout", "stderr", "runtime"] = "logger"
+
+
+class RunResult(BaseModel):
+    """What one event did: ``status``, the ``actions`` to apply (empty unless ``ok``),
+    ``logs``, the ``error`` (a traceback or a reason) and ``duration_ms``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: Optional[str]
+    status: Status
+    actions: list[Action] = Field(default_factory=list)
+    logs: list[LogRecord] = Field(default_factory=list)
+    error: Optional[str] = None
+    duration_ms: float = 0.0
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def actions_of(self, kind: str) -> list[Any]:
+        """The actions of one ``type`` (``"create_issue"``, ``"update_asset"``, ...)."""
+        return [a for a in self.actions if a.type == kind]
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object ``dry-run`` prints for this event."""
+        from plugin_sdk.actions import dump_actions
+
+        data = self.model_dump(mode="json", exclude={"actions"})
+        data["actions"] = dump_actions(self.actions)
+        data["duration_ms"] = round(self.duration_ms, 3)
+        return {
+            "event_id": data.pop("event_id"), "status": data.pop("status"),
+            "actions": data.pop("actions"), "logs": data.pop("logs"),
+            "error": data.pop("error"), "duration_ms": data.pop("duration_ms"), **data,
+        }
+
+
+def result_from_outcome(
+    event_id: Optional[str],
+    outcome: dict[str, Any],
+    logs: list[dict[str, Any]],
+    duration_ms: float,
+) -> RunResult:
+    """Build the typed result of a hook's outcome, validating the actions it produced: any
+    invalid action makes the whole run ``invalid_output`` (none of its actions applied)."""
+    from pydantic import ValidationError
+
+    from plugin_sdk.actions import ACTIONS
+
+    status = outcome.get("status", "error")
+    error = outcome.get("error")
+    actions: list[Any] = []
+    if status == "ok":
+        try:
+            actions = ACTIONS.validate_python(outcome.get("actions") or [])
+        except ValidationError as invalid:
+            status, error = "invalid_output", describe_invalid_actions(invalid)
+    return RunResult(
+        event_id=event_id, status=status, actions=actions, logs=logs, error=error,
+        duration_ms=duration_ms, skipped=bool(outcome.get("skipped")),
+    )
+
+
+def describe_invalid_actions(invalid: Any, limit: int = 5) -> str:
+    """A pydantic error over a list of actions, as a few readable lines."""
+    lines = []
+    for item in invalid.errors()[:limit]:
+        where = ".".join(str(p) for p in item["loc"])
+        lines.append(f"actions.{where}: {item['msg']}")
+    more = invalid.error_count() - limit
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "the plugin returned invalid actions:\n" + "\n".join(lines)

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine is usable for the plugin runtime.
+#
+# Silent and fast (exit 0) when `docker info` already works. Otherwise, on a
+# machine with no init system and no container registry, install docker.io from
+# Debian and start a dockerd that never touches the host network: no default
+# bridge (so no 172.17.0.0/16 docker0), no iptables/NAT rules, no ip_forward.
+# Plugin containers are run with `--network none`, so nothing is lost.
+#
+# Progress goes to stderr only, so callers may capture stdout freely.
+#
+# Environment:
+#   DOCKER_HOST                     use that engine; never start a local one
+#   PLUGIN_RUNTIME_DOCKERD_LOG      dockerd log (default /var/log/plugin-runtime-dockerd.log)
+#   PLUGIN_RUNTIME_DOCKERD_TIMEOUT  seconds to wait for the engine (default 60)
+set -euo pipefail
+
+readonly LOG_FILE="${PLUGIN_RUNTIME_DOCKERD_LOG:-/var/log/plugin-runtime-dockerd.log}"
+readonly TIMEOUT="${PLUGIN_RUNTIME_DOCKERD_TIMEOUT:-60}"
+readonly PID_FILE=/var/run/docker.pid
+readonly SOCKET=/var/run/docker.sock
+readonly LOCK_FILE=/var/run/plugin-runtime-docker-engine.lock
+
+log() { printf 'docker-engine: %s\n' "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+engine_ok() { docker info >/dev/null 2>&1; }
+
+# A dockerd that is still initialising does not answer `docker info` yet but
+# already owns the pid file and socket: starting another would fail or fight it.
+dockerd_running() { pgrep -x dockerd >/dev/null 2>&1; }
+
+show_log_tail() {
+    if [[ -s "$LOG_FILE" ]]; then
+        log "last lines of $LOG_FILE:"
+        tail -n 25 "$LOG_FILE" | sed 's/^/    /' >&2
+    fi
+}
+
+# Wait for the engine to answer; bail out early if the daemon we started dies,
+# rather than sitting out the whole timeout.
+wait_for_engine() {
+    local pid="${1:-}" waited=0
+    log "waiting up to ${TIMEOUT}s for the engine to answer"
+    while ! engine_ok; do
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            show_log_tail
+            die "dockerd (pid $pid) exited during startup; see $LOG_FILE"
+        fi
+        if ((waited >= TIMEOUT)); then
+            show_log_tail
+            die "Docker engine not ready after ${TIMEOUT}s; see $LOG_FILE"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+        if ((waited % 5 == 0)); then
+            log "still waiting (${waited}s)"
+        fi
+    done
+    log "engine ready after ${waited}s"
+}
+
+apt_install() {
+    local apt_log
+    apt_log="$(mktemp)"
+    # apt output is long; keep it out of the way unless something fails.
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >"$apt_log" 2>&1; then
+        log "apt-get install failed; running apt-get update and retrying"
+        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } >"$apt_log" 2>&1; then
+            tail -n 25 "$apt_log" | sed 's/^/    /' >&2
+            rm -f "$apt_log"
+            die "could not install: $*"
+        fi
+    fi
+    rm -f "$apt_log"
+}
+
+install_docker() {
+    command -v apt-get >/dev/null 2>&1 || die "dockerd not found and apt-get unavailable; install Docker manually"
+    log "dockerd not found; installing docker.io with apt-get (takes ~30s)"
+    # The package's postinst would start a stock dockerd (default bridge and
+    # iptables rules) through invoke-rc.d; a policy-rc.d that answers 101
+    # forbids that. Only add one if the machine has none.
+    local policy=/usr/sbin/policy-rc.d added_policy=0
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        added_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt_install docker.io
+    if ((added_policy)); then
+        rm -f "$policy"
+        trap - EXIT
+    fi
+    command -v dockerd >/dev/null 2>&1 || die "docker.io installed but dockerd is still not on PATH"
+    log "installed $(dockerd --version 2>/dev/null || echo dockerd)"
+}
+
+# The pid file outlives a killed daemon and makes the next one refuse to start.
+# Only remove it when the recorded process is gone or is not a dockerd (pid
+# reuse), so a live daemon is never disowned.
+remove_stale_pid_file() {
+    [[ -e "$PID_FILE" ]] || return 0
+    local pid comm=""
+    pid="$(tr -dc '0-9' <"$PID_FILE" || true)"
+    if [[ -n "$pid" ]] && [[ -r "/proc/$pid/comm" ]]; then
+        comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+    fi
+    if [[ "$comm" == dockerd ]]; then
+        return 0
+    fi
+    log "removing stale $PID_FILE (pid ${pid:-?} is not a running dockerd)"
+    rm -f "$PID_FILE"
+}
+
+# Flags are probed rather than assumed, so the script keeps working with a
+# dockerd that has dropped or renamed one of them.
+dockerd_flags() {
+    local help flag
+    help="$(dockerd --help 2>&1 || true)"
+    DOCKERD_FLAGS=()
+    for flag in --bridge=none --iptables=false --ip-forward=false --ip-masq=false; do
+        if grep -q -- "${flag%%=*}[ =]" <<<"$help"; then
+            DOCKERD_FLAGS+=("$flag")
+        elif [[ "$flag" == --bridge=none ]]; then
+            # Without it dockerd would create docker0 on 172.17.0.0/16.
+            die "this dockerd does not accept --bridge; refusing to start it with a default bridge"
+        else
+            log "note: dockerd does not accept ${flag%%=*}; skipping it"
+        fi
+    done
+}
+
+start_dockerd() {
+    remove_stale_pid_file
+    if [[ -S "$SOCKET" || -e "$SOCKET" ]]; then
+        log "removing stale $SOCKET (no dockerd is running)"
+        rm -f "$SOCKET"
+    fi
+    dockerd_flags
+    mkdir -p "$(dirname "$LOG_FILE")"
+    # Keep the previous run's log: it is what explains a crash.
+    if [[ -e "$LOG_FILE" ]]; then
+        mv -f "$LOG_FILE" "$LOG_FILE.1"
+    fi
+    log "starting dockerd ${DOCKERD_FLAGS[*]} (log: $LOG_FILE)"
+    # setsid+nohup detach it from our session and terminal so it outlives this
+    # script; closing fd 9 stops it from holding our lock forever, and the
+    # redirections stop it from holding a caller's stdout/stderr pipe open.
+    setsid nohup dockerd "${DOCKERD_FLAGS[@]}" </dev/null >>"$LOG_FILE" 2>&1 9>&- &
+    DOCKERD_PID=$!
+    disown "$DOCKERD_PID" 2>/dev/null || true
+}
+
+main() {
+    command -v docker >/dev/null 2>&1 || die "docker CLI not found on PATH"
+
+    if [[ -n "${DOCKER_HOST:-}" ]]; then
+        # Someone chose an engine explicitly; starting a local daemon would
+        # silently bypass that choice, so only check it and report.
+        engine_ok || die "DOCKER_HOST=$DOCKER_HOST is set but 'docker info' fails; not starting a local dockerd"
+        exit 0
+    fi
+
+    engine_ok && exit 0
+
+    [[ "$(id -u)" -eq 0 ]] || die "no usable Docker engine and not root; cannot install or start dockerd"
+
+    # Two callers starting at once must not both launch a daemon.
+    exec 9>"$LOCK_FILE"
+    if ! flock -w "$((TIMEOUT + 30))" 9; then
+        die "timed out waiting for another docker-engine.sh run (lock $LOCK_FILE)"
+    fi
+    engine_ok && exit 0
+
+    command -v dockerd >/dev/null 2>&1 || install_docker
+
+    if dockerd_running; then
+        log "dockerd is already running (pid $(pgrep -x dockerd | tr '\n' ' ')); not starting another"
+        wait_for_engine ""
+        exit 0
+    fi
+
+    start_dockerd
+    wait_for_engine "$DOCKERD_PID"
+}
+
+main "$@"
