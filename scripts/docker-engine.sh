@@ -18,6 +18,7 @@ set -euo pipefail
 readonly LOG_FILE="${PLUGIN_RUNTIME_DOCKERD_LOG:-/var/log/plugin-runtime-dockerd.log}"
 readonly TIMEOUT="${PLUGIN_RUNTIME_DOCKERD_TIMEOUT:-60}"
 readonly PID_FILE=/var/run/docker.pid
+readonly CONTAINERD_PID_FILE=/var/run/docker/containerd/containerd.pid
 readonly SOCKET=/var/run/docker.sock
 readonly LOCK_FILE=/var/run/plugin-runtime-docker-engine.lock
 
@@ -29,9 +30,22 @@ die() {
 
 engine_ok() { docker info >/dev/null 2>&1; }
 
-# A dockerd that is still initialising does not answer `docker info` yet but
-# already owns the pid file and socket: starting another would fail or fight it.
-dockerd_running() { pgrep -x dockerd >/dev/null 2>&1; }
+# A killed daemon can linger as a zombie when PID 1 is slow to reap orphans
+# (it does here); it still shows up in pgrep and kill -0, but owns nothing.
+is_live() {
+    local state
+    state="$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != [ZX] ]]
+}
+
+live_dockerd_pids() {
+    local pid
+    for pid in $(pgrep -x dockerd || true); do
+        if is_live "$pid"; then
+            printf '%s\n' "$pid"
+        fi
+    done
+}
 
 show_log_tail() {
     if [[ -s "$LOG_FILE" ]]; then
@@ -40,15 +54,17 @@ show_log_tail() {
     fi
 }
 
-# Wait for the engine to answer; bail out early if the daemon we started dies,
-# rather than sitting out the whole timeout.
+# Wait for the engine to answer. Returns 2 as soon as the daemon being waited
+# for (the given pid, or else any dockerd) is gone, rather than sitting out the
+# whole timeout.
 wait_for_engine() {
     local pid="${1:-}" waited=0
     log "waiting up to ${TIMEOUT}s for the engine to answer"
     while ! engine_ok; do
-        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-            show_log_tail
-            die "dockerd (pid $pid) exited during startup; see $LOG_FILE"
+        if [[ -n "$pid" ]]; then
+            is_live "$pid" || return 2
+        elif [[ -z "$(live_dockerd_pids)" ]]; then
+            return 2
         fi
         if ((waited >= TIMEOUT)); then
             show_log_tail
@@ -101,21 +117,24 @@ install_docker() {
     log "installed $(dockerd --version 2>/dev/null || echo dockerd)"
 }
 
-# The pid file outlives a killed daemon and makes the next one refuse to start.
-# Only remove it when the recorded process is gone or is not a dockerd (pid
-# reuse), so a live daemon is never disowned.
+# A pid file outlives a killed daemon and makes the next one refuse to start.
+# dockerd's own containerd has the same problem: it dies with dockerd, and
+# dockerd 20.10 trusts kill -0 on its recorded pid, so a zombie containerd makes
+# the new dockerd wait for a socket nobody serves and give up after ~15s.
+# Only remove a pid file whose process is gone, a zombie, or another program
+# (pid reuse), so a live daemon is never disowned.
 remove_stale_pid_file() {
-    [[ -e "$PID_FILE" ]] || return 0
-    local pid comm=""
-    pid="$(tr -dc '0-9' <"$PID_FILE" || true)"
-    if [[ -n "$pid" ]] && [[ -r "/proc/$pid/comm" ]]; then
+    local file="$1" name="$2" pid comm=""
+    [[ -e "$file" ]] || return 0
+    pid="$(tr -dc '0-9' <"$file" || true)"
+    if [[ -n "$pid" ]] && is_live "$pid"; then
         comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
     fi
-    if [[ "$comm" == dockerd ]]; then
+    if [[ "$comm" == "$name" ]]; then
         return 0
     fi
-    log "removing stale $PID_FILE (pid ${pid:-?} is not a running dockerd)"
-    rm -f "$PID_FILE"
+    log "removing stale $file (pid ${pid:-?} is not a live $name)"
+    rm -f "$file"
 }
 
 # Flags are probed rather than assumed, so the script keeps working with a
@@ -137,7 +156,8 @@ dockerd_flags() {
 }
 
 start_dockerd() {
-    remove_stale_pid_file
+    remove_stale_pid_file "$PID_FILE" dockerd
+    remove_stale_pid_file "$CONTAINERD_PID_FILE" containerd
     if [[ -S "$SOCKET" || -e "$SOCKET" ]]; then
         log "removing stale $SOCKET (no dockerd is running)"
         rm -f "$SOCKET"
@@ -180,14 +200,26 @@ main() {
 
     command -v dockerd >/dev/null 2>&1 || install_docker
 
-    if dockerd_running; then
-        log "dockerd is already running (pid $(pgrep -x dockerd | tr '\n' ' ')); not starting another"
-        wait_for_engine ""
-        exit 0
+    # A dockerd that is still initialising does not answer `docker info` yet
+    # but already owns the pid file and socket: starting another would fail.
+    local running status=0
+    running="$(live_dockerd_pids | tr '\n' ' ')"
+    if [[ -n "$running" ]]; then
+        log "dockerd is already running (pid ${running% }); not starting another"
+        wait_for_engine "" || status=$?
+        if ((status == 0)); then
+            exit 0
+        fi
+        log "that dockerd exited before answering; starting a new one"
     fi
 
     start_dockerd
-    wait_for_engine "$DOCKERD_PID"
+    status=0
+    wait_for_engine "$DOCKERD_PID" || status=$?
+    if ((status != 0)); then
+        show_log_tail
+        die "dockerd (pid $DOCKERD_PID) exited during startup; see $LOG_FILE"
+    fi
 }
 
 main "$@"
