@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -34,6 +35,8 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
     from plugin_runtime.source import load_source
 
     human = output_format == "human" or (output_format == "auto" and sys.stdout.isatty())
+    # A terminated dry-run still removes its containers (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         source = load_source(plugin)
         code = run_dry_run(
@@ -43,6 +46,23 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
     except PluginRuntimeError as error:
         _fail(error)
     sys.exit(code)
+
+
+@main.command("base-image")
+@click.option("--name", envvar="PLUGIN_RUNTIME_BASE_IMAGE", default="plugin-runtime-base:bookworm",
+              show_default=True, help="Image name; a registry image (python:3.12-slim) is pulled.")
+def base_image_command(name: str) -> None:
+    """Build (once) or pull the base image plugin containers start from. Without a registry
+    it is made locally with debootstrap (about a minute); commands that need it do this on
+    first use."""
+    from plugin_runtime import base_image
+    from plugin_runtime.engine import connect
+
+    try:
+        image = base_image.ensure(connect(), name, lambda m: click.echo(m, err=True))
+    except PluginRuntimeError as error:
+        _fail(error)
+    click.echo(f"{image.name}: Python {image.python} ({image.machine}, glibc {image.glibc}), id {image.image_id[:19]}")
 
 
 def _fail(error: Exception, code: int = 2) -> None:

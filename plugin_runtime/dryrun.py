@@ -7,6 +7,7 @@ and progress go to stderr. Exit code 0 only if every event is ``ok``.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,9 +29,9 @@ def open_sandbox(kind: str, source: PluginSource, limits: Limits) -> Sandbox:
 
         return ProcessSandbox(source, limits)
     if kind == "docker":
-        from plugin_runtime.sandbox.docker import DockerSandbox  # type: ignore[import-not-found]
+        from plugin_runtime.sandbox.docker import open_for_source
 
-        return DockerSandbox.for_source(source, limits)  # type: ignore[no-any-return]
+        return open_for_source(source, limits, progress=lambda m: sys.stderr.write(f"[docker] {m}\n"))
     raise ValueError(f"unknown sandbox {kind!r}: expected process or docker")
 
 

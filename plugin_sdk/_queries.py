@@ -7,7 +7,7 @@ an event's recorded context (dry-run, tests) and, in the runtime, reads of the l
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from plugin_sdk.errors import ContextUnavailable, UnsupportedMethodError

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+# The Docker tests need an engine and the base image: start / build them here, with progress,
+# rather than inside the first test (both are no-ops when already there).
+bash plugin_runtime/scripts/docker-engine.sh
+bash plugin_runtime/scripts/base-image.sh
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

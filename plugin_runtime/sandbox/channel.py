@@ -11,7 +11,7 @@ import os
 import select
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from plugin_sdk import _wire
 from plugin_sdk.results import RunResult, result_from_outcome
@@ -33,11 +33,35 @@ class _Timeout(Exception):
     pass
 
 
-class FrameReader:
-    """Newline-framed messages from a file descriptor, with a deadline and a size cap."""
+class OutputLimit(Exception):
+    """Raised by a byte source when the plugin wrote more than its limit (e.g. to stderr)."""
 
-    def __init__(self, fd: int, max_bytes: int) -> None:
-        self.fd, self.max_bytes = fd, max_bytes
+
+class ByteSource(Protocol):
+    """What a worker reads from: ``read`` returns bytes, ``b""`` at end of stream, or
+    ``None`` when what arrived held nothing for the protocol (yet)."""
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> bytes | None: ...
+
+
+class _Fd:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> bytes | None:
+        return os.read(self.fd, 1 << 16)
+
+
+class FrameReader:
+    """Newline-framed messages from a byte source, with a deadline and a size cap."""
+
+    def __init__(self, source: ByteSource, max_bytes: int) -> None:
+        self.source, self.max_bytes = source, max_bytes
         self.buffer = bytearray()
         self.start = 0  # where the next scan for a newline begins
 
@@ -55,10 +79,12 @@ class FrameReader:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Timeout
-            ready, _, _ = select.select([self.fd], [], [], remaining)
+            ready, _, _ = select.select([self.source], [], [], remaining)
             if not ready:
                 raise _Timeout
-            chunk = os.read(self.fd, 1 << 16)
+            chunk = self.source.read()
+            if chunk is None:
+                continue
             if not chunk:
                 raise _Closed
             self.buffer += chunk
@@ -67,14 +93,15 @@ class FrameReader:
 class Worker:
     """One live plugin process or container, bound to one project.
 
-    ``write`` sends bytes to the plugin's stdin; ``read_fd`` is its stdout; ``kill`` stops it
+    ``write`` sends bytes to the plugin's stdin; ``source`` is its stdout (a descriptor or a
+    ByteSource); ``kill`` stops it
     for good; ``exit_info`` describes how it ended (exit code, OOM, stderr tail).
     """
 
     def __init__(
         self,
         write: Callable[[bytes], None],
-        read_fd: int,
+        source: int | ByteSource,
         kill: Callable[[], None],
         exit_info: Callable[[], str],
         limits: Limits,
@@ -83,7 +110,7 @@ class Worker:
     ) -> None:
         self._write, self._kill, self._exit_info = write, kill, exit_info
         self._oom_killed = oom_killed
-        self.reader = FrameReader(read_fd, limits.max_message_bytes)
+        self.reader = FrameReader(_Fd(source) if isinstance(source, int) else source, limits.max_message_bytes)
         self.limits = limits
         self.on_call = on_call
         self.dead = False
@@ -104,7 +131,7 @@ class Worker:
             self.stop()
             self.load_error = f"the plugin did not start within {self.limits.start_timeout_s:g} s"
             return
-        except (_Closed, _TooLarge, ValueError):
+        except (_Closed, _TooLarge, OutputLimit, ValueError):
             self.stop()
             self.load_error = "the plugin process failed before loading the plugin: " + self._exit_info()
             return
@@ -153,6 +180,8 @@ class Worker:
                     "output_limit",
                     f"the plugin sent a message over {self.limits.max_message_bytes} bytes",
                 )
+            except OutputLimit as error:
+                return finish("output_limit", str(error))
             except ValueError as error:
                 return finish("invalid_output", f"the plugin process wrote outside the protocol: {error}")
             kind = message["type"]

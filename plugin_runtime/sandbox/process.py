@@ -15,19 +15,19 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
-
 import plugin_sdk
 from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.channel import CallHandler, Worker
+from plugin_runtime.sandbox.pool import WorkerPool
 from plugin_runtime.source import PluginSource
-from plugin_sdk.results import RunResult
-from plugin_sdk.subscriptions import subscribed
 
 SDK_ROOT = str(Path(plugin_sdk.__file__).resolve().parent.parent)
 # -I: no user site, no PYTHON* variables, no script folder on sys.path; the SDK goes first.
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from plugin_sdk._child import main; sys.exit(main())"
+BOOT = (
+    "import sys; sys.path[:0] = sys.argv[1].split(':'); "
+    "from plugin_sdk._child import main; sys.exit(main())"
+)
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 
@@ -94,7 +94,7 @@ class _Process:
         return state + (f"; its stderr ends with:\n{tail[-4000:]}" if tail else "")
 
 
-class ProcessSandbox:
+class ProcessSandbox(WorkerPool):
     """Runs one plugin in local child processes, one warm process per project."""
 
     def __init__(
@@ -104,52 +104,19 @@ class ProcessSandbox:
         python: str | None = None,
         on_call: CallHandler | None = None,
     ) -> None:
-        self.limits = limits or Limits()
+        super().__init__(limits, on_call)
         self.python = python or sys.executable
-        self.on_call = on_call
         self._tmp = tempfile.TemporaryDirectory(prefix="plugin-runtime-")
         self.folder = source.write_to(Path(self._tmp.name))
-        self.workers: dict[str, Worker] = {}
-        self.cold_starts = 0
 
-    def _worker(self, project_id: str) -> Worker:
-        worker = self.workers.get(project_id)
-        if worker is not None and not worker.dead:
-            return worker
-        if worker is not None and worker.load_error is not None:
-            return worker  # loading fails the same way every time: do not respawn per event
+    def _spawn(self, project_id: str) -> Worker:
         process = _Process(self.folder, self.python)
         assert process.popen.stdout is not None
-        worker = Worker(
+        return Worker(
             process.write, process.popen.stdout.fileno(), process.kill, process.exit_info,
             self.limits, self.on_call,
         )
-        self.cold_starts += 1
-        worker.start(project_id)
-        self.workers[project_id] = worker
-        return worker
-
-    def info(self, project_id: str) -> dict[str, Any] | None:
-        """What the plugin declared (hooks, subscriptions, warnings), once loaded."""
-        return self._worker(project_id).info
-
-    def run(self, event: dict[str, Any]) -> RunResult:
-        worker = self._worker(event["project_id"])
-        if worker.load_error is not None:
-            return RunResult(event_id=event.get("id"), status="error", error=worker.load_error)
-        assert worker.info is not None
-        if not subscribed(worker.info.get("subscriptions", []), event["type"]):
-            return RunResult(event_id=event.get("id"), status="ok", skipped=True)
-        return worker.run(event)
 
     def close(self) -> None:
-        for worker in self.workers.values():
-            worker.shutdown()
-        self.workers.clear()
+        super().close()
         self._tmp.cleanup()
-
-    def __enter__(self) -> "ProcessSandbox":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -54,24 +54,24 @@ show_log_tail() {
     fi
 }
 
-# Wait for the engine to answer. Returns 2 as soon as the daemon being waited
-# for (the given pid, or else any dockerd) is gone, rather than sitting out the
-# whole timeout.
+# Wait for the engine to answer. Returns 2 as soon as no live dockerd is left,
+# rather than sitting out the whole timeout. Watching "any dockerd" instead of
+# $! also covers a daemon someone else started, and a setsid that had to fork.
 wait_for_engine() {
-    local pid="${1:-}" waited=0
+    local waited=0
     log "waiting up to ${TIMEOUT}s for the engine to answer"
-    while ! engine_ok; do
-        if [[ -n "$pid" ]]; then
-            is_live "$pid" || return 2
-        elif [[ -z "$(live_dockerd_pids)" ]]; then
-            return 2
-        fi
+    until engine_ok; do
         if ((waited >= TIMEOUT)); then
             show_log_tail
             die "Docker engine not ready after ${TIMEOUT}s; see $LOG_FILE"
         fi
         sleep 1
         waited=$((waited + 1))
+        # Checked only after a sleep: just after launch the process is still
+        # setsid/nohup and not yet called dockerd.
+        if [[ -z "$(live_dockerd_pids)" ]]; then
+            return 2
+        fi
         if ((waited % 5 == 0)); then
             log "still waiting (${waited}s)"
         fi
@@ -173,8 +173,7 @@ start_dockerd() {
     # script; closing fd 9 stops it from holding our lock forever, and the
     # redirections stop it from holding a caller's stdout/stderr pipe open.
     setsid nohup dockerd "${DOCKERD_FLAGS[@]}" </dev/null >>"$LOG_FILE" 2>&1 9>&- &
-    DOCKERD_PID=$!
-    disown "$DOCKERD_PID" 2>/dev/null || true
+    disown 2>/dev/null || true
 }
 
 main() {
@@ -206,7 +205,7 @@ main() {
     running="$(live_dockerd_pids | tr '\n' ' ')"
     if [[ -n "$running" ]]; then
         log "dockerd is already running (pid ${running% }); not starting another"
-        wait_for_engine "" || status=$?
+        wait_for_engine || status=$?
         if ((status == 0)); then
             exit 0
         fi
@@ -215,10 +214,10 @@ main() {
 
     start_dockerd
     status=0
-    wait_for_engine "$DOCKERD_PID" || status=$?
+    wait_for_engine || status=$?
     if ((status != 0)); then
         show_log_tail
-        die "dockerd (pid $DOCKERD_PID) exited during startup; see $LOG_FILE"
+        die "dockerd exited during startup; see $LOG_FILE"
     fi
 }
 

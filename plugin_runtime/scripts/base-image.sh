@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build (once) the local base image plugin containers run in.
 #
-#   scripts/base-image.sh [IMAGE_NAME]
+#   plugin_runtime/scripts/base-image.sh [IMAGE_NAME]   (or: plugin-runtime base-image)
 #
 # No container registry is reachable here, so `FROM python:...` is not an
 # option: the root filesystem is made with debootstrap from the machine's own
@@ -64,6 +64,9 @@ step() {
 cleanup() {
     local status=$? mnt
     if [[ -n "$WORK" && -d "$WORK" ]]; then
+        if ((status != 0)); then
+            log "aborted (exit $status); removing $WORK"
+        fi
         while read -r mnt; do
             umount -l "$mnt" 2>/dev/null || true
         done < <(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r)
@@ -174,6 +177,11 @@ strip_rootfs() {
         "$root"/var/cache/debconf/*-old \
         "$root"/var/log/*.log "$root"/var/log/apt/* \
         "$root"/debootstrap
+    # debootstrap copies the build host's resolver and hostname in; Docker
+    # bind-mounts its own over both, so keep the files (as mount targets) but
+    # not the host's details.
+    : >"$root/etc/resolv.conf"
+    printf 'localhost\n' >"$root/etc/hostname"
     # Translations are useless to a C-locale runtime; keep the C locales and
     # locale.alias (a file glibc reads).
     for entry in "$root"/usr/share/locale/*; do

@@ -1,0 +1,243 @@
+"""The Docker sandbox: each plugin runs in an isolated container, kept warm per project.
+
+Containers have no network, a read-only root with a small ``/tmp``, a non-root user, no
+capabilities, ``no-new-privileges``, Docker's default seccomp profile, memory without swap, a
+CPU quota and a process limit, and an environment holding nothing of the runtime's. The only
+way in or out is the attached stdin/stdout carrying ``plugin_sdk._wire`` messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import struct
+import uuid
+
+from plugin_runtime import engine
+from plugin_runtime.base_image import PLUGIN_USER
+from plugin_runtime.builder import CODE, SDK, SITE
+from plugin_runtime.errors import SandboxUnavailable
+from plugin_runtime.sandbox.base import Limits
+from plugin_runtime.sandbox.channel import CallHandler, OutputLimit, Worker
+from plugin_runtime.sandbox.pool import WorkerPool
+from plugin_runtime.sandbox.process import BOOT
+
+PREFIX = "plugin-runtime"
+LABEL = "org.plugin-runtime.sandbox"
+TMPFS_MB = 64
+# Nothing of the runtime's environment: only what Python needs to behave.
+ENVIRONMENT = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "HOME": "/tmp"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")[:40] or "x"
+
+
+class _AttachedStream:
+    """A container's stdin/stdout/stderr over one hijacked Docker API connection.
+
+    Without a TTY, Docker multiplexes stdout and stderr in frames (8-byte header: stream,
+    0, 0, 0, big-endian length). ``read`` returns stdout bytes only; stderr is kept as a short
+    tail for error messages and counted against the output limit.
+    """
+
+    def __init__(self, container_id: str, api_version: str, max_stderr: int) -> None:
+        kind, address = engine.socket_address()
+        if kind == "unix":
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(address)
+        else:
+            host, _, port = address.rpartition(":")
+            self.sock = socket.create_connection((host, int(port)))
+        request = (
+            f"POST /v{api_version}/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+            "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise SandboxUnavailable("the Docker engine closed the attach connection")
+            head += chunk
+        status_line, _, rest = head.partition(b"\r\n\r\n")
+        if b" 101 " not in status_line.split(b"\r\n")[0] and b" 200 " not in status_line.split(b"\r\n")[0]:
+            raise SandboxUnavailable(f"attaching to the container failed: {status_line[:200]!r}")
+        self.raw = bytearray(rest)
+        self.stderr_tail = bytearray()
+        self.stderr_bytes = 0
+        self.max_stderr = max_stderr
+        self.eof = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> bytes | None:
+        """Stdout bytes received so far; ``b""`` at end of stream; ``None`` when what
+        arrived was only stderr or part of a frame (the caller waits again, deadline intact)."""
+        out = self._frames()
+        if out:
+            return out
+        if self.eof:
+            return b""
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            self.eof = True
+            return self._frames() or b""
+        self.raw += chunk
+        return self._frames() or None
+
+    def _frames(self) -> bytes:
+        out = bytearray()
+        while len(self.raw) >= 8:
+            stream, size = self.raw[0], struct.unpack(">I", self.raw[4:8])[0]
+            if len(self.raw) < 8 + size:
+                break
+            payload = bytes(self.raw[8 : 8 + size])
+            del self.raw[: 8 + size]
+            if stream == 2:
+                self.stderr_bytes += size
+                self.stderr_tail = (self.stderr_tail + payload)[-4000:]
+                if self.stderr_bytes > self.max_stderr:
+                    raise OutputLimit(f"the plugin wrote more than {self.max_stderr} bytes to stderr")
+            else:
+                out += payload
+        return bytes(out)
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Container:
+    """One plugin container: created, attached, started; removed by ``kill``."""
+
+    def __init__(self, client, image: str, project_id: str, limits: Limits, labels: dict[str, str]) -> None:
+        self.client = client
+        name = f"{PREFIX}-{_slug(project_id)}-{uuid.uuid4().hex[:10]}"
+        try:
+            self.container = client.containers.create(
+                image,
+                command=["python3", "-I", "-c", BOOT, f"{SDK}:{SITE}", f"{CODE}/main.py"],
+                name=name,
+                user=PLUGIN_USER,
+                working_dir=CODE,
+                environment=ENVIRONMENT,
+                network_mode="none",
+                read_only=True,
+                tmpfs={"/tmp": f"rw,nosuid,nodev,size={TMPFS_MB}m"},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit=f"{limits.memory_mb}m",
+                memswap_limit=f"{limits.memory_mb}m",
+                nano_cpus=int(limits.cpus * 1e9),
+                pids_limit=limits.pids,
+                ipc_mode="private",
+                stdin_open=True,
+                tty=False,
+                log_config={"type": "none", "config": {}},
+                labels={LABEL: "1", f"{LABEL}.project": project_id, **labels},
+                hostname="plugin",
+            )
+        except Exception as error:
+            raise SandboxUnavailable(f"cannot create a container from {image}: {error}") from error
+        self.stream = _AttachedStream(self.container.id, client.api.api_version, limits.max_log_bytes)
+        self.container.start()
+        self.exit_code: int | None = None
+        self.oom = False
+        self.removed = False
+
+    def kill(self) -> None:
+        if self.removed:
+            return
+        self.removed = True
+        try:
+            state = self.client.api.inspect_container(self.container.id)["State"]
+            if not state.get("Running"):
+                self.exit_code, self.oom = state.get("ExitCode"), bool(state.get("OOMKilled"))
+        except Exception:
+            pass
+        self.stream.close()
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass  # already gone; the sweep catches anything left behind
+
+    def exit_info(self) -> str:
+        state = "killed" if self.exit_code is None else f"exit code {self.exit_code}"
+        if self.oom:
+            state += " (out of memory)"
+        tail = self.stream.stderr_tail.decode("utf-8", "replace").strip()
+        return state + (f"; its stderr ends with:\n{tail}" if tail else "")
+
+
+class DockerSandbox(WorkerPool):
+    """Runs one plugin image in containers, one warm container per project."""
+
+    def __init__(
+        self,
+        client,
+        image: str,
+        limits: Limits | None = None,
+        on_call: CallHandler | None = None,
+        labels: dict[str, str] | None = None,
+        max_events: int = 10_000,
+        idle_s: float = 300.0,
+    ) -> None:
+        super().__init__(limits, on_call, max_events, idle_s)
+        self.client = client
+        self.image = image
+        self.labels = {f"{LABEL}.owner": f"{socket.gethostname()}:{os.getpid()}", **(labels or {})}
+
+    def _spawn(self, project_id: str) -> Worker:
+        box = _Container(self.client, self.image, project_id, self.limits, self.labels)
+        return Worker(
+            box.stream.write, box.stream, box.kill, box.exit_info, self.limits, self.on_call,
+            oom_killed=lambda: box.oom,
+        )
+
+
+def sweep(client) -> int:
+    """Remove the sandbox containers left behind by processes of this host that are gone."""
+    host = socket.gethostname()
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner = container.labels.get(f"{LABEL}.owner", "")
+        owner_host, _, pid = owner.partition(":")
+        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def open_for_source(source, limits: Limits | None = None, progress=None, base: str | None = None) -> DockerSandbox:
+    """A sandbox for a plugin that is not registered (dry-run): its image is built, or reused
+    when these exact files were built before, and leftovers of dead runs are swept first."""
+    from plugin_runtime.base_image import DEFAULT_BASE_IMAGE
+    from plugin_runtime.builder import Builder
+
+    client = engine.connect()
+    sweep(client)
+    builder = Builder(client, base or os.environ.get("PLUGIN_RUNTIME_BASE_IMAGE") or DEFAULT_BASE_IMAGE, progress)
+    result = builder.build(source, f"plugin-runtime-dryrun:{source.digest()[:16]}")
+    return DockerSandbox(client, result.image, limits)
