@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,35 @@ class Limits(BaseModel):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     max_actions: int = Field(default=1000, ge=1)
     start_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class LimitsPolicy(BaseModel):
+    """Admin-set defaults and maxima; a plugin may ask for other limits within the maxima."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: Limits = Limits()
+    maxima: Limits = Limits(
+        timeout_s=300, memory_mb=2048, cpus=2.0, pids=512, max_log_bytes=16 * 1024 * 1024,
+        max_message_bytes=64 * 1024 * 1024, max_actions=10_000,
+    )
+
+    def resolve(self, requested: Mapping[str, Any] | None = None) -> Limits:
+        """The limits of a plugin asking for ``requested``; raises ValueError naming each
+        limit over its maximum or unknown."""
+        values = self.defaults.model_dump()
+        problems = []
+        for name, value in (requested or {}).items():
+            if name not in values:
+                problems.append(f"unknown limit {name!r} (known: {', '.join(sorted(values))})")
+                continue
+            ceiling = getattr(self.maxima, name)
+            if value > ceiling:
+                problems.append(f"{name}={value} is over the maximum the admin allows ({ceiling})")
+            values[name] = value
+        if problems:
+            raise ValueError("; ".join(problems))
+        return Limits.model_validate(values)
 
 
 class Sandbox(Protocol):

@@ -158,6 +158,9 @@ class _Container:
             return
         self.removed = True
         try:
+            if self.stream.eof:
+                # The plugin's process ended by itself: let Docker record how (OOM, exit code).
+                self.client.api.wait(self.container.id, timeout=2)
             state = self.client.api.inspect_container(self.container.id)["State"]
             if not state.get("Running"):
                 self.exit_code, self.oom = state.get("ExitCode"), bool(state.get("OOMKilled"))
