@@ -35,6 +35,9 @@ class PluginSource:
     hooks: list[str]
     dropped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Event types and ``on_event`` patterns, as far as reading main.py tells; the plugin
+    #: process reports the exact list when it loads.
+    subscriptions: list[str] = field(default_factory=list)
 
     @property
     def requirements(self) -> str:
@@ -46,6 +49,17 @@ class PluginSource:
         for name in sorted(self.files):
             h.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
         return h.hexdigest()
+
+    def archive(self) -> bytes:
+        """The files as a zip (stored with a version; ``load_archive`` reads it back)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(self.files):
+                info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, self.files[name])
+        return buffer.getvalue()
 
     def write_to(self, folder: Path) -> Path:
         """Write the files under ``folder`` and return it."""
@@ -73,6 +87,12 @@ def load_source(path: str | Path) -> PluginSource:
     else:
         raise PluginInvalid([f"{path}: a plugin is a main.py, a folder holding one, or a .zip"])
     return check_files(raw, dropped, origin=str(path))
+
+
+def load_archive(data: bytes, origin: str = "upload.zip") -> PluginSource:
+    """Read and check a plugin sent as zip bytes (an upload, or a stored version)."""
+    raw, dropped = _read_zip(data, origin)
+    return check_files(raw, dropped, origin)
 
 
 def check_files(raw: dict[str, bytes], dropped: list[str], origin: str) -> PluginSource:
@@ -111,7 +131,27 @@ def check_files(raw: dict[str, bytes], dropped: list[str], origin: str) -> Plugi
     handler, hooks, warnings = check_main(files["main.py"].decode("utf-8"))
     if "requirements.txt" in files:
         requirements.check(files["requirements.txt"].decode("utf-8"))
-    return PluginSource(files=files, handler=handler, hooks=hooks, dropped=dropped, warnings=warnings)
+    subscriptions = [event for event, hook in HOOKS.items() if hook in hooks]
+    if GENERIC_HOOK in hooks:
+        subscriptions += _event_matcher(files["main.py"].decode("utf-8"), handler)
+    return PluginSource(files=files, handler=handler, hooks=hooks, dropped=dropped, warnings=warnings,
+                        subscriptions=subscriptions)
+
+
+def _event_matcher(text: str, handler: str) -> list[str]:
+    """The literal ``event_matcher = [...]`` of the handler class, if it has one."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and node.name == handler:
+            for statement in node.body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else (
+                    [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
+                if any(isinstance(t, ast.Name) and t.id == "event_matcher" for t in targets):
+                    try:
+                        value = ast.literal_eval(statement.value)  # type: ignore[arg-type]
+                    except ValueError:
+                        return []
+                    return [value] if isinstance(value, str) else [str(v) for v in value]
+    return []
 
 
 def _is_test_file(name: str) -> bool:
@@ -234,7 +274,7 @@ def _read_zip(data: bytes, origin: str) -> tuple[dict[str, bytes], list[str]]:
             problems.append(f"{origin}: entry {name!r} has an absolute path")
         elif ".." in pure.parts:
             problems.append(f"{origin}: entry {name!r} climbs out of the archive ('..')")
-        elif mode and not stat.S_ISREG(mode):
+        elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             problems.append(f"{origin}: entry {name!r} is not a regular file (link or device)")
         elif not name.isprintable():
             problems.append(f"{origin}: entry {name!r} has a non-printable name")

@@ -19,8 +19,8 @@ from plugin_runtime.base_image import PLUGIN_USER
 from plugin_runtime.builder import CODE, SDK, SITE
 from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
-from plugin_runtime.sandbox.channel import CallHandler, OutputLimit, Worker
-from plugin_runtime.sandbox.pool import WorkerPool
+from plugin_runtime.sandbox.channel import OutputLimit, Worker
+from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
 from plugin_runtime.sandbox.process import BOOT
 
 PREFIX = "plugin-runtime"
@@ -188,12 +188,12 @@ class DockerSandbox(WorkerPool):
         client,
         image: str,
         limits: Limits | None = None,
-        on_call: CallHandler | None = None,
+        reader: ProjectReader | None = None,
         labels: dict[str, str] | None = None,
         max_events: int = 10_000,
         idle_s: float = 300.0,
     ) -> None:
-        super().__init__(limits, on_call, max_events, idle_s)
+        super().__init__(limits, reader, max_events, idle_s)
         self.client = client
         self.image = image
         self.labels = {f"{LABEL}.owner": f"{socket.gethostname()}:{os.getpid()}", **(labels or {})}
@@ -201,7 +201,7 @@ class DockerSandbox(WorkerPool):
     def _spawn(self, project_id: str) -> Worker:
         box = _Container(self.client, self.image, project_id, self.limits, self.labels)
         return Worker(
-            box.stream.write, box.stream, box.kill, box.exit_info, self.limits, self.on_call,
+            box.stream.write, box.stream, box.kill, box.exit_info, self.limits, self.call_handler(project_id),
             oom_killed=lambda: box.oom,
         )
 

@@ -7,11 +7,16 @@ never serves two projects.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.channel import CallHandler, Worker
+
+#: Answers a plugin's read for the project its worker serves: (project_id, method, query).
+ProjectReader = Callable[[str, str, dict[str, Any]], Any]
 from plugin_sdk.results import RunResult
 from plugin_sdk.subscriptions import subscribed
 
@@ -22,12 +27,14 @@ class WorkerPool:
     def __init__(
         self,
         limits: Limits | None = None,
-        on_call: CallHandler | None = None,
+        reader: ProjectReader | None = None,
         max_events: int = 10_000,
         idle_s: float = 300.0,
     ) -> None:
         self.limits = limits or Limits()
-        self.on_call = on_call
+        self.reader = reader
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
         self.max_events = max_events
         self.idle_s = idle_s
         self.workers: dict[str, Worker] = {}
@@ -36,6 +43,14 @@ class WorkerPool:
 
     def _spawn(self, project_id: str) -> Worker:
         raise NotImplementedError
+
+    def call_handler(self, project_id: str) -> CallHandler | None:
+        """Reads for a worker, bound to its project: whatever project a plugin names in a
+        ``call``, it is answered for its own."""
+        reader = self.reader
+        if reader is None:
+            return None
+        return lambda method, query: reader(project_id, method, query)
 
     def worker(self, project_id: str) -> Worker:
         """The warm worker of ``project_id``, started if there is none alive."""
@@ -59,22 +74,33 @@ class WorkerPool:
     def run(self, event: dict[str, Any]) -> RunResult:
         project_id = event["project_id"]
         self.evict_idle()
-        self.last_used[project_id] = time.monotonic()
-        worker = self.worker(project_id)
-        if worker.load_error is not None:
-            return RunResult(event_id=event.get("id"), status="error", error=worker.load_error)
-        assert worker.info is not None
-        if not subscribed(worker.info.get("subscriptions", []), event["type"]):
-            return RunResult(event_id=event.get("id"), status="ok", skipped=True)
-        return worker.run(event)
+        with self._lock:
+            self._busy.add(project_id)
+            self.last_used[project_id] = time.monotonic()
+        try:
+            worker = self.worker(project_id)
+            if worker.load_error is not None:
+                return RunResult(event_id=event.get("id"), status="error", error=worker.load_error)
+            assert worker.info is not None
+            if not subscribed(worker.info.get("subscriptions", []), event["type"]):
+                return RunResult(event_id=event.get("id"), status="ok", skipped=True)
+            return worker.run(event)
+        finally:
+            with self._lock:
+                self._busy.discard(project_id)
+                self.last_used[project_id] = time.monotonic()
 
     def evict_idle(self) -> None:
         """Stop the workers nobody used for ``idle_s`` seconds."""
         now = time.monotonic()
-        for project_id, used in list(self.last_used.items()):
-            if now - used > self.idle_s and project_id in self.workers:
-                self.workers.pop(project_id).shutdown()
+        with self._lock:
+            idle = [p for p, used in self.last_used.items()
+                    if now - used > self.idle_s and p in self.workers and p not in self._busy]
+            stopping = [self.workers.pop(p) for p in idle]
+            for project_id in idle:
                 del self.last_used[project_id]
+        for worker in stopping:
+            worker.shutdown()
 
     def close(self) -> None:
         for worker in self.workers.values():

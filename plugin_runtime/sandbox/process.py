@@ -18,8 +18,8 @@ from pathlib import Path
 import plugin_sdk
 from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
-from plugin_runtime.sandbox.channel import CallHandler, Worker
-from plugin_runtime.sandbox.pool import WorkerPool
+from plugin_runtime.sandbox.channel import Worker
+from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
 from plugin_runtime.source import PluginSource
 
 SDK_ROOT = str(Path(plugin_sdk.__file__).resolve().parent.parent)
@@ -102,9 +102,9 @@ class ProcessSandbox(WorkerPool):
         source: PluginSource,
         limits: Limits | None = None,
         python: str | None = None,
-        on_call: CallHandler | None = None,
+        reader: ProjectReader | None = None,
     ) -> None:
-        super().__init__(limits, on_call)
+        super().__init__(limits, reader)
         self.python = python or sys.executable
         self._tmp = tempfile.TemporaryDirectory(prefix="plugin-runtime-")
         self.folder = source.write_to(Path(self._tmp.name))
@@ -114,7 +114,7 @@ class ProcessSandbox(WorkerPool):
         assert process.popen.stdout is not None
         return Worker(
             process.write, process.popen.stdout.fileno(), process.kill, process.exit_info,
-            self.limits, self.on_call,
+            self.limits, self.call_handler(project_id),
         )
 
     def close(self) -> None:

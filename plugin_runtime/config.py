@@ -1,0 +1,59 @@
+"""The runtime's settings: flags and ``PLUGIN_RUNTIME_*`` environment variables, read once at
+the entry point. Secrets not given are generated and kept in the data directory (mode 0600),
+where the CLI on the same machine finds them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".plugin-runtime")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLUGIN_RUNTIME_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=0, le=65535)
+    url: str | None = None
+    token: str | None = None
+    #: One secret, or several separated by spaces (rotation: all are accepted, the first signs).
+    webhook_secret: str | None = None
+    sandbox: str = "docker"
+    base_image: str = "plugin-runtime-base:bookworm"
+    concurrency: int = Field(default=4, ge=1, le=64)
+    max_queue: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    def secret_file(self, name: str) -> Path:
+        return self.data_dir / name
+
+    def resolved_token(self, create: bool = True) -> str | None:
+        return self.token or _kept(self.secret_file("token"), create)
+
+    def webhook_secrets(self, create: bool = True) -> list[str]:
+        text = self.webhook_secret or _kept(self.secret_file("webhook-secret"), create)
+        return text.split() if text else []
+
+    @property
+    def client_url(self) -> str:
+        return self.url or f"http://{self.host}:{self.port}"
+
+
+def _kept(path: Path, create: bool) -> str | None:
+    """A secret stored in ``path``, generated (owner-readable only) when missing."""
+    if path.exists():
+        return path.read_text().strip() or None
+    if not create:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value

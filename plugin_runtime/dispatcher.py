@@ -1,0 +1,231 @@
+"""Events to runs: store, plan, run in order, apply.
+
+An event is stored (with the runs it causes) before it is acknowledged. Runs are grouped in
+lanes, one per (plugin, version, project): a lane runs its runs one after another, in event
+order, on that project's warm sandbox, so the runs of one asset happen in order; different
+lanes run in parallel, up to ``concurrency``. A run's actions, its logs and its status commit
+in one transaction, so its effects are applied once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.platforms.base import Platform
+from plugin_runtime.platforms.embedded import now
+from plugin_runtime.registry import Registry
+from plugin_runtime.store import Store, dumps, loads
+from plugin_sdk.results import RunResult
+from plugin_sdk.subscriptions import subscribed
+
+#: Events caused by plugins' actions stop triggering runs past this depth.
+MAX_DEPTH = 3
+
+Lane = tuple[str, int, str]
+#: Runs one event through a plugin version's sandbox.
+RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
+
+
+def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | None, depth: int) -> list[dict[str, Any]]:
+    """Which plugin versions get a run for an event: those subscribed to its type, except the
+    plugin whose action caused it, and none past ``MAX_DEPTH``."""
+    if depth > MAX_DEPTH:
+        return []
+    return [t for t in targets if t["plugin"] != cause_plugin and subscribed(t["subscriptions"], event_type)]
+
+
+class Dispatcher:
+    def __init__(self, store: Store, registry: Registry, platform: Platform, run: RunFunction,
+                 concurrency: int = 4, max_attempts: int = 5) -> None:
+        self.store, self.registry, self.platform, self._run = store, registry, platform, run
+        self.max_attempts = max_attempts
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lane")
+        self._lock = threading.Lock()
+        self._queues: dict[Lane, deque[str]] = {}
+        self._busy: set[Lane] = set()
+        self._idle = threading.Condition(self._lock)
+        self.on_applied: list[Callable[[str], None]] = []
+        self._stopping = False
+        registry.on_ready.append(lambda name, version: self.resume())
+
+    # Intake ------------------------------------------------------------------------------
+
+    def submit(self, event: dict[str, Any], source: str = "webhook") -> bool:
+        """Store a validated event (making what it refers to known to the platform) and plan
+        its runs, in one transaction. False when its id is already stored."""
+        with self.store.write() as db:
+            if db.execute("SELECT 1 FROM events WHERE id = ?", (event["id"],)).fetchone():
+                return False
+            self.platform.ingest(db, event)
+            runs = self._record(db, event, source, None, None, 0)
+        self._enqueue(runs)
+        return True
+
+    def submit_change(self, change: Callable[[Any], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
+        """Apply a platform change (``change(db)`` returns the event it emits, with its id) and
+        record that event, in one transaction: no change without its event, and back."""
+        with self.store.write() as db:
+            event = change(db)
+            runs = self._record(db, event, source, None, None, 0)
+        self._enqueue(runs)
+        return event
+
+    def _record(self, db, event: dict[str, Any], source: str, cause_run: str | None,
+                cause_plugin: str | None, depth: int) -> list[tuple[Lane, str]]:
+        if "context" not in event and event.get("asset_id"):
+            # Recorded with what the plugin saw, so an export of it dry-runs the same way.
+            event = {**event, "context": self.platform.context(db, event)}
+        cursor = db.execute(
+            "INSERT INTO events (id, type, project_id, asset_id, body, source, cause_run, cause_plugin, depth, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event["id"], event["type"], event["project_id"], event.get("asset_id"), dumps(event), source,
+             cause_run, cause_plugin, depth, now()))
+        seq = cursor.lastrowid
+        runs = []
+        for target in plan(self.registry.targets(db, event["project_id"]), event["type"], cause_plugin, depth):
+            run_id = f"run-{uuid.uuid4().hex[:16]}"
+            db.execute(
+                "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                (run_id, event["id"], seq, target["plugin"], target["version"], event["project_id"],
+                 event.get("asset_id"), now()))
+            runs.append(((target["plugin"], target["version"], event["project_id"]), run_id))
+        return runs
+
+    # Lanes -------------------------------------------------------------------------------
+
+    def _enqueue(self, runs: list[tuple[Lane, str]]) -> None:
+        with self._lock:
+            for lane, run_id in runs:
+                self._queues.setdefault(lane, deque()).append(run_id)
+                if lane not in self._busy and not self._stopping:
+                    self._busy.add(lane)
+                    self._pool.submit(self._drain, lane)
+
+    def resume(self) -> None:
+        """Queue every pending run (after a restart, or when a build finished)."""
+        rows = self.store.read().execute(
+            "SELECT id, plugin, version, project_id FROM runs WHERE status IN ('pending', 'running') ORDER BY event_seq"
+        ).fetchall()
+        with self._lock:
+            queued = {run for queue in self._queues.values() for run in queue}
+        self._enqueue([((r["plugin"], r["version"], r["project_id"]), r["id"]) for r in rows if r["id"] not in queued])
+
+    def _drain(self, lane: Lane) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues.get(lane)
+                if not queue or self._stopping:
+                    self._busy.discard(lane)
+                    self._idle.notify_all()
+                    return
+                run_id = queue[0]
+            waiting = self._execute(run_id)
+            with self._lock:
+                if waiting:
+                    # The version is still building: leave the lane; on_ready resumes it.
+                    self._queues.pop(lane, None)
+                    self._busy.discard(lane)
+                    self._idle.notify_all()
+                    return
+                queue.popleft()
+
+    def _execute(self, run_id: str) -> bool:
+        """Run one run to its end. True when it must wait for its version's build."""
+        db = self.store.read()
+        run = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None or run["status"] in ("succeeded", "failed", "dead"):
+            return False
+        version = db.execute("SELECT status, build_error FROM plugin_versions WHERE plugin = ? AND version = ?",
+                             (run["plugin"], run["version"])).fetchone()
+        if version is None or version["status"] == "failed":
+            reason = "the plugin was deleted" if version is None else f"the build failed: {version['build_error']}"
+            self._finish(run_id, RunResult(event_id=run["event_id"], status="error", error=reason), None, "build_failed")
+            return False
+        if version["status"] == "deploying":
+            return True
+        event = loads(db.execute("SELECT body FROM events WHERE id = ?", (run["event_id"],)).fetchone()[0])
+        with self.store.write() as wdb:
+            wdb.execute("UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
+                        (now(), run_id))
+        try:
+            result = self._run(run["plugin"], run["version"], event)
+        except PluginRuntimeError as error:
+            # Infrastructure (Docker down, container not created): retried with backoff, then dead.
+            attempts = run["attempts"] + 1
+            if attempts >= self.max_attempts:
+                self._finish(run_id, RunResult(event_id=run["event_id"], status="error", error=str(error)), None, "infrastructure", dead=True)
+                return False
+            with self.store.write() as wdb:
+                wdb.execute("UPDATE runs SET status = 'pending', error = ? WHERE id = ?", (str(error), run_id))
+            time.sleep(min(30.0, 0.5 * 2 ** attempts))
+            return False if self._stopping else self._execute(run_id)
+        self._finish(run_id, result, event, None)
+        return False
+
+    def _finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: str | None,
+                dead: bool = False) -> None:
+        emitted_runs: list[tuple[Lane, str]] = []
+        with self.store.write() as db:
+            run = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if run["status"] in ("succeeded", "failed", "dead"):
+                return  # already finished: never apply twice
+            db.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,))
+            db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
+                           [(run_id, i, log.level, log.message, log.source) for i, log in enumerate(result.logs)])
+            db.execute("DELETE FROM run_actions WHERE run_id = ?", (run_id,))
+            if result.ok and event is not None:
+                from plugin_sdk.actions import dump_actions
+
+                checks = self.platform.check(db, event, dump_actions(result.actions))
+                db.executemany(
+                    "INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
+                    [(run_id, i, dumps(c.action), "rejected" if c.reason else "applied", c.reason)
+                     for i, c in enumerate(checks)])
+                emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None])
+                for number, caused in enumerate(emitted):
+                    caused = {**caused, "id": f"{run_id}-e{number}", "cause": {"run_id": run_id, "plugin": run["plugin"]}}
+                    emitted_runs += self._record(db, caused, "platform", run_id, run["plugin"], self._depth(db, run) + 1)
+                status = "succeeded"
+            else:
+                status = "dead" if dead else "failed"
+            db.execute(
+                "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ? WHERE id = ?",
+                (status, outcome or (None if result.ok else result.status), result.error, result.duration_ms, now(), run_id))
+        self._enqueue(emitted_runs)
+        for callback in self.on_applied:
+            callback(run_id)
+
+    @staticmethod
+    def _depth(db, run) -> int:
+        row = db.execute("SELECT depth FROM events WHERE id = ?", (run["event_id"],)).fetchone()
+        return row[0] if row else 0
+
+    def retry(self, run_id: str) -> dict[str, Any]:
+        """Run a failed or dead run again (a new attempt of the same run)."""
+        with self.store.write() as db:
+            row = db.execute("SELECT status, plugin, version, project_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(run_id)
+            if row["status"] not in ("failed", "dead"):
+                raise ValueError(f"run {run_id} is {row['status']}: only failed or dead runs are retried")
+            db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (run_id,))
+        self._enqueue([((row["plugin"], row["version"], row["project_id"]), run_id)])
+        return {"id": run_id, "status": "pending"}
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no lane has work (tests, the demo, shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stopping = True
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,6 @@
+"""Labeling platforms the runtime applies actions to: ``embedded`` (SQLite, the default);
+real platforms get their own adapter implementing ``base.Platform``."""
+
+from plugin_runtime.platforms.base import ActionCheck, Platform
+
+__all__ = ["ActionCheck", "Platform"]

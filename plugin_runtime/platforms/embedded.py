@@ -1,0 +1,285 @@
+"""The embedded labeling platform: projects, assets, labels and issues in the runtime's SQLite.
+
+It behaves as the labeling platform does for what plugins touch: submitting a DEFAULT label
+makes the asset LABELED and emits ``onSubmit``, a REVIEW label REVIEWED and ``onReview``;
+``send_back_to_queue`` puts the asset back to ONGOING, ``add_to_review`` to TO_REVIEW, and
+``update_asset`` *replaces* ``json_metadata``, as Kili does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from plugin_runtime.platforms.base import (
+    EVENT_FOR_LABEL,
+    MAX_METADATA_BYTES,
+    STATUS_AFTER,
+    STATUS_FOR_LABEL,
+    ActionCheck,
+)
+from plugin_runtime.store import Store, dumps, loads
+from plugin_sdk import _queries
+
+ASSET_STATUSES = ("TODO", "ONGOING", "LABELED", "TO_REVIEW", "REVIEWED")
+LABEL_TYPES = ("DEFAULT", "REVIEW", "PREDICTION", "INFERENCE", "AUTOSAVE")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+
+class PlatformError(ValueError):
+    """A request to the embedded platform that cannot be honoured (unknown asset, ...)."""
+
+
+class EmbeddedPlatform:
+    """See the module docstring; every method taking ``db`` runs in the caller's transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # Records ---------------------------------------------------------------------------
+
+    def ensure_project(self, db: sqlite3.Connection, project: dict[str, Any]) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO projects (id, title, input_type, json_interface, created_at) VALUES (?, ?, ?, ?, ?)",
+            (project["id"], project.get("title"), project.get("inputType"),
+             dumps(project.get("jsonInterface") or {}), now()),
+        )
+
+    def create_project(self, db: sqlite3.Connection, project_id: str, title: str | None = None,
+                       json_interface: dict | None = None, input_type: str | None = None) -> dict:
+        if db.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
+            raise PlatformError(f"project {project_id!r} already exists")
+        self.ensure_project(db, {"id": project_id, "title": title, "jsonInterface": json_interface, "inputType": input_type})
+        return self.project(db, project_id)
+
+    def ensure_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any], status: str | None = None) -> None:
+        metadata = asset.get("jsonMetadata")
+        if isinstance(metadata, str):
+            metadata = loads(metadata or "{}", {})
+        stamp = now()
+        db.execute(
+            "INSERT OR IGNORE INTO assets (id, project_id, external_id, content, status, json_metadata, priority,"
+            " to_be_labeled_by, is_used_for_consensus, is_honeypot, consensus_mark, honeypot_mark,"
+            " inference_mark, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (asset["id"], project_id, asset.get("externalId") or asset["id"], asset.get("content"),
+             asset.get("status") if asset.get("status") in ASSET_STATUSES else (status or "TODO"),
+             dumps(metadata if isinstance(metadata, dict) else {}), int(asset.get("priority") or 0),
+             dumps(asset.get("toBeLabeledBy") or []), int(bool(asset.get("isUsedForConsensus"))),
+             int(bool(asset.get("isHoneypot"))), asset.get("consensusMark"), asset.get("honeypotMark"),
+             asset.get("inferenceMark"), stamp, stamp),
+        )
+
+    def create_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any]) -> dict:
+        if not db.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
+            raise PlatformError(f"project {project_id!r} does not exist")
+        asset = {**asset, "id": asset.get("id") or new_id("asset")}
+        if db.execute("SELECT 1 FROM assets WHERE id = ?", (asset["id"],)).fetchone():
+            raise PlatformError(f"asset {asset['id']!r} already exists")
+        self.ensure_asset(db, project_id, asset)
+        return self.asset(db, project_id, asset["id"])
+
+    def insert_label(self, db: sqlite3.Connection, project_id: str, asset_id: str, label: dict[str, Any],
+                     default_type: str = "DEFAULT") -> bool:
+        """Record a label; False when its id is already known."""
+        known = {"id", "labelType", "jsonResponse", "authorId", "secondsToLabel", "modelName", "createdAt", "assetId"}
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO labels (id, asset_id, project_id, label_type, json_response, author_id,"
+            " seconds_to_label, model_name, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label.get("id") or new_id("label"), asset_id, project_id,
+             label.get("labelType") if label.get("labelType") in LABEL_TYPES else default_type,
+             dumps(label.get("jsonResponse") or {}), label.get("authorId"), label.get("secondsToLabel"),
+             label.get("modelName"), dumps({k: v for k, v in label.items() if k not in known}),
+             str(label.get("createdAt") or now())),
+        )
+        return cursor.rowcount == 1
+
+    def set_status(self, db: sqlite3.Connection, asset_id: str, status: str) -> None:
+        db.execute("UPDATE assets SET status = ?, updated_at = ? WHERE id = ?", (status, now(), asset_id))
+
+    def submit_label(self, db: sqlite3.Connection, project_id: str, asset_id: str, label: dict[str, Any]) -> dict:
+        """A labeler's (DEFAULT) or reviewer's (REVIEW) submission: records it, moves the asset
+        on, and returns the event it emits (without id)."""
+        self._asset_row(db, project_id, asset_id)
+        label_type = label.get("labelType") or "DEFAULT"
+        if label_type not in EVENT_FOR_LABEL:
+            raise PlatformError(f"only DEFAULT and REVIEW labels are submitted, not {label_type!r}")
+        label = {**label, "id": label.get("id") or new_id("label"), "labelType": label_type, "createdAt": now()}
+        if not self.insert_label(db, project_id, asset_id, label):
+            raise PlatformError(f"label {label['id']!r} already exists")
+        self.set_status(db, asset_id, STATUS_FOR_LABEL[label_type])
+        return {"type": EVENT_FOR_LABEL[label_type], "project_id": project_id, "asset_id": asset_id,
+                "label": self.label(db, label["id"]), "occurred_at": label["createdAt"]}
+
+    # What a received event says ----------------------------------------------------------
+
+    def ingest(self, db: sqlite3.Connection, event: dict[str, Any]) -> None:
+        context = event.get("context") or {}
+        project = context.get("project") or {}
+        self.ensure_project(db, {**project, "id": event["project_id"]})
+        asset_id = event.get("asset_id")
+        if asset_id is None:
+            return
+        record = context.get("asset") if (context.get("asset") or {}).get("id") == asset_id else None
+        self.ensure_asset(db, event["project_id"], record or {"id": asset_id})
+        for label in (record or {}).get("labels") or []:
+            if isinstance(label, dict) and label.get("id"):
+                self.insert_label(db, event["project_id"], asset_id, label)
+        label = event.get("label")
+        if label:
+            self.insert_label(db, event["project_id"], asset_id, label,
+                              "REVIEW" if event["type"] == "onReview" else "DEFAULT")
+        implied = {"onSubmit": "LABELED", "onReview": "REVIEWED", "onSendBackToQueue": "ONGOING"}.get(event["type"])
+        if implied:
+            self.set_status(db, asset_id, implied)
+
+    # Actions -----------------------------------------------------------------------------
+
+    def check(self, db: sqlite3.Connection, event: dict[str, Any], actions: list[dict[str, Any]]) -> list[ActionCheck]:
+        project_id = event["project_id"]
+        checks = []
+        for action in actions:
+            asset = db.execute("SELECT project_id FROM assets WHERE id = ?", (action["asset_id"],)).fetchone()
+            reason = None
+            if asset is None:
+                reason = f"asset {action['asset_id']!r} does not exist"
+            elif asset["project_id"] != project_id:
+                reason = f"asset {action['asset_id']!r} belongs to another project than the event's ({project_id!r})"
+            elif action["type"] == "create_issue":
+                label = db.execute("SELECT asset_id FROM labels WHERE id = ?", (action["label_id"],)).fetchone()
+                if label is None:
+                    reason = f"label {action['label_id']!r} does not exist"
+                elif label["asset_id"] != action["asset_id"]:
+                    reason = f"label {action['label_id']!r} belongs to another asset than {action['asset_id']!r}"
+            elif action["type"] == "update_asset" and "json_metadata" in action:
+                size = len(dumps(action["json_metadata"]).encode())
+                if size > MAX_METADATA_BYTES:
+                    reason = f"json_metadata is {size} bytes, over the limit of {MAX_METADATA_BYTES}"
+            elif action["type"] == "append_label" and len(dumps(action["json_response"]).encode()) > 4 * MAX_METADATA_BYTES:
+                reason = f"json_response is over the limit of {4 * MAX_METADATA_BYTES} bytes"
+            checks.append(ActionCheck(action, reason))
+        return checks
+
+    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        emitted: list[dict[str, Any]] = []
+        for action in actions:
+            kind, asset_id = action["type"], action["asset_id"]
+            project_id = db.execute("SELECT project_id FROM assets WHERE id = ?", (asset_id,)).fetchone()[0]
+            if kind == "create_issue":
+                db.execute(
+                    "INSERT INTO issues (id, project_id, asset_id, label_id, object_mid, text, run_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_id("issue"), project_id, asset_id, action["label_id"], action.get("object_mid"),
+                     action.get("text"), run_id, now()),
+                )
+            elif kind == "update_asset":
+                columns = {
+                    "json_metadata": lambda v: dumps(v), "priority": int, "to_be_labeled_by": lambda v: dumps(v),
+                    "is_used_for_consensus": lambda v: int(bool(v)), "is_honeypot": lambda v: int(bool(v)),
+                }
+                for name, convert in columns.items():
+                    if action.get(name) is not None:
+                        db.execute(f"UPDATE assets SET {name} = ?, updated_at = ? WHERE id = ?",
+                                   (convert(action[name]), now(), asset_id))
+            elif kind in STATUS_AFTER:
+                self.set_status(db, asset_id, STATUS_AFTER[kind])
+                if kind == "send_back_to_queue":
+                    emitted.append({"type": "onSendBackToQueue", "project_id": project_id, "asset_id": asset_id})
+            elif kind == "append_label":
+                label = {"id": new_id("label"), "labelType": action["label_type"], "jsonResponse": action["json_response"],
+                         "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
+                         "modelName": action.get("model_name"), "createdAt": now()}
+                self.insert_label(db, project_id, asset_id, label)
+                if label["labelType"] in STATUS_FOR_LABEL:
+                    self.set_status(db, asset_id, STATUS_FOR_LABEL[label["labelType"]])
+                    emitted.append({"type": EVENT_FOR_LABEL[label["labelType"]], "project_id": project_id,
+                                    "asset_id": asset_id, "label": self.label(db, label["id"])})
+        return emitted
+
+    # Views (Kili's camelCase shapes) -----------------------------------------------------
+
+    def project(self, db: sqlite3.Connection, project_id: str) -> dict:
+        row = db.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+        if row is None:
+            raise PlatformError(f"project {project_id!r} does not exist")
+        return {"id": row["id"], "title": row["title"], "inputType": row["input_type"],
+                "jsonInterface": loads(row["json_interface"], {})}
+
+    def context(self, db: sqlite3.Connection, event: dict[str, Any]) -> dict[str, Any]:
+        """The event's ``context``: its project and asset (with labels) as they are now."""
+        out: dict[str, Any] = {}
+        try:
+            out["project"] = self.project(db, event["project_id"])
+            out["asset"] = self.asset(db, event["project_id"], event["asset_id"], with_issues=False)
+        except PlatformError:
+            pass
+        return out
+
+    def projects(self, db: sqlite3.Connection) -> list[dict]:
+        return [self.project(db, r[0]) for r in db.execute("SELECT id FROM projects ORDER BY created_at, id")]
+
+    def label(self, db: sqlite3.Connection, label_id: str) -> dict:
+        row = db.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone()
+        return _label(row)
+
+    def labels_of(self, db: sqlite3.Connection, asset_id: str) -> list[dict]:
+        return [_label(r) for r in db.execute("SELECT * FROM labels WHERE asset_id = ? ORDER BY seq", (asset_id,))]
+
+    def _asset_row(self, db: sqlite3.Connection, project_id: str, asset_id: str) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM assets WHERE id = ? AND project_id = ?", (asset_id, project_id)).fetchone()
+        if row is None:
+            raise PlatformError(f"asset {asset_id!r} does not exist in project {project_id!r}")
+        return row
+
+    def asset(self, db: sqlite3.Connection, project_id: str, asset_id: str, with_issues: bool = True) -> dict:
+        row = self._asset_row(db, project_id, asset_id)
+        out = {
+            "id": row["id"], "externalId": row["external_id"], "content": row["content"], "status": row["status"],
+            "jsonMetadata": loads(row["json_metadata"], {}), "priority": row["priority"],
+            "toBeLabeledBy": loads(row["to_be_labeled_by"], []),
+            "isUsedForConsensus": bool(row["is_used_for_consensus"]), "isHoneypot": bool(row["is_honeypot"]),
+            "consensusMark": row["consensus_mark"], "honeypotMark": row["honeypot_mark"],
+            "inferenceMark": row["inference_mark"], "labels": self.labels_of(db, asset_id),
+        }
+        if with_issues:
+            out["issues"] = [
+                {"id": r["id"], "type": r["type"], "status": r["status"], "labelId": r["label_id"],
+                 "objectMid": r["object_mid"], "text": r["text"], "createdAt": r["created_at"]}
+                for r in db.execute("SELECT * FROM issues WHERE asset_id = ? ORDER BY seq", (asset_id,))
+            ]
+        return out
+
+    def assets(self, db: sqlite3.Connection, project_id: str) -> list[dict]:
+        ids = [r[0] for r in db.execute("SELECT id FROM assets WHERE project_id = ? ORDER BY created_at, id", (project_id,))]
+        return [self.asset(db, project_id, asset_id) for asset_id in ids]
+
+    def read(self, project_id: str, method: str, query: dict[str, Any]) -> Any:
+        """A plugin's live read, restricted to its project (answers ``call`` messages)."""
+        db = self.store.read()
+        if method == "projects":
+            return [self.project(db, project_id)]
+        assets = [a for a in self.assets(db, project_id)]
+        if method == "assets":
+            return _queries.filter_assets(assets, query)
+        if method == "labels":
+            labels = [_queries.normalise_label(l, a["id"]) for a in assets for l in a["labels"]]
+            return _queries.filter_labels(labels, query)
+        raise PlatformError(f"kili.{method} is not a read the runtime answers")
+
+
+def _label(row: sqlite3.Row) -> dict:
+    out = {
+        "id": row["id"], "labelType": row["label_type"], "jsonResponse": loads(row["json_response"], {}),
+        "authorId": row["author_id"], "secondsToLabel": row["seconds_to_label"], "modelName": row["model_name"],
+        "createdAt": row["created_at"], "assetId": row["asset_id"],
+    }
+    out.update(loads(row["extra"], {}))
+    return out

@@ -1,0 +1,249 @@
+"""Plugins and their versions: upload, build, activation per project, rollback, delete.
+
+Every upload is a new immutable version (deploying -> active | failed). A plugin's live
+version is the newest active one (``current_version``); ``rollback`` makes an older built
+version current again. Builds run one at a time in the background; ``wait`` blocks until a
+version leaves ``deploying``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from plugin_runtime.errors import PluginInvalid, PluginRuntimeError
+from plugin_runtime.platforms.embedded import now
+from plugin_runtime.source import PluginSource, load_archive
+from plugin_runtime.store import Store, dumps, loads
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+class RegistryError(PluginRuntimeError):
+    """A registry request that cannot be honoured; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: Builds an image for a version; returns (image, freeze, log) or raises with a build error.
+BuildFunction = Callable[[str, int, PluginSource], "BuildOutcome"]
+
+
+class BuildOutcome:
+    """What a build produced: the image and the declared plugin (hooks, subscriptions), or the
+    error the user must fix."""
+
+    def __init__(self, image: str | None = None, freeze: list[str] | None = None, log: str = "",
+                 error: str | None = None, info: dict[str, Any] | None = None) -> None:
+        self.image, self.freeze, self.log, self.error, self.info = image, freeze or [], log, error, info or {}
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise RegistryError(
+            f"invalid plugin name {name!r}: use 1 to 63 characters among a-z, 0-9, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Registry:
+    def __init__(self, store: Store, build: BuildFunction) -> None:
+        self.store = store
+        self._build = build
+        self._builds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
+        self._changed = threading.Condition()
+        self.on_ready: list[Callable[[str, int], None]] = []
+
+    # Versions ----------------------------------------------------------------------------
+
+    def upload(self, name: str, source: PluginSource, *, create: bool) -> dict[str, Any]:
+        """A new version of ``name`` (``create``: the plugin must not exist yet; otherwise it
+        must). Returns the version, ``deploying``; the build runs in the background."""
+        check_name(name)
+        with self.store.write() as db:
+            exists = db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone()
+            if create and exists:
+                raise RegistryError(f"plugin {name!r} already exists: use `plugins update` for a new version", 409)
+            if not create and not exists:
+                raise RegistryError(f"plugin {name!r} does not exist: use `plugins upload` first", 404)
+            if not exists:
+                db.execute("INSERT INTO plugins (name, created_at) VALUES (?, ?)", (name, now()))
+            version = db.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM plugin_versions WHERE plugin = ?", (name,)
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO plugin_versions (plugin, version, digest, status, archive, handler, subscriptions,"
+                " warnings, dropped, created_at) VALUES (?, ?, ?, 'deploying', ?, ?, ?, ?, ?, ?)",
+                (name, version, source.digest(), source.archive(), source.handler, dumps(source.subscriptions),
+                 dumps(source.warnings), dumps(source.dropped), now()),
+            )
+        self._builds.submit(self._run_build, name, version, source)
+        return self.version(name, version)
+
+    def resume_builds(self) -> None:
+        """Build again what a stopped server left ``deploying`` (the archive is stored)."""
+        rows = self.store.read().execute(
+            "SELECT plugin, version, archive FROM plugin_versions WHERE status = 'deploying' ORDER BY created_at"
+        ).fetchall()
+        for row in rows:
+            try:
+                source = load_archive(row["archive"])
+            except PluginInvalid as error:
+                self._finish(row["plugin"], row["version"], BuildOutcome(error=str(error)))
+                continue
+            self._builds.submit(self._run_build, row["plugin"], row["version"], source)
+
+    def _run_build(self, name: str, version: int, source: PluginSource) -> None:
+        try:
+            outcome = self._build(name, version, source)
+        except Exception as error:  # an unexpected builder failure still ends the deploy
+            outcome = BuildOutcome(error=f"the build failed unexpectedly: {error}", log=repr(error))
+        self._finish(name, version, outcome)
+
+    def _finish(self, name: str, version: int, outcome: BuildOutcome) -> None:
+        with self.store.write() as db:
+            if db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone() is None:
+                return  # deleted while it was building
+            if outcome.error is not None:
+                db.execute(
+                    "UPDATE plugin_versions SET status = 'failed', build_error = ?, build_log = ?, ready_at = ?"
+                    " WHERE plugin = ? AND version = ?", (outcome.error, outcome.log, now(), name, version))
+            else:
+                subscriptions = outcome.info.get("subscriptions")
+                db.execute(
+                    "UPDATE plugin_versions SET status = 'inactive' WHERE plugin = ? AND status = 'active'", (name,))
+                db.execute(
+                    "UPDATE plugin_versions SET status = 'active', image = ?, freeze = ?, build_log = ?, ready_at = ?,"
+                    " subscriptions = COALESCE(?, subscriptions), warnings = ? WHERE plugin = ? AND version = ?",
+                    (outcome.image, dumps(outcome.freeze), outcome.log, now(),
+                     dumps(subscriptions) if subscriptions is not None else None,
+                     dumps(outcome.info.get("warnings", [])), name, version))
+                db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+        with self._changed:
+            self._changed.notify_all()
+        for callback in self.on_ready:
+            callback(name, version)
+
+    def wait(self, name: str, version: int, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the version is no longer deploying (or ``timeout`` passes)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version(name, version)["status"] != "deploying", timeout)
+        return self.version(name, version)
+
+    def rollback(self, name: str, version: int) -> dict[str, Any]:
+        with self.store.write() as db:
+            row = self._version_row(db, name, version)
+            if row["status"] not in ("active", "inactive") or not row["image"]:
+                raise RegistryError(f"{name} v{version} is {row['status']}: only a built version can be rolled back to", 409)
+            db.execute("UPDATE plugin_versions SET status = 'inactive' WHERE plugin = ? AND status = 'active'", (name,))
+            db.execute("UPDATE plugin_versions SET status = 'active' WHERE plugin = ? AND version = ?", (name, version))
+            db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+        return self.version(name, version)
+
+    def delete(self, name: str) -> None:
+        with self.store.write() as db:
+            self.plugin_row(db, name)
+            for table, column in (("activations", "plugin"), ("plugin_versions", "plugin"), ("plugins", "name")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+
+    # Activations -------------------------------------------------------------------------
+
+    def activate(self, name: str, project_id: str) -> bool:
+        """Idempotent; True when it was not active on the project. The project may be unknown."""
+        if not project_id:
+            raise RegistryError("a project id is required")
+        with self.store.write() as db:
+            self.plugin_row(db, name)
+            cursor = db.execute("INSERT OR IGNORE INTO activations (plugin, project_id, created_at) VALUES (?, ?, ?)",
+                                (name, project_id, now()))
+            return cursor.rowcount == 1
+
+    def deactivate(self, name: str, project_id: str) -> bool:
+        with self.store.write() as db:
+            self.plugin_row(db, name)
+            return db.execute("DELETE FROM activations WHERE plugin = ? AND project_id = ?",
+                              (name, project_id)).rowcount == 1
+
+    def targets(self, db, project_id: str) -> list[dict[str, Any]]:
+        """Plugins active on a project, each with the version its events go to: the current
+        one, else the newest still deploying (its events wait for the build)."""
+        rows = db.execute(
+            "SELECT p.name, p.current_version FROM activations a JOIN plugins p ON p.name = a.plugin"
+            " WHERE a.project_id = ? ORDER BY p.name", (project_id,)).fetchall()
+        out = []
+        for row in rows:
+            version = row["current_version"]
+            if version is None:
+                pending = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ? AND status = 'deploying'",
+                                     (row["name"],)).fetchone()[0]
+                if pending is None:
+                    continue
+                version = pending
+            v = db.execute("SELECT subscriptions FROM plugin_versions WHERE plugin = ? AND version = ?",
+                           (row["name"], version)).fetchone()
+            out.append({"plugin": row["name"], "version": version, "subscriptions": loads(v["subscriptions"], [])})
+        return out
+
+    # Views -------------------------------------------------------------------------------
+
+    def plugin_row(self, db, name: str):
+        row = db.execute("SELECT * FROM plugins WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise RegistryError(f"plugin {name!r} does not exist", 404)
+        return row
+
+    def _version_row(self, db, name: str, version: int):
+        row = db.execute("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?", (name, version)).fetchone()
+        if row is None:
+            self.plugin_row(db, name)
+            raise RegistryError(f"plugin {name!r} has no version {version}", 404)
+        return row
+
+    def version(self, name: str, version: int, with_log: bool = False) -> dict[str, Any]:
+        row = self._version_row(self.store.read(), name, version)
+        out = {
+            "plugin": name, "version": version, "status": row["status"], "digest": row["digest"],
+            "handler": row["handler"], "subscriptions": loads(row["subscriptions"], []),
+            "warnings": loads(row["warnings"], []), "dropped": loads(row["dropped"], []),
+            "image": row["image"], "freeze": loads(row["freeze"], []), "build_error": row["build_error"],
+            "created_at": row["created_at"], "ready_at": row["ready_at"],
+        }
+        if with_log:
+            out["build_log"] = row["build_log"]
+        return out
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        db = self.store.read()
+        self.plugin_row(db, name)
+        numbers = [r[0] for r in db.execute("SELECT version FROM plugin_versions WHERE plugin = ? ORDER BY version", (name,))]
+        return [self.version(name, n) for n in numbers]
+
+    def latest(self, name: str) -> dict[str, Any]:
+        db = self.store.read()
+        self.plugin_row(db, name)
+        number = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ?", (name,)).fetchone()[0]
+        return self.version(name, number, with_log=True)
+
+    def archive(self, name: str, version: int) -> bytes:
+        return self._version_row(self.store.read(), name, version)["archive"]
+
+    def plugins(self) -> list[dict[str, Any]]:
+        db = self.store.read()
+        out = []
+        for row in db.execute("SELECT * FROM plugins ORDER BY name"):
+            latest = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ?", (row["name"],)).fetchone()[0]
+            projects = [r[0] for r in db.execute("SELECT project_id FROM activations WHERE plugin = ? ORDER BY project_id", (row["name"],))]
+            status = db.execute("SELECT status FROM plugin_versions WHERE plugin = ? AND version = ?",
+                                (row["name"], latest)).fetchone()[0]
+            out.append({"name": row["name"], "current_version": row["current_version"], "latest_version": latest,
+                        "latest_status": status, "projects": projects, "created_at": row["created_at"]})
+        return out
+
+    def close(self) -> None:
+        self._builds.shutdown(wait=False, cancel_futures=True)

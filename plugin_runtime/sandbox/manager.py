@@ -1,0 +1,122 @@
+"""The runtime's sandboxes: one warm pool per plugin version, built and probed at upload.
+
+``kind="docker"`` is the runtime's sandbox; ``kind="process"`` runs plugins as local
+processes, for development on machines without Docker (not a security boundary).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.registry import BuildOutcome
+from plugin_runtime.sandbox.base import Limits, LimitsPolicy
+from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
+from plugin_runtime.source import PluginSource, load_archive
+from plugin_sdk.results import RunResult
+
+#: The project a freshly built version is loaded for once, to check it before it goes live.
+PROBE_PROJECT = "__upload-check__"
+
+VersionLookup = Callable[[str, int], dict[str, Any]]
+ArchiveLookup = Callable[[str, int], bytes]
+
+
+class SandboxManager:
+    def __init__(self, kind: str, lookup: VersionLookup, archive: ArchiveLookup, reader: ProjectReader | None,
+                 policy: LimitsPolicy | None = None, base_image: str | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        if kind not in ("docker", "process"):
+            raise ValueError(f"unknown sandbox {kind!r}: docker or process")
+        self.kind, self.lookup, self.archive, self.reader = kind, lookup, archive, reader
+        self.policy = policy or LimitsPolicy()
+        self.progress = progress
+        self.base_image = base_image
+        self._pools: dict[tuple[str, int], WorkerPool] = {}
+        self._lock = threading.Lock()
+        self._client = None
+        self._builder = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from plugin_runtime.engine import connect
+            from plugin_runtime.sandbox.docker import sweep
+
+            self._client = connect()
+            sweep(self._client)
+        return self._client
+
+    def limits(self, requested: dict[str, Any] | None = None) -> Limits:
+        return self.policy.resolve(requested)
+
+    # Build -------------------------------------------------------------------------------
+
+    def build(self, name: str, version: int, source: PluginSource) -> BuildOutcome:
+        """Build the version's image, then load the plugin once in a sandbox: an import error
+        or a missing hook fails the deploy with the plugin's message."""
+        image, freeze, log = None, [], ""
+        if self.kind == "docker":
+            from plugin_runtime.builder import Builder, BuildFailed
+
+            if self._builder is None:
+                from plugin_runtime.base_image import DEFAULT_BASE_IMAGE
+
+                self._builder = Builder(self.client, self.base_image or DEFAULT_BASE_IMAGE, self.progress)
+            try:
+                result = self._builder.build(source, f"plugin-runtime-plugin:{name}-v{version}")
+            except BuildFailed as error:
+                return BuildOutcome(error=error.error, log=error.log)
+            image, freeze, log = result.image, result.freeze, "\n".join(result.log)
+        pool = self._new_pool(source, image)
+        try:
+            worker = pool.worker(PROBE_PROJECT)
+            if worker.load_error is not None:
+                return BuildOutcome(error=f"the plugin failed to load: {worker.load_error}", log=log)
+            info = worker.info or {}
+        finally:
+            pool.close()
+        return BuildOutcome(image=image, freeze=freeze, log=log, info=info)
+
+    def _new_pool(self, source: PluginSource | None, image: str | None) -> WorkerPool:
+        limits = self.limits()
+        if self.kind == "docker":
+            from plugin_runtime.sandbox.docker import DockerSandbox
+
+            return DockerSandbox(self.client, image, limits, reader=self.reader)
+        from plugin_runtime.sandbox.process import ProcessSandbox
+
+        assert source is not None
+        return ProcessSandbox(source, limits, python=sys.executable, reader=self.reader)
+
+    # Run ---------------------------------------------------------------------------------
+
+    def run(self, name: str, version: int, event: dict[str, Any]) -> RunResult:
+        return self._pool(name, version).run(event)
+
+    def _pool(self, name: str, version: int) -> WorkerPool:
+        key = (name, version)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                info = self.lookup(name, version)
+                if self.kind == "docker" and not info.get("image"):
+                    raise PluginRuntimeError(f"{name} v{version} has no image")
+                source = load_archive(self.archive(name, version)) if self.kind == "process" else None
+                pool = self._pools[key] = self._new_pool(source, info.get("image"))
+            return pool
+
+    def evict_idle(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.evict_idle()
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()

@@ -1,0 +1,74 @@
+"""The runtime service, assembled: store, embedded platform, registry, sandboxes, dispatcher."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from plugin_runtime.config import Settings
+from plugin_runtime.dispatcher import Dispatcher
+from plugin_runtime.platforms.embedded import EmbeddedPlatform
+from plugin_runtime.registry import Registry
+from plugin_runtime.sandbox.manager import SandboxManager
+from plugin_runtime.store import Store
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.token = settings.resolved_token()
+        self.webhook_secrets = settings.webhook_secrets()
+        self.store = Store(settings.data_dir / "runtime.db")
+        self.platform = EmbeddedPlatform(self.store)
+        self.sandboxes = SandboxManager(
+            settings.sandbox, self._version, self._archive, self.platform.read,
+            base_image=settings.base_image, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
+        )
+        self.registry = Registry(self.store, self.sandboxes.build)
+        self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.sandboxes.run,
+                                     concurrency=settings.concurrency)
+        self._stop = threading.Event()
+
+    def _version(self, name: str, version: int) -> dict:
+        return self.registry.version(name, version)
+
+    def _archive(self, name: str, version: int) -> bytes:
+        return self.registry.archive(name, version)
+
+    def start(self) -> None:
+        """Resume what a previous process left: deploys, then pending runs."""
+        self.registry.resume_builds()
+        self.dispatcher.resume()
+        threading.Thread(target=self._janitor, name="janitor", daemon=True).start()
+
+    def _janitor(self) -> None:
+        while not self._stop.wait(30):
+            self.sandboxes.evict_idle()
+
+    def pending_runs(self) -> int:
+        return self.store.read().execute(
+            "SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'running')").fetchone()[0]
+
+    def close(self) -> None:
+        self._stop.set()
+        self.dispatcher.close()
+        self.registry.close()
+        self.sandboxes.close()
+        self.store.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP service until interrupted; containers are removed on the way out."""
+    import uvicorn
+
+    from plugin_runtime.api import create_app
+
+    runtime = Runtime(settings)
+    app = create_app(runtime)
+    print(f"plugin-runtime serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "
+          f"sandbox {settings.sandbox})", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        runtime.close()

@@ -1,0 +1,226 @@
+"""SQLite (WAL) under the data directory: the runtime's state and the embedded platform's.
+
+One database file, so that applying a run's actions to the embedded platform and marking the
+run done commit together: an event's effects are applied once, whatever is retried.
+Writes go through one connection under a lock (SQLite has one writer anyway); each thread
+reads through its own connection. ``synchronous=NORMAL`` in WAL mode survives a killed
+process (only a power loss may drop the last commits), without an fsync per event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[str] = [
+    # 1: registry, events, runs, embedded platform
+    """
+    CREATE TABLE plugins (
+        name TEXT PRIMARY KEY,
+        current_version INTEGER,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE plugin_versions (
+        plugin TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        status TEXT NOT NULL,              -- deploying, active, failed, inactive
+        archive BLOB NOT NULL,             -- the kept files, as a zip
+        handler TEXT NOT NULL,
+        subscriptions TEXT NOT NULL,       -- JSON list of event types and patterns
+        warnings TEXT NOT NULL DEFAULT '[]',
+        dropped TEXT NOT NULL DEFAULT '[]',
+        limits TEXT NOT NULL DEFAULT '{}',
+        image TEXT,
+        freeze TEXT NOT NULL DEFAULT '[]',
+        build_log TEXT NOT NULL DEFAULT '',
+        build_error TEXT,
+        created_at TEXT NOT NULL,
+        ready_at TEXT,
+        PRIMARY KEY (plugin, version)
+    );
+    CREATE TABLE activations (
+        plugin TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (plugin, project_id)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        asset_id TEXT,
+        body TEXT NOT NULL,
+        source TEXT NOT NULL,              -- webhook, platform, cli
+        cause_run TEXT,
+        cause_plugin TEXT,
+        depth INTEGER NOT NULL DEFAULT 0,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX events_project ON events (project_id, seq);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        project_id TEXT NOT NULL,
+        asset_id TEXT,
+        status TEXT NOT NULL,              -- pending, running, succeeded, failed, dead
+        outcome TEXT,                      -- the sandbox status when not ok
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        duration_ms REAL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        UNIQUE (event_id, plugin, version)
+    );
+    CREATE INDEX runs_status ON runs (status, event_seq);
+    CREATE INDEX runs_plugin ON runs (plugin, created_at);
+    CREATE TABLE run_actions (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        status TEXT NOT NULL,              -- applied, rejected
+        reason TEXT,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE run_logs (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE projects (
+        id TEXT PRIMARY KEY,
+        title TEXT,
+        input_type TEXT,
+        json_interface TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE assets (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        external_id TEXT,
+        content TEXT,
+        status TEXT NOT NULL DEFAULT 'TODO',
+        json_metadata TEXT NOT NULL DEFAULT '{}',
+        priority INTEGER NOT NULL DEFAULT 0,
+        to_be_labeled_by TEXT NOT NULL DEFAULT '[]',
+        is_used_for_consensus INTEGER NOT NULL DEFAULT 0,
+        is_honeypot INTEGER NOT NULL DEFAULT 0,
+        consensus_mark REAL,
+        honeypot_mark REAL,
+        inference_mark REAL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX assets_project ON assets (project_id, external_id);
+    CREATE TABLE labels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        asset_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        label_type TEXT NOT NULL,
+        json_response TEXT NOT NULL,
+        author_id TEXT,
+        seconds_to_label REAL,
+        model_name TEXT,
+        extra TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX labels_asset ON labels (asset_id, seq);
+    CREATE TABLE issues (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        project_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        label_id TEXT,
+        object_mid TEXT,
+        text TEXT,
+        type TEXT NOT NULL DEFAULT 'ISSUE',
+        status TEXT NOT NULL DEFAULT 'OPEN',
+        run_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX issues_asset ON issues (asset_id, seq);
+    """,
+]
+
+
+class Store:
+    """The database: ``write()`` for a transaction, ``read()`` for a query."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA busy_timeout=30000")
+        return connection
+
+    def _migrate(self) -> None:
+        with self.write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if row is None:
+                db.execute("INSERT INTO schema_version VALUES (0)")
+            for number, script in enumerate(MIGRATIONS[current:], current + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE schema_version SET version = ?", (number,))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on the writer connection; rolled back if the block raises."""
+        with self._lock:
+            db = self._writer
+            if db.in_transaction:  # nested: join the outer transaction
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def read(self) -> sqlite3.Connection:
+        """This thread's reading connection (sees every committed write)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    return default if text is None else json.loads(text)

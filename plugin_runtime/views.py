@@ -1,0 +1,68 @@
+"""Read-only views of runs, logs and recorded events, as the API and CLI show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin_runtime.store import Store, dumps, loads
+
+
+class RunViews:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def runs(self, plugin: str | None = None, status: str | None = None, project_id: str | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+        where, params = [], []
+        for column, value in (("plugin", plugin), ("status", status), ("project_id", project_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_seq DESC, id LIMIT ?"
+        return [_run(row) for row in self.store.read().execute(sql, (*params, limit))]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        db = self.store.read()
+        row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        out = _run(row)
+        out["actions"] = [
+            {"action": loads(r["action"]), "status": r["status"], "reason": r["reason"]}
+            for r in db.execute("SELECT * FROM run_actions WHERE run_id = ? ORDER BY seq", (run_id,))
+        ]
+        out["logs"] = [
+            {"level": r["level"], "message": r["message"], "source": r["source"]}
+            for r in db.execute("SELECT * FROM run_logs WHERE run_id = ? ORDER BY seq", (run_id,))
+        ]
+        return out
+
+    def logs(self, plugin: str | None = None, project_id: str | None = None, after: int = 0,
+             limit: int = 1000) -> dict[str, Any]:
+        """Log lines of finished runs, oldest first, after the cursor ``after`` (for --follow)."""
+        where, params = ["l.rowid > ?"], [after]
+        for column, value in (("r.plugin", plugin), ("r.project_id", project_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self.store.read().execute(
+            "SELECT l.rowid AS cursor, l.level, l.message, l.source, r.id AS run_id, r.plugin, r.version,"
+            " r.project_id, r.asset_id, r.event_id FROM run_logs l JOIN runs r ON r.id = l.run_id"
+            f" WHERE {' AND '.join(where)} ORDER BY l.rowid LIMIT ?", (*params, limit)).fetchall()
+        lines = [dict(row) for row in rows]
+        return {"lines": lines, "cursor": lines[-1]["cursor"] if lines else after}
+
+    def export(self, project_id: str, source: str | None = None) -> str:
+        """The project's recorded events as JSON Lines (the dry-run input format)."""
+        sql = "SELECT body FROM events WHERE project_id = ?" + (" AND source = ?" if source else "") + " ORDER BY seq"
+        params = (project_id, source) if source else (project_id,)
+        return "".join(dumps(loads(row[0])) + "\n" for row in self.store.read().execute(sql, params))
+
+
+def _run(row) -> dict[str, Any]:
+    return {
+        "id": row["id"], "event_id": row["event_id"], "asset_id": row["asset_id"], "project_id": row["project_id"],
+        "plugin": row["plugin"], "version": row["version"], "status": row["status"], "outcome": row["outcome"],
+        "error": row["error"], "attempts": row["attempts"], "duration_ms": row["duration_ms"],
+        "created_at": row["created_at"], "finished_at": row["finished_at"],
+    }
