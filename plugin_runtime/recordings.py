@@ -22,6 +22,7 @@ class Recorded:
     line: int
     event: dict[str, Any] | None
     error: str | None = None
+    raw: bytes = b""
 
     @property
     def event_id(self) -> str | None:
@@ -73,9 +74,9 @@ def read_events(path: str | Path) -> Iterator[Recorded]:
                 event = parse_event(line)
             except ValueError as error:
                 raw_id = _sniff_id(line)
-                yield Recorded(number, {"id": raw_id} if raw_id else None, f"{path}:{number}: {error}")
+                yield Recorded(number, {"id": raw_id} if raw_id else None, f"{path}:{number}: {error}", line.strip())
                 continue
-            yield Recorded(number, event)
+            yield Recorded(number, event, None, line.strip())
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, then run the invoice QA bot against its recorded
-# events and show the actions it would apply.
+# The main job on a fresh machine: set up (venv, Docker engine, base image), start the runtime,
+# upload the invoice QA bot, replay its recorded events, and show the actions applied.
+# Extra arguments go to `plugin-runtime demo` (e.g. --keep-serving).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-exec .venv/bin/plugin-runtime dry-run example_plugins/invoice_qa \
-  --events example_plugins/invoice_qa/events.jsonl --format human "$@"
+bash plugin_runtime/scripts/docker-engine.sh
+bash plugin_runtime/scripts/base-image.sh
+exec .venv/bin/plugin-runtime demo "$@"

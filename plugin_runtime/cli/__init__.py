@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from plugin_runtime.cli._common import fail
 from plugin_runtime.errors import PluginRuntimeError
 
 
@@ -44,7 +45,7 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
             out=sys.stdout, err=sys.stderr, human=human, progress=sys.stderr.isatty(),
         )
     except PluginRuntimeError as error:
-        _fail(error)
+        fail(error)
     sys.exit(code)
 
 
@@ -61,15 +62,40 @@ def base_image_command(name: str) -> None:
     try:
         image = base_image.ensure(connect(), name, lambda m: click.echo(m, err=True))
     except PluginRuntimeError as error:
-        _fail(error)
+        fail(error)
     click.echo(f"{image.name}: Python {image.python} ({image.machine}, glibc {image.glibc}), id {image.image_id[:19]}")
 
 
-def _fail(error: Exception, code: int = 2) -> None:
-    """Refused input or unusable infrastructure: the message alone, exit code 2."""
-    click.echo(f"error: {error}", err=True)
-    sys.exit(code)
+@main.command()
+@click.option("--host", envvar="PLUGIN_RUNTIME_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PLUGIN_RUNTIME_PORT", type=int, default=8400, show_default=True)
+@click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False),
+              help="Where the database and generated secrets live (default ./.plugin-runtime).")
+@click.option("--sandbox", envvar="PLUGIN_RUNTIME_SANDBOX", type=click.Choice(["docker", "process"]),
+              default="docker", show_default=True,
+              help="docker isolates plugins; process (no isolation) is for development only.")
+def serve(host: str, port: int, data_dir: str | None, sandbox: str) -> None:
+    """Run the runtime service: webhook intake, admin API, embedded platform."""
+    from plugin_runtime.cli._common import settings
+    from plugin_runtime.server import serve as run
 
+    config = settings(data_dir).model_copy(update={"host": host, "port": port, "sandbox": sandbox})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        run(config)
+    except PluginRuntimeError as error:
+        fail(error)
+
+
+def _register() -> None:
+    from plugin_runtime.cli import demo, events, platform, plugins, runs
+
+    for module in (plugins, events, runs, platform, demo):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,163 @@
+"""``plugin-runtime demo``: the main job, end to end on the embedded platform.
+
+Starts the runtime on 127.0.0.1, creates the invoice project and its assets, uploads and
+activates the invoice QA bot, replays its recorded events through the signed webhook, and
+prints the issues, metadata and statuses that resulted.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from plugin_runtime.cli._common import fail
+from plugin_runtime.errors import PluginRuntimeError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_plugins" / "invoice_qa"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _step(message: str) -> None:
+    click.echo(click.style(f"==> {message}", bold=True), err=True)
+
+
+@click.command()
+@click.option("--plugin", "plugin_path", type=click.Path(exists=True), default=str(EXAMPLE), show_default=True)
+@click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sandbox", type=click.Choice(["docker", "process"]), default="docker", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Default: a fresh temporary directory.")
+@click.option("--keep-serving", is_flag=True, help="Keep the runtime running afterwards (Ctrl-C stops it).")
+def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str | None, keep_serving: bool) -> None:
+    """Run the invoice QA bot on recorded events through the runtime, and show the result."""
+    import uvicorn
+
+    from plugin_runtime.api import create_app
+    from plugin_runtime.client import Client
+    from plugin_runtime.config import Settings
+    from plugin_runtime.recordings import read_events
+    from plugin_runtime.server import Runtime
+    from plugin_runtime.source import load_source
+    from plugin_runtime.webhooks import headers
+
+    events_file = Path(events_path or Path(plugin_path) / "events.jsonl")
+    folder = Path(data_dir or tempfile.mkdtemp(prefix="plugin-runtime-demo-"))
+    settings = Settings(data_dir=folder, port=_free_port(), sandbox=sandbox)
+    try:
+        runtime = Runtime(settings)
+    except PluginRuntimeError as error:
+        fail(error)
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        url = settings.client_url
+        _step(f"runtime started on {url} (data in {folder}, sandbox {sandbox})")
+        client = Client(url, runtime.token)
+        recorded = [r for r in read_events(events_file) if r.event is not None and r.error is None]
+        _prepare_platform(client, recorded)
+        _step(f"uploading {plugin_path} as invoice-qa (building its image)")
+        source = load_source(plugin_path)
+        version = client.post("/v1/plugins/invoice-qa/versions", params={"create": "true"}, data=source.archive())
+        started = time.monotonic()
+        while version["status"] == "deploying":
+            version = client.get("/v1/plugins/invoice-qa/versions/1", params={"wait": 2})
+            click.echo(f"    building... {time.monotonic() - started:.0f} s", err=True)
+        if version["status"] != "active":
+            fail(f"the plugin failed to deploy: {version['build_error']}", 1)
+        projects = sorted({r.event["project_id"] for r in recorded})
+        for project_id in projects:
+            client.request("PUT", f"/v1/plugins/invoice-qa/projects/{project_id}")
+        _step(f"invoice-qa v1 active on {', '.join(projects)}; replaying {len(recorded)} recorded events (signed webhooks)")
+        secret = runtime.webhook_secrets[0]
+        for number, item in enumerate(recorded, 1):
+            response = client.session.post(f"{url}/v1/events", data=item.raw, headers=headers(secret, item.event["id"], item.raw))
+            if response.status_code not in (200, 202):
+                fail(f"event {item.event['id']} refused: {response.status_code} {response.text}", 1)
+            # As on a live platform, each event's effects land before the next label arrives.
+            _wait_for_runs(client)
+            if sys.stderr.isatty():
+                click.echo(f"\r    {number}/{len(recorded)} events processed", nl=False, err=True)
+        if sys.stderr.isatty():
+            click.echo("", err=True)
+        _step("result")
+        _show(client, projects)
+        if keep_serving:
+            _step(f"serving on {url} (token in {folder / 'token'}); Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    except PluginRuntimeError as error:
+        fail(error, 1)
+    finally:
+        server.should_exit = True
+        time.sleep(0.2)
+        runtime.close()
+
+
+def _prepare_platform(client, recorded) -> None:
+    """Create the projects and assets the events refer to, from their context."""
+    created_projects, created_assets = set(), set()
+    for item in recorded:
+        event = item.event
+        context = event.get("context") or {}
+        project_id = event["project_id"]
+        if project_id not in created_projects:
+            project = context.get("project") or {}
+            client.post("/v1/projects", json={"id": project_id, "title": project.get("title"),
+                                              "json_interface": project.get("jsonInterface")})
+            created_projects.add(project_id)
+        asset_id = event.get("asset_id")
+        if asset_id and asset_id not in created_assets:
+            asset = context.get("asset") or {}
+            client.post(f"/v1/projects/{project_id}/assets", json={
+                "id": asset_id, "external_id": asset.get("externalId"), "json_metadata": asset.get("jsonMetadata")})
+            created_assets.add(asset_id)
+    _step(f"created {len(created_projects)} project(s) and {len(created_assets)} asset(s) on the embedded platform")
+
+
+def _wait_for_runs(client, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/healthz")["pending_runs"] == 0:
+            return
+        time.sleep(0.1)
+    click.echo("warning: some runs are still pending", err=True)
+
+
+def _show(client, projects: list[str]) -> None:
+    runs = client.get("/v1/runs", params={"limit": 1000})
+    by_status: dict[str, int] = {}
+    for run in runs:
+        by_status[run["status"]] = by_status.get(run["status"], 0) + 1
+    click.echo(f"runs: {', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}")
+    for project_id in projects:
+        rows = client.get(f"/v1/projects/{project_id}/assets")
+        click.echo(f"\nproject {project_id}")
+        header = f"{'ASSET':10} {'EXTERNAL ID':18} {'STATUS':10} {'ACCURACY':>8}  ISSUES"
+        click.echo(header)
+        click.echo("-" * len(header))
+        for asset in rows:
+            accuracy = (asset.get("jsonMetadata") or {}).get("accuracy")
+            issues = [i["text"] for i in asset.get("issues") or []]
+            first = issues[0] if issues else "-"
+            click.echo(f"{asset['id']:10} {asset.get('externalId') or '-':18} {asset['status']:10} "
+                       f"{'-' if accuracy is None else f'{accuracy:.0f}%':>8}  {first}")
+            for more in issues[1:]:
+                click.echo(f"{'':52}{more}")
+    sys.stdout.flush()
+
+
+COMMANDS = [demo]

@@ -1,0 +1,102 @@
+"""``plugin-runtime events send|export``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from plugin_runtime.cli._common import client_options, fail, settings
+
+RETRY_BUDGET_S = 30.0
+
+
+@click.group()
+def events() -> None:
+    """Send recorded events to the service, or export them for dry-runs."""
+
+
+@events.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--url", envvar="PLUGIN_RUNTIME_URL")
+@click.option("--secret", envvar="PLUGIN_RUNTIME_WEBHOOK_SECRET",
+              help="Webhook secret (default: the data dir's; the first of several signs).")
+@click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False))
+def send(file: str, url: str | None, secret: str | None, data_dir: str | None) -> None:
+    """Sign and post the events of FILE (JSON Lines) to the webhook intake. Goes on past
+    failures; exits non-zero naming the events that were not acknowledged."""
+    from plugin_runtime.recordings import read_events
+    from plugin_runtime.webhooks import headers
+
+    config = settings(data_dir)
+    key = (secret.split() if secret else config.webhook_secrets(create=False) or [None])[0]
+    if not key:
+        fail("no webhook secret: pass --secret, set PLUGIN_RUNTIME_WEBHOOK_SECRET or --data-dir of the server")
+    target = (url or config.client_url).rstrip("/") + "/v1/events"
+    session = requests.Session()
+    sent, failed = 0, []
+    records = list(read_events(file))
+    for number, recorded in enumerate(records, 1):
+        if recorded.error is not None:
+            failed.append((recorded.event_id or f"line {recorded.line}", recorded.error))
+            continue
+        body = recorded.raw  # the exact bytes of the line are signed and sent
+        outcome = _post(session, target, key, recorded.event_id or "", body, headers)
+        if outcome is None:
+            sent += 1
+        else:
+            failed.append((recorded.event_id or f"line {recorded.line}", outcome))
+        if sys.stderr.isatty():
+            click.echo(f"\rsent {number}/{len(records)}", nl=False, err=True)
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    click.echo(f"{sent} event(s) acknowledged, {len(failed)} not", err=True)
+    for event_id, reason in failed:
+        click.echo(f"not acknowledged: {event_id}: {reason}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _post(session: requests.Session, url: str, secret: str, event_id: str, body: bytes, sign) -> str | None:
+    """None when acknowledged (202, or 200 for a duplicate), else the reason."""
+    deadline = time.monotonic() + RETRY_BUDGET_S
+    delay = 0.25
+    while True:
+        try:
+            response = session.post(url, data=body, timeout=30,
+                                    headers={"Content-Type": "application/json", **sign(secret, event_id, body)})
+        except requests.ConnectionError as error:
+            if time.monotonic() + delay > deadline:
+                return f"connection failed for {RETRY_BUDGET_S:.0f} s ({error.__class__.__name__})"
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+            continue
+        if response.status_code == 429 and time.monotonic() < deadline:
+            time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 5.0))
+            continue
+        if response.status_code in (200, 202):
+            return None
+        try:
+            return f"{response.status_code}: {response.json().get('detail')}"
+        except ValueError:
+            return f"{response.status_code}: {response.text[:200]}"
+
+
+@events.command()
+@click.option("--project", "project_id", required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Default: stdout.")
+@client_options
+def export(client, project_id: str, output: str | None) -> None:
+    """Write the project's recorded events (JSON Lines), ready for `plugin-runtime dry-run`."""
+    response = client.get("/v1/events", params={"project_id": project_id}, expect_json=False)
+    if output:
+        Path(output).write_text(response.text)
+        click.echo(f"{len(response.text.splitlines())} event(s) written to {output}", err=True)
+    else:
+        click.echo(response.text, nl=False)
+
+
+COMMANDS = [events]

@@ -1,0 +1,198 @@
+"""``plugin-runtime plugins ...``: upload, update, list, versions, rollback, delete, activate,
+deactivate, status, build-log, logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from plugin_runtime.cli._common import client_options, emit_json, fail, json_option, table
+from plugin_runtime.errors import PluginInvalid
+
+
+@click.group()
+def plugins() -> None:
+    """Manage plugins and their versions."""
+
+
+def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool) -> None:
+    from plugin_runtime.source import load_source
+
+    try:
+        source = load_source(path)
+    except PluginInvalid as error:
+        fail(error)
+    if not as_json:
+        for dropped in source.dropped:
+            click.echo(f"dropped: {dropped}", err=True)
+        for warning in source.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    version = client.post(f"/v1/plugins/{name}/versions", params={"create": str(create).lower()},
+                          data=source.archive(), headers={"Content-Type": "application/zip"})
+    number = version["version"]
+    if wait:
+        started = time.monotonic()
+        while version["status"] == "deploying":
+            if not as_json:
+                click.echo(f"\rbuilding {name} v{number}... {time.monotonic() - started:.0f} s", nl=False, err=True)
+            version = client.get(f"/v1/plugins/{name}/versions/{number}", params={"wait": 5})
+        if not as_json:
+            click.echo("", err=True)
+    if as_json:
+        emit_json(version)
+    elif version["status"] == "failed":
+        click.echo(f"{name} v{number} failed to deploy:\n{version['build_error']}", err=True)
+    else:
+        click.echo(f"{name} v{number}: {version['status']} (subscribes to {', '.join(version['subscriptions'])})")
+    if version["status"] == "failed":
+        sys.exit(1)
+
+
+@plugins.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", required=True, help="Plugin name: a-z, 0-9, '.', '_', '-'.")
+@click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
+@json_option
+@client_options
+def upload(client, path: str, name: str, no_wait: bool, as_json: bool) -> None:
+    """Upload a new plugin (a main.py, a folder or a .zip) and wait for its build."""
+    _deploy(client, path, name, True, not no_wait, as_json)
+
+
+@plugins.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", required=True)
+@click.option("--no-wait", is_flag=True)
+@json_option
+@client_options
+def update(client, path: str, name: str, no_wait: bool, as_json: bool) -> None:
+    """Upload a new version of an existing plugin and wait for its build."""
+    _deploy(client, path, name, False, not no_wait, as_json)
+
+
+@plugins.command("list")
+@json_option
+@client_options
+def list_(client, as_json: bool) -> None:
+    """The plugins, their live version and projects."""
+    rows = client.get("/v1/plugins")
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["name", "current_version", "latest_version", "latest_status", "projects"], "no plugins")
+
+
+@plugins.command()
+@click.argument("name")
+@json_option
+@client_options
+def versions(client, name: str, as_json: bool) -> None:
+    """Every version of a plugin."""
+    rows = client.get(f"/v1/plugins/{name}/versions")
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["version", "status", "digest", "subscriptions", "created_at", "build_error"])
+
+
+@plugins.command()
+@click.argument("name")
+@click.option("--to", "version", required=True, type=int, help="The version to make live again.")
+@json_option
+@client_options
+def rollback(client, name: str, version: int, as_json: bool) -> None:
+    """Make an older built version live again."""
+    info = client.post(f"/v1/plugins/{name}/rollback", json={"version": version})
+    emit_json(info) if as_json else click.echo(f"{name}: v{version} is live again")
+
+
+@plugins.command()
+@click.argument("name")
+@json_option
+@client_options
+def delete(client, name: str, as_json: bool) -> None:
+    """Delete a plugin and deactivate it everywhere."""
+    info = client.request("DELETE", f"/v1/plugins/{name}")
+    emit_json(info) if as_json else click.echo(f"{name} deleted")
+
+
+@plugins.command()
+@click.argument("name")
+@click.option("--project", "project_id", required=True)
+@json_option
+@client_options
+def activate(client, name: str, project_id: str, as_json: bool) -> None:
+    """Run the plugin on a project's events (idempotent)."""
+    info = client.request("PUT", f"/v1/plugins/{name}/projects/{project_id}")
+    emit_json(info) if as_json else click.echo(f"{name} is active on {project_id}")
+
+
+@plugins.command()
+@click.argument("name")
+@click.option("--project", "project_id", required=True)
+@json_option
+@client_options
+def deactivate(client, name: str, project_id: str, as_json: bool) -> None:
+    """Stop running the plugin on a project (idempotent)."""
+    info = client.request("DELETE", f"/v1/plugins/{name}/projects/{project_id}")
+    emit_json(info) if as_json else click.echo(f"{name} is inactive on {project_id}")
+
+
+@plugins.command()
+@click.argument("name")
+@json_option
+@client_options
+def status(client, name: str, as_json: bool) -> None:
+    """A plugin's live version, projects and versions."""
+    info: dict[str, Any] = client.get(f"/v1/plugins/{name}")
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{name}: live version {info.get('current_version') or '-'}, projects: "
+               f"{', '.join(info.get('projects') or []) or 'none'}")
+    table(info["versions"], ["version", "status", "subscriptions", "ready_at", "build_error"])
+
+
+@plugins.command("build-log")
+@click.argument("name")
+@click.option("--version", type=int, help="Default: the newest version.")
+@json_option
+@client_options
+def build_log(client, name: str, version: int | None, as_json: bool) -> None:
+    """The build log of a version (and its error when it failed)."""
+    info = client.get(f"/v1/plugins/{name}/build-log", params={"version": version} if version else {})
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(info["build_log"] or "(empty log)")
+    if info["build_error"]:
+        click.echo(f"\nerror: {info['build_error']}", err=True)
+
+
+@plugins.command()
+@click.argument("name")
+@click.option("--project", "project_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@json_option
+@client_options
+def logs(client, name: str, project_id: str | None, follow: bool, as_json: bool) -> None:
+    """Log lines of the plugin's runs (its logger and prints)."""
+    cursor = 0
+    while True:
+        page = client.get("/v1/logs", params={"plugin": name, "project_id": project_id, "after": cursor})
+        for line in page["lines"]:
+            if as_json:
+                click.echo(__import__("json").dumps(line, ensure_ascii=False))
+            else:
+                click.echo(f"{line['event_id']} {line['asset_id'] or '-'} [{line['level'].lower()}] {line['message']}")
+        cursor = page["cursor"]
+        if not follow:
+            return
+        if not page["lines"]:
+            time.sleep(1)
+
+
+COMMANDS = [plugins]
