@@ -1,0 +1,88 @@
+"""A real runtime service on 127.0.0.1 for tests: HTTP, SQLite and the chosen sandbox."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import uvicorn
+
+from plugin_runtime.api import create_app
+from plugin_runtime.config import Settings
+from plugin_runtime.server import Runtime
+from plugin_runtime.webhooks import headers
+
+REPO = Path(__file__).resolve().parents[2]
+INVOICE = REPO / "example_plugins" / "invoice_qa"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Service:
+    runtime: Runtime
+    server: uvicorn.Server
+    url: str
+    data_dir: Path
+
+    @property
+    def admin(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.runtime.token}"
+        return session
+
+    def post_event(self, event: dict[str, Any] | bytes, secret: str | None = None, **extra_headers: str) -> requests.Response:
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        try:
+            event_id = json.loads(body).get("id", "x")
+        except (ValueError, AttributeError):
+            event_id = "x"
+        signed = headers(secret or self.runtime.webhook_secrets[0], str(event_id), body)
+        return requests.post(f"{self.url}/v1/events", data=body, headers={**signed, **extra_headers}, timeout=30)
+
+    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "plugin_runtime", *args, "--url", self.url, "--token", self.runtime.token],
+            capture_output=True, text=True, timeout=600, check=check, cwd=REPO,
+        )
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until every run is finished."""
+        deadline = time.monotonic() + timeout
+        while self.runtime.pending_runs() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.runtime.pending_runs() == 0, "runs still pending"
+
+    def count(self, table: str) -> int:
+        return self.runtime.store.read().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def start_service(data_dir: Path, sandbox: str) -> Service:
+    settings = Settings(data_dir=data_dir, port=free_port(), sandbox=sandbox, token="test-token",
+                        webhook_secret="test-secret whsec_b2xkLXNlY3JldC0xMjM0NQ==")
+    runtime = Runtime(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.02)
+    return Service(runtime, server, settings.client_url, data_dir)
+
+
+def stop_service(service: Service) -> None:
+    service.server.should_exit = True
+    time.sleep(0.1)
+    service.runtime.close()
