@@ -45,6 +45,10 @@ def parse_event(text: str | bytes) -> dict[str, Any]:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
     if not isinstance(raw, dict):
         raise ValueError(f"an event is a JSON object, not {type(raw).__name__}")
     try:

@@ -128,6 +128,9 @@ class EmbeddedPlatform:
         asset_id = event.get("asset_id")
         if asset_id is None:
             return
+        owner = db.execute("SELECT project_id FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        if owner is not None and owner[0] != event["project_id"]:
+            raise PlatformError(f"asset {asset_id!r} belongs to another project than {event['project_id']!r}")
         record = context.get("asset") if (context.get("asset") or {}).get("id") == asset_id else None
         self.ensure_asset(db, event["project_id"], record or {"id": asset_id})
         for label in (record or {}).get("labels") or []:
