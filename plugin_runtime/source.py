@@ -188,7 +188,7 @@ def check_main(text: str, filename: str = "main.py") -> tuple[str, list[str], li
             f"PluginHandler; it is used, but Kili requires the name PluginHandler"
         )
     hooks = _hooks(handler, classes, set())
-    if not hooks and not _has_foreign_base(handler, classes):
+    if not hooks and not _has_foreign_base(handler, classes) and not _kili_event_methods(handler):
         raise PluginInvalid([
             f"{filename}:{handler.lineno}: {handler.name} has no hook, so the plugin would never "
             "run: define on_submit(self, label, asset_id), on_review(self, label, asset_id), "
@@ -227,6 +227,15 @@ def _hooks(node: ast.ClassDef, classes: dict[str, ast.ClassDef], seen: set[str])
         if name in classes and name not in seen:
             own += [h for h in _hooks(classes[name], classes, seen) if h not in own]
     return [h for h in _HOOK_NAMES if h in own]
+
+
+def _kili_event_methods(node: ast.ClassDef) -> list[str]:
+    """Methods decorated with Kili's ``@on_kili_event`` (their events are known once loaded)."""
+    def named(decorator: ast.expr) -> bool:
+        return (isinstance(decorator, ast.Name) and decorator.id == "on_kili_event") or (
+            isinstance(decorator, ast.Attribute) and decorator.attr == "on_kili_event")
+
+    return [n.name for n in node.body if isinstance(n, ast.FunctionDef) and any(named(d) for d in n.decorator_list)]
 
 
 def _has_foreign_base(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:

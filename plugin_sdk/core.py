@@ -96,6 +96,24 @@ def defined_hooks(cls: type) -> list[str]:
     return found
 
 
+def kili_event_subjects(cls: type) -> list[str]:
+    """Event names of the methods decorated with Kili's ``@on_kili_event`` (real ``kili``
+    package), read from the kili_events models their parameter is annotated with."""
+    subjects: list[str] = []
+    for klass in cls.__mro__:
+        if _is_base(klass):
+            continue
+        for member in vars(klass).values():
+            for model in getattr(member, "__kili_event_models__", ()) or ():
+                try:
+                    subject = model.subject()
+                except (TypeError, AttributeError):
+                    continue
+                if subject not in subjects:
+                    subjects.append(subject)
+    return subjects
+
+
 def describe(cls: type) -> dict[str, Any]:
     """What the runtime needs to know of a handler class: its hooks and subscriptions.
 
@@ -103,6 +121,11 @@ def describe(cls: type) -> dict[str, Any]:
     """
     hooks = defined_hooks(cls)
     subscriptions = [event for event, hook in HOOKS.items() if hook in hooks]
+    kili_events = kili_event_subjects(cls)
+    if kili_events:
+        # Kili's newer style: Kili's own PluginCore.on_event routes them to the decorated methods.
+        subscriptions += kili_events
+        return {"handler": cls.__name__, "hooks": hooks + [GENERIC_HOOK], "subscriptions": subscriptions}
     if GENERIC_HOOK in hooks:
         matcher = getattr(cls, "event_matcher", ())
         if isinstance(matcher, str):
