@@ -70,13 +70,14 @@ def page(records: list[dict], first: int | None, skip: int | None) -> list[dict]
 
 
 def refuse_unsupported(method: str, given: dict[str, Any], supported: Iterable[str]) -> None:
-    """Refuse, by name, a Kili argument this read cannot honour (rather than ignore it)."""
+    """Refuse, by name, a Kili argument this handle cannot honour (rather than ignore it)."""
     allowed = set(supported)
     for name, value in given.items():
         if value is not None and value is not False and name not in allowed:
             raise UnsupportedMethodError(
-                f"kili.{method}({name}=...) is not supported inside a plugin sandbox; filter "
-                f"the result in Python instead (supported filters: {', '.join(sorted(allowed))})"
+                f"kili.{method}({name}=...) is not supported inside a plugin sandbox; "
+                + (f"supported here: {', '.join(sorted(allowed))}" if allowed else
+                   "leave it out (and filter or act in Python if needed)")
             )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from plugin_sdk import _queries
+from plugin_sdk._kili_api import KILI_READ_PARAMETERS
 from plugin_sdk._scope import EventScope
 from plugin_sdk.errors import PluginError, UnsupportedMethodError
 
@@ -302,7 +303,7 @@ class KiliHandle:
         """Labels of the plugin's project, newest last, as plain camelCase dicts."""
         if output_format != "dict":
             raise UnsupportedMethodError("kili.labels: only output_format='dict' is available to plugins")
-        _queries.refuse_unsupported("labels", unsupported, ())
+        _check_read_arguments("labels", unsupported)
         query = dict(
             project_id=project_id, asset_id=asset_id, asset_status_in=asset_status_in,
             asset_external_id_in=asset_external_id_in,
@@ -317,6 +318,7 @@ class KiliHandle:
 
     def count_labels(self, project_id: str, asset_id: str | None = None, **filters: Any) -> int:
         """How many labels :meth:`labels` would return for these filters."""
+        _check_read_arguments("count_labels", filters, enforce=False)
         return len(self.labels(project_id, asset_id=asset_id, fields=("id",), **filters))
 
     def assets(
@@ -337,7 +339,7 @@ class KiliHandle:
         **unsupported: Any,
     ) -> Any:
         """Assets of the plugin's project, as plain camelCase dicts."""
-        _queries.refuse_unsupported("assets", unsupported, ())
+        _check_read_arguments("assets", unsupported)
         query = dict(
             project_id=project_id, asset_id=asset_id, asset_id_in=asset_id_in,
             asset_id_not_in=asset_id_not_in, external_id_in=external_id_in,
@@ -350,6 +352,7 @@ class KiliHandle:
 
     def count_assets(self, project_id: str, asset_id: str | None = None, **filters: Any) -> int:
         """How many assets :meth:`assets` would return for these filters."""
+        _check_read_arguments("count_assets", filters, enforce=False)
         return len(self.assets(project_id, asset_id=asset_id, fields=("id",), **filters))
 
     def projects(
@@ -365,7 +368,7 @@ class KiliHandle:
     ) -> Any:
         """The plugin's own project (a list of one dict), whatever ``project_id`` says
         within the plugin's scope."""
-        _queries.refuse_unsupported("projects", unsupported, ())
+        _check_read_arguments("projects", unsupported)
         records = self._read("projects", {"project_id": project_id})
         selected = _queries.page(records, first, skip)
         use = None if tuple(fields) == DEFAULT_PROJECT_FIELDS else fields
@@ -374,7 +377,19 @@ class KiliHandle:
 
     def count_projects(self, project_id: str | None = None, **filters: Any) -> int:
         """1: a plugin sees its own project only."""
+        _check_read_arguments("count_projects", filters, enforce=False)
         return len(self.projects(project_id, fields=("id",), **filters))
+
+
+def _check_read_arguments(method: str, given: dict[str, Any], enforce: bool = True) -> None:
+    """Accept Kili's own keyword arguments; refuse a name Kili does not have (as Python would),
+    and, with ``enforce``, a Kili filter the sandbox cannot honour."""
+    known = KILI_READ_PARAMETERS[method]
+    for name in given:
+        if name not in known:
+            raise TypeError(f"kili.{method}() got an unexpected keyword argument {name!r}")
+    if enforce:
+        _queries.refuse_unsupported(method, given, ())
 
 
 def _answer_from_context(scope: EventScope, method: str, query: dict[str, Any]) -> list[dict]:
