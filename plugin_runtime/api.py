@@ -99,9 +99,12 @@ def create_app(runtime: Runtime) -> FastAPI:
             event = parse_event(body)
         except ValueError as error:
             raise HTTPException(422, f"invalid event: {error}") from None
-        if runtime.pending_runs() >= settings.max_queue:
+        if runtime.dispatcher.pending() >= settings.max_queue:
             return JSONResponse({"detail": "the runtime is busy; retry later"}, status_code=429,
                                 headers={"Retry-After": "5"})
+        if runtime.dispatcher.pending(event["project_id"]) >= settings.max_queue_per_project:
+            return JSONResponse({"detail": f"project {event['project_id']!r} has too many pending runs; retry later"},
+                                status_code=429, headers={"Retry-After": "5"})
         stored = runtime.dispatcher.submit(event, source="webhook")
         if not stored:
             return JSONResponse({"id": event["id"], "duplicate": True}, status_code=200)

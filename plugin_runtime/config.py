@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     base_image: str = "plugin-runtime-base:bookworm"
     concurrency: int = Field(default=4, ge=1, le=64)
     max_queue: int = Field(default=10_000, ge=1)
+    #: Pending runs one project may have before its events get 429 (others still get in).
+    max_queue_per_project: int = Field(default=2_500, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
     def secret_file(self, name: str) -> Path:

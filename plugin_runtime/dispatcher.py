@@ -27,6 +27,8 @@ from plugin_sdk.subscriptions import subscribed
 
 #: Events caused by plugins' actions stop triggering runs past this depth.
 MAX_DEPTH = 3
+#: Runs a lane executes before it lets other lanes have its thread.
+LANE_SLICE = 32
 
 Lane = tuple[str, int, str]
 #: Runs one event through a plugin version's sandbox.
@@ -53,6 +55,9 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self.on_applied: list[Callable[[str], None]] = []
         self._stopping = False
+        # Runs queued and not finished, per project: the intake's backpressure reads these
+        # instead of counting rows for every request.
+        self._pending: dict[str, set[str]] = {}
         registry.on_ready.append(lambda name, version: self.resume())
 
     # Intake ------------------------------------------------------------------------------
@@ -104,6 +109,7 @@ class Dispatcher:
     def _enqueue(self, runs: list[tuple[Lane, str]]) -> None:
         with self._lock:
             for lane, run_id in runs:
+                self._pending.setdefault(lane[2], set()).add(run_id)
                 self._queues.setdefault(lane, deque()).append(run_id)
                 if lane not in self._busy and not self._stopping:
                     self._busy.add(lane)
@@ -119,7 +125,7 @@ class Dispatcher:
         self._enqueue([((r["plugin"], r["version"], r["project_id"]), r["id"]) for r in rows if r["id"] not in queued])
 
     def _drain(self, lane: Lane) -> None:
-        while True:
+        for _ in range(LANE_SLICE):
             with self._lock:
                 queue = self._queues.get(lane)
                 if not queue or self._stopping:
@@ -136,6 +142,15 @@ class Dispatcher:
                     self._idle.notify_all()
                     return
                 queue.popleft()
+                self._pending.get(lane[2], set()).discard(run_id)
+        # A busy lane yields its thread after a slice, so one noisy project cannot starve the
+        # others: it goes back to the end of the pool's queue, still marked busy.
+        with self._lock:
+            if self._stopping:
+                self._busy.discard(lane)
+                self._idle.notify_all()
+                return
+        self._pool.submit(self._drain, lane)
 
     def _execute(self, run_id: str) -> bool:
         """Run one run to its end. True when it must wait for its version's build."""
@@ -219,6 +234,13 @@ class Dispatcher:
             db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (run_id,))
         self._enqueue([((row["plugin"], row["version"], row["project_id"]), run_id)])
         return {"id": run_id, "status": "pending"}
+
+    def pending(self, project_id: str | None = None) -> int:
+        """Runs queued or running (all, or one project's)."""
+        with self._lock:
+            if project_id is not None:
+                return len(self._pending.get(project_id, ()))
+            return sum(len(runs) for runs in self._pending.values())
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no lane has work (tests, the demo, shutdown)."""

@@ -46,9 +46,13 @@ class Runtime:
         while not self._stop.wait(30):
             self.sandboxes.evict_idle()
 
-    def pending_runs(self) -> int:
+    def pending_runs(self, project_id: str | None = None) -> int:
+        if project_id is None:
+            return self.store.read().execute(
+                "SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'running')").fetchone()[0]
         return self.store.read().execute(
-            "SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'running')").fetchone()[0]
+            "SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN ('pending', 'running')",
+            (project_id,)).fetchone()[0]
 
     def close(self) -> None:
         self._stop.set()

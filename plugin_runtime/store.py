@@ -154,6 +154,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX issues_asset ON issues (asset_id, seq);
     """,
+    # 2: pending runs counted per project, for per-project backpressure
+    """
+    CREATE INDEX runs_project_status ON runs (project_id, status);
+    """,
 ]
 
 

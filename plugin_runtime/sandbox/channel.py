@@ -152,8 +152,10 @@ class Worker:
         logs: list[dict[str, Any]] = []
         log_bytes = 0
 
-        def finish(status: str, error: str | None) -> RunResult:
+        def finish(status: str, error: str | Callable[[], str] | None) -> RunResult:
             self.stop()
+            # How the plugin ended (exit code, OOM) is known only once it is stopped.
+            error = error() if callable(error) else error
             if status != "timeout" and self._oom_killed():
                 status, error = "oom_killed", (
                     f"the plugin ran out of memory (limit {self.limits.memory_mb} MB) and was killed"
@@ -166,7 +168,7 @@ class Worker:
         try:
             self._send({"type": _wire.EVENT, "event": event})
         except OSError:
-            return finish("error", "the plugin process was gone before the event: " + self._exit_info())
+            return finish("error", lambda: "the plugin process was gone before the event: " + self._exit_info())
         self.events_served += 1
         while True:
             try:
@@ -174,7 +176,7 @@ class Worker:
             except _Timeout:
                 return finish("timeout", f"the hook did not return within {self.limits.timeout_s:g} s")
             except _Closed:
-                return finish("error", "the plugin process exited during the hook: " + self._exit_info())
+                return finish("error", lambda: "the plugin process exited during the hook: " + self._exit_info())
             except _TooLarge:
                 return finish(
                     "output_limit",

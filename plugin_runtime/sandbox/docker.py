@@ -207,13 +207,14 @@ class DockerSandbox(WorkerPool):
 
 
 def sweep(client) -> int:
-    """Remove the sandbox containers left behind by processes of this host that are gone."""
+    """Remove the sandbox containers left behind by processes of this host that are gone.
+    Containers of other hosts sharing the engine are left alone: their owners may be alive."""
     host = socket.gethostname()
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         owner = container.labels.get(f"{LABEL}.owner", "")
         owner_host, _, pid = owner.partition(":")
-        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+        if owner_host != host or (pid.isdigit() and _alive(int(pid))):
             continue
         try:
             container.remove(force=True)
