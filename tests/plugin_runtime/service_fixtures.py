@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -47,9 +48,10 @@ class Service:
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
         try:
             event_id = json.loads(body).get("id", "x")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             event_id = "x"
-        signed = headers(secret or self.runtime.webhook_secrets[0], str(event_id), body)
+        message_id = str(event_id) if re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", str(event_id)) else "msg-fuzz"
+        signed = headers(secret or self.runtime.webhook_secrets[0], message_id, body)
         return requests.post(f"{self.url}/v1/events", data=body, headers={**signed, **extra_headers}, timeout=30)
 
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
