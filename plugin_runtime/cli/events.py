@@ -25,7 +25,9 @@ def events() -> None:
 @click.option("--secret", envvar="PLUGIN_RUNTIME_WEBHOOK_SECRET",
               help="Webhook secret (default: the data dir's; the first of several signs).")
 @click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False))
-def send(file: str, url: str | None, secret: str | None, data_dir: str | None) -> None:
+@click.option("--token", envvar="PLUGIN_RUNTIME_TOKEN", hidden=True,
+              help="Accepted like every client command; the intake checks signatures, not the token.")
+def send(file: str, url: str | None, secret: str | None, data_dir: str | None, token: str | None) -> None:
     """Sign and post the events of FILE (JSON Lines) to the webhook intake. Goes on past
     failures; exits non-zero naming the events that were not acknowledged."""
     from plugin_runtime.recordings import read_events

@@ -1,0 +1,161 @@
+"""Service behaviours over HTTP (process sandbox, so they run fast): deploy waits, platform
+label submission, causes and chains, retries, export to dry-run, migrations."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from plugin_runtime.store import MIGRATIONS, Store
+from tests.plugin_runtime.service_fixtures import REPO, Service, start_service, stop_service
+
+
+@pytest.fixture()
+def service(tmp_path: Path):
+    running = start_service(tmp_path / "data", "process")
+    yield running
+    stop_service(running)
+
+
+def deploy(service: Service, name: str, code: str, project: str = "proj-1", wait: bool = True) -> dict:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.py", code)
+    response = service.admin.post(f"{service.url}/v1/plugins/{name}/versions", params={"create": "true"},
+                                  data=buffer.getvalue(), timeout=30)
+    assert response.status_code == 202, response.text
+    assert service.admin.put(f"{service.url}/v1/plugins/{name}/projects/{project}", timeout=30).status_code == 200
+    if wait:
+        return service.runtime.registry.wait(name, 1, 60)
+    return response.json()
+
+
+def submit(service: Service, event_id: str, asset: str = "asset-1", project: str = "proj-1", **response) -> None:
+    event = {"id": event_id, "type": "onSubmit", "project_id": project, "asset_id": asset,
+             "label": {"id": f"label-{event_id}", "labelType": "DEFAULT", "jsonResponse": response}}
+    assert service.post_event(event).status_code == 202
+
+
+def runs(service: Service, plugin: str | None = None) -> list[dict]:
+    params = {"plugin": plugin} if plugin else {}
+    return service.admin.get(f"{service.url}/v1/runs", params={**params, "limit": 1000}, timeout=30).json()
+
+
+def test_events_for_a_version_still_deploying_wait_for_it(service: Service) -> None:
+    slow = ("import time\ntime.sleep(1.5)\nfrom plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def on_submit(self, label, asset_id):\n        self.kili.add_to_review(asset_ids=[asset_id])\n")
+    version = deploy(service, "slow", slow, wait=False)
+    assert version["status"] == "deploying"
+    submit(service, "evt-early")
+    service.runtime.registry.wait("slow", 1, 60)
+    service.settle()
+    [run] = runs(service, "slow")
+    assert run["status"] == "succeeded" and run["event_id"] == "evt-early"
+    asset = service.admin.get(f"{service.url}/v1/projects/proj-1/assets/asset-1", timeout=30).json()
+    assert asset["status"] == "TO_REVIEW"
+
+
+def test_platform_submissions_emit_onsubmit_and_onreview(service: Service) -> None:
+    code = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def on_submit(self, label, asset_id):\n        self.logger.info('submit %s', label['labelType'])\n"
+            "    def on_review(self, label, asset_id):\n        self.logger.info('review %s', label['labelType'])\n")
+    deploy(service, "watcher", code)
+    cli = lambda *args: service.cli(*args, check=True)  # noqa: E731
+    cli("projects", "create", "proj-1")
+    cli("assets", "create", "--project", "proj-1", "--id", "asset-1", "--external-id", "a.pdf")
+    cli("labels", "submit", "--project", "proj-1", "--asset", "asset-1", "--json-response", '{"J": {"text": "x"}}')
+    service.settle()
+    cli("labels", "submit", "--project", "proj-1", "--asset", "asset-1", "--json-response", "{}", "--type", "REVIEW")
+    service.settle()
+    asset = json.loads(service.cli("assets", "show", "asset-1", "--project", "proj-1", "--json").stdout)
+    assert asset["status"] == "REVIEWED" and [l["labelType"] for l in asset["labels"]] == ["DEFAULT", "REVIEW"]
+    logs = service.admin.get(f"{service.url}/v1/logs", params={"plugin": "watcher"}, timeout=30).json()["lines"]
+    assert [line["message"] for line in logs] == ["submit DEFAULT", "review REVIEW"]
+    exported = service.cli("events", "export", "--project", "proj-1", check=True).stdout.splitlines()
+    assert [json.loads(line)["type"] for line in exported] == ["onSubmit", "onReview"]
+    assert json.loads(exported[0])["context"]["asset"]["externalId"] == "a.pdf"
+
+
+APPENDER = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def on_submit(self, label, asset_id):\n"
+            "        self.kili.append_labels(asset_id_array=[asset_id], json_response_array=[{{'BY': '{name}'}}])\n")
+
+
+def test_events_caused_by_a_plugin_never_retrigger_it_and_chains_stop(service: Service) -> None:
+    deploy(service, "ping", APPENDER.format(name="ping"))
+    deploy(service, "pong", APPENDER.format(name="pong"))
+    submit(service, "evt-start")
+    service.settle()
+    all_runs = runs(service)
+    # Each appended DEFAULT label emits an onSubmit for the *other* plugin only, until depth 3.
+    assert len(all_runs) == 2 + 2 + 2 + 2
+    events = service.runtime.store.read().execute("SELECT id, depth, cause_plugin FROM events ORDER BY seq").fetchall()
+    assert max(row["depth"] for row in events) == 4
+    for row in events[1:]:
+        caused = [r for r in all_runs if r["event_id"] == row["id"]]
+        assert all(r["plugin"] != row["cause_plugin"] for r in caused)
+
+
+def test_a_failed_run_can_be_retried(service: Service) -> None:
+    code = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def on_submit(self, label, asset_id):\n        raise ValueError('bad label')\n")
+    deploy(service, "failing", code)
+    submit(service, "evt-fail")
+    service.settle()
+    [run] = runs(service, "failing")
+    assert run["status"] == "failed" and run["outcome"] == "error" and "bad label" in run["error"]
+    listed = json.loads(service.cli("runs", "list", "--status", "failed", "--json").stdout)
+    assert [r["id"] for r in listed] == [run["id"]]
+    assert service.cli("runs", "retry", run["id"]).returncode == 0
+    service.settle()
+    again = json.loads(service.cli("runs", "show", run["id"], "--json").stdout)
+    assert again["attempts"] == 2 and again["status"] == "failed"
+    refused = service.cli("runs", "retry", "run-unknown")
+    assert refused.returncode == 1 and "does not exist" in refused.stderr
+
+
+def test_exported_events_dry_run_to_the_same_actions(service: Service, tmp_path: Path) -> None:
+    invoice = REPO / "example_plugins" / "invoice_qa"
+    service.cli("plugins", "upload", str(invoice), "--name", "invoice-qa", check=True)
+    service.cli("plugins", "activate", "invoice-qa", "--project", "proj-invoices", check=True)
+    sent = service.cli("events", "send", str(invoice / "events.jsonl"), "--secret", "test-secret")
+    assert sent.returncode == 0, sent.stderr
+    service.settle()
+    exported = tmp_path / "exported.jsonl"
+    service.cli("events", "export", "--project", "proj-invoices", "--output", str(exported), check=True)
+    dry = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(invoice), "--events", str(exported)],
+                         capture_output=True, text=True, timeout=120)
+    results = {json.loads(line)["event_id"]: json.loads(line) for line in dry.stdout.splitlines()}
+    applied = {r["event_id"]: json.loads(service.cli("runs", "show", r["id"], "--json").stdout)
+               for r in runs(service, "invoice-qa")}
+    assert applied
+    for event_id, run in applied.items():
+        assert [a["action"]["type"] for a in run["actions"]] == [a["type"] for a in results[event_id]["actions"]]
+
+
+def test_events_send_goes_on_past_failures_and_names_them(service: Service, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    good = {"id": "evt-good", "type": "onSubmit", "project_id": "p", "asset_id": "a", "label": {"id": "l", "jsonResponse": {}}}
+    events.write_text("not json\n" + json.dumps(good) + "\n" + json.dumps({**good, "id": "evt-bad", "type": "nope"}) + "\n")
+    result = service.cli("events", "send", str(events), "--secret", "test-secret")
+    assert result.returncode == 1
+    assert "1 event(s) acknowledged, 2 not" in result.stderr
+    assert "not acknowledged: evt-bad" in result.stderr and "line 1" in result.stderr
+    wrong = service.cli("events", "send", str(events), "--secret", "wrong")
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+
+
+def test_migrations_bring_an_old_database_up_to_date(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    store.close()
+    reopened = Store(tmp_path / "db.sqlite")
+    version = reopened.read().execute("SELECT version FROM schema_version").fetchone()[0]
+    assert version == len(MIGRATIONS)
+    indexes = {r[0] for r in reopened.read().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "runs_project_status" in indexes
