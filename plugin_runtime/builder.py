@@ -38,6 +38,8 @@ CODE = "/plugin"
 #: Always installed so ``from plugin_sdk import Label`` works in the sandbox.
 SDK_REQUIREMENTS = ("pydantic>=2.6,<3",)
 LABEL = "org.plugin-runtime"
+#: Part of the dependency layer's cache key: bump it when the way layers are built changes.
+BUILD_RECIPE = "2"
 
 Progress = Callable[[str], None]
 
@@ -104,7 +106,7 @@ class Builder:
         Docker's message; a failed build never leaves ``tag`` pointing at a half-built image."""
         started = time.monotonic()
         log: list[str] = []
-        existing = self._existing(tag, source.digest())
+        existing = self._existing(tag, source.digest(), f"plugin-runtime-deps:{self.deps_key(source.requirements)}")
         if existing is not None:
             return BuildResult(tag, existing.id, existing.labels.get(f"{LABEL}.deps", ""),
                                json.loads(existing.labels.get(f"{LABEL}.freeze", "[]")), True,
@@ -124,18 +126,22 @@ class Builder:
         image_id = self._docker_build(dockerfile, files, tag, labels, log)
         return BuildResult(tag, image_id, deps_tag, freeze, cached, time.monotonic() - started, log)
 
-    def _existing(self, tag: str, digest: str):
+    def _existing(self, tag: str, digest: str, deps: str):
+        """The image ``tag`` if it was built from these files on the current dependency layer
+        (same requirements, base image and SDK)."""
         from docker.errors import ImageNotFound
 
         try:
             image = self.client.images.get(tag)
         except ImageNotFound:
             return None
-        return image if image.labels.get(f"{LABEL}.digest") == digest else None
+        labels = image.labels or {}
+        return image if labels.get(f"{LABEL}.digest") == digest and labels.get(f"{LABEL}.deps") == deps else None
 
     def deps_key(self, requirements: str) -> str:
         h = hashlib.sha256()
-        for part in (self.base.image_id, self._sdk, *SDK_REQUIREMENTS, "\n", *normalise_requirements(requirements)):
+        for part in (BUILD_RECIPE, self.base.image_id, self._sdk, *SDK_REQUIREMENTS, "\n",
+                     *normalise_requirements(requirements)):
             h.update(part.encode() + b"\n")
         return h.hexdigest()[:20]
 
@@ -175,15 +181,48 @@ class Builder:
         req_file = tmp / "requirements.txt"
         req_file.write_text("\n".join(wanted + extra) + "\n")
         base = self.base
-        abi = "cp" + base.python.replace(".", "")
-        command = [
-            *self.pip, "install", "--disable-pip-version-check", "--no-input", "--no-compile",
-            "--target", str(site), "--only-binary=:all:", "--python-version", base.python,
-            "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
-            *[arg for platform in base.platforms() for arg in ("--platform", platform)],
-            "-r", str(req_file),
-        ]
+        built = tmp / "built"
+        built.mkdir()
         self.say(f"installing {len(wanted)} requirement(s) for Python {base.python} on the host (pip)")
+        if wanted:
+            self._wheels_for_sdists(req_file, tmp, built, log)
+        abi = "cp" + base.python.replace(".", "")
+        platforms = base.platforms()
+        if self._host_matches():
+            platforms.append(f"linux_{base.machine}")  # wheels built here run there too
+        self._pip(
+            ["install", "--no-compile", "--target", str(site), "--only-binary=:all:",
+             "--python-version", base.python, "--implementation", "cp", "--abi", abi, "--abi", "abi3",
+             "--abi", "none", *[arg for platform in platforms for arg in ("--platform", platform)],
+             "--find-links", str(built), "-r", str(req_file)],
+            log, "installing the requirements failed")
+        return _freeze(site)
+
+    def _wheels_for_sdists(self, req_file: Path, tmp: Path, built: Path, log: list[str]) -> None:
+        """Packages published only as source (sdists) get a wheel built here first.
+
+        Without this, ``--only-binary`` makes pip quietly fall back to an old release of a
+        package whose newest one depends on an sdist, which may not even work."""
+        downloads = tmp / "downloads"
+        self._pip(["download", "--prefer-binary", "--dest", str(downloads), "-r", str(req_file)], log,
+                  "resolving the requirements failed")
+        sdists = [f for f in downloads.iterdir() if f.name.endswith((".tar.gz", ".zip", ".tar.bz2"))]
+        for sdist in sdists:
+            self.say(f"building a wheel for {sdist.name} (published as source only)")
+            self._pip(["wheel", "--no-deps", "--wheel-dir", str(built), str(sdist)], log,
+                      f"building {sdist.name} failed")
+        if not self._host_matches():
+            for wheel in list(built.glob("*.whl")):
+                if not wheel.name.endswith("-none-any.whl"):
+                    wheel.unlink()  # compiled for this host's Python, not the image's
+
+    def _host_matches(self) -> bool:
+        import platform
+
+        return f"{sys.version_info[0]}.{sys.version_info[1]}" == self.base.python and platform.machine() == self.base.machine
+
+    def _pip(self, arguments: list[str], log: list[str], failure: str) -> None:
+        command = [*self.pip, *arguments[:1], "--disable-pip-version-check", "--no-input", *arguments[1:]]
         log.append("$ " + " ".join(command))
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         log.extend(result.stdout.splitlines() + result.stderr.splitlines())
@@ -191,12 +230,10 @@ class Builder:
             errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
             message = "\n".join(errors) or result.stderr.strip()[-2000:] or "pip failed"
             raise BuildFailed(
-                f"installing the requirements failed:\n{message}\n(requirements are installed as "
-                f"binary wheels for Python {base.python} on {base.machine}; check the package "
-                "names and versions)",
+                f"{failure}:\n{message}\n(requirements are installed as binary wheels for Python "
+                f"{self.base.python} on {self.base.machine}; check the package names and versions)",
                 "\n".join(log),
             )
-        return _freeze(site)
 
     def _docker_build(self, dockerfile: str, files: dict[str, bytes], tag: str, labels: dict, log: list[str]) -> str:
         from docker.errors import APIError, BuildError
