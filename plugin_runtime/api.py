@@ -123,10 +123,20 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.post("/v1/plugins/{name}/versions", status_code=202, dependencies=[Depends(admin)], tags=["plugins"],
               summary="Upload a version (zip body); create=true for a new plugin")
-    async def upload(name: str, request: Request, create: bool = False) -> dict[str, Any]:
+    async def upload(name: str, request: Request, create: bool = False,
+                     limits: str | None = Query(default=None, description='JSON, e.g. {"memory_mb": 1024}')) -> dict[str, Any]:
+        requested: dict[str, Any] = {}
+        if limits:
+            try:
+                requested = json.loads(limits)
+                if not isinstance(requested, dict):
+                    raise ValueError("limits is a JSON object")
+                runtime.sandboxes.limits(requested)
+            except (ValueError, TypeError) as error:
+                raise HTTPException(422, f"invalid limits: {error}") from None
         body = await _body(request, 20 * 1024 * 1024)
         source = load_archive(body, f"{name}.zip")
-        return runtime.registry.upload(name, source, create=create)
+        return runtime.registry.upload(name, source, create=create, limits=requested)
 
     @app.get("/v1/plugins/{name}", dependencies=[Depends(admin)], tags=["plugins"])
     def plugin(name: str) -> dict[str, Any]:

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     #: Pending runs one project may have before its events get 429 (others still get in).
     max_queue_per_project: int = Field(default=2_500, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    #: Admin maxima for per-plugin limits, e.g. '{"memory_mb": 1024, "timeout_s": 120}'.
+    limit_maxima: dict[str, float] = Field(default_factory=dict)
+
+    def limits_policy(self):
+        from plugin_runtime.sandbox.base import Limits, LimitsPolicy
+
+        base = LimitsPolicy()
+        return LimitsPolicy(maxima=Limits.model_validate({**base.maxima.model_dump(), **self.limit_maxima}))
 
     def secret_file(self, name: str) -> Path:
         return self.data_dir / name

@@ -62,7 +62,8 @@ class Registry:
 
     # Versions ----------------------------------------------------------------------------
 
-    def upload(self, name: str, source: PluginSource, *, create: bool) -> dict[str, Any]:
+    def upload(self, name: str, source: PluginSource, *, create: bool,
+               limits: dict[str, Any] | None = None) -> dict[str, Any]:
         """A new version of ``name`` (``create``: the plugin must not exist yet; otherwise it
         must). Returns the version, ``deploying``; the build runs in the background."""
         check_name(name)
@@ -79,9 +80,9 @@ class Registry:
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO plugin_versions (plugin, version, digest, status, archive, handler, subscriptions,"
-                " warnings, dropped, created_at) VALUES (?, ?, ?, 'deploying', ?, ?, ?, ?, ?, ?)",
+                " warnings, dropped, limits, created_at) VALUES (?, ?, ?, 'deploying', ?, ?, ?, ?, ?, ?, ?)",
                 (name, version, source.digest(), source.archive(), source.handler, dumps(source.subscriptions),
-                 dumps(source.warnings), dumps(source.dropped), now()),
+                 dumps(source.warnings), dumps(source.dropped), dumps(limits or {}), now()),
             )
         self._builds.submit(self._run_build, name, version, source)
         return self.version(name, version)
@@ -211,6 +212,7 @@ class Registry:
             "plugin": name, "version": version, "status": row["status"], "digest": row["digest"],
             "handler": row["handler"], "subscriptions": loads(row["subscriptions"], []),
             "warnings": loads(row["warnings"], []), "dropped": loads(row["dropped"], []),
+            "limits": loads(row["limits"], {}),
             "image": row["image"], "freeze": loads(row["freeze"], []), "build_error": row["build_error"],
             "created_at": row["created_at"], "ready_at": row["ready_at"],
         }

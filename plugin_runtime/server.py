@@ -23,7 +23,7 @@ class Runtime:
         self.platform = EmbeddedPlatform(self.store)
         self.sandboxes = SandboxManager(
             settings.sandbox, self._version, self._archive, self.platform.read,
-            base_image=settings.base_image, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
+            policy=settings.limits_policy(), base_image=settings.base_image, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
         )
         self.registry = Registry(self.store, self.sandboxes.build)
         self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.sandboxes.run,

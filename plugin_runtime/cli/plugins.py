@@ -18,7 +18,18 @@ def plugins() -> None:
     """Manage plugins and their versions."""
 
 
-def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool) -> None:
+def _limits(pairs: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            fail(f"--limit takes NAME=NUMBER (e.g. memory_mb=1024, timeout_s=120), not {pair!r}")
+    return out
+
+
+def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool, limits: tuple[str, ...] = ()) -> None:
     from plugin_runtime.source import load_source
 
     try:
@@ -30,7 +41,10 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
             click.echo(f"dropped: {dropped}", err=True)
         for warning in source.warnings:
             click.echo(f"warning: {warning}", err=True)
-    version = client.post(f"/v1/plugins/{name}/versions", params={"create": str(create).lower()},
+    params = {"create": str(create).lower()}
+    if limits:
+        params["limits"] = __import__("json").dumps(_limits(limits))
+    version = client.post(f"/v1/plugins/{name}/versions", params=params,
                           data=source.archive(), headers={"Content-Type": "application/zip"})
     number = version["version"]
     if wait:
@@ -55,22 +69,25 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--name", required=True, help="Plugin name: a-z, 0-9, '.', '_', '-'.")
 @click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+              help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
 @json_option
 @client_options
-def upload(client, path: str, name: str, no_wait: bool, as_json: bool) -> None:
+def upload(client, path: str, name: str, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new plugin (a main.py, a folder or a .zip) and wait for its build."""
-    _deploy(client, path, name, True, not no_wait, as_json)
+    _deploy(client, path, name, True, not no_wait, as_json, limits)
 
 
 @plugins.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--name", required=True)
 @click.option("--no-wait", is_flag=True)
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE")
 @json_option
 @client_options
-def update(client, path: str, name: str, no_wait: bool, as_json: bool) -> None:
+def update(client, path: str, name: str, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new version of an existing plugin and wait for its build."""
-    _deploy(client, path, name, False, not no_wait, as_json)
+    _deploy(client, path, name, False, not no_wait, as_json, limits)
 
 
 @plugins.command("list")

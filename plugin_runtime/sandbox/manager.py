@@ -81,8 +81,8 @@ class SandboxManager:
             pool.close()
         return BuildOutcome(image=image, freeze=freeze, log=log, info=info)
 
-    def _new_pool(self, source: PluginSource | None, image: str | None) -> WorkerPool:
-        limits = self.limits()
+    def _new_pool(self, source: PluginSource | None, image: str | None, requested: dict | None = None) -> WorkerPool:
+        limits = self.limits(requested)
         if self.kind == "docker":
             from plugin_runtime.sandbox.docker import DockerSandbox
 
@@ -106,7 +106,7 @@ class SandboxManager:
                 if self.kind == "docker" and not info.get("image"):
                     raise PluginRuntimeError(f"{name} v{version} has no image")
                 source = load_archive(self.archive(name, version)) if self.kind == "process" else None
-                pool = self._pools[key] = self._new_pool(source, info.get("image"))
+                pool = self._pools[key] = self._new_pool(source, info.get("image"), info.get("limits"))
             return pool
 
     def evict_idle(self) -> None:

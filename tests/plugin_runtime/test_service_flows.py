@@ -159,3 +159,18 @@ def test_migrations_bring_an_old_database_up_to_date(tmp_path: Path) -> None:
     assert version == len(MIGRATIONS)
     indexes = {r[0] for r in reopened.read().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "runs_project_status" in indexes
+
+
+def test_per_plugin_limits_within_the_admin_maxima(service: Service, tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+                                      "    def on_submit(self, label, asset_id):\n        import time; time.sleep(3)\n")
+    too_much = service.cli("plugins", "upload", str(tmp_path), "--name", "greedy", "--limit", "memory_mb=999999")
+    assert too_much.returncode == 1 and "over the maximum the admin allows" in too_much.stderr
+    ok = service.cli("plugins", "upload", str(tmp_path), "--name", "quick", "--limit", "timeout_s=1")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(service.cli("plugins", "versions", "quick", "--json").stdout)[0]["limits"] == {"timeout_s": 1.0}
+    service.cli("plugins", "activate", "quick", "--project", "proj-1", check=True)
+    submit(service, "evt-slow")
+    service.settle()
+    [run] = runs(service, "quick")
+    assert run["status"] == "failed" and run["outcome"] == "timeout"
