@@ -158,6 +158,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX runs_project_status ON runs (project_id, status);
     """,
+    # 3: quality marks on labels (assets already have theirs)
+    """
+    ALTER TABLE labels ADD COLUMN consensus_mark REAL;
+    ALTER TABLE labels ADD COLUMN honeypot_mark REAL;
+    ALTER TABLE labels ADD COLUMN inference_mark REAL;
+    """,
 ]
 
 

@@ -102,6 +102,36 @@ class EmbeddedPlatform:
         )
         return cursor.rowcount == 1
 
+    def refresh_marks(self, db: sqlite3.Connection, asset_id: str) -> None:
+        """Recompute the asset's and its labels' consensus, honeypot and inference marks, as
+        the platform does when labels arrive (see ``plugin_sdk.metrics`` for the rules)."""
+        from plugin_sdk import metrics
+
+        row = db.execute("SELECT a.is_honeypot, p.json_interface FROM assets a JOIN projects p ON p.id = a.project_id"
+                         " WHERE a.id = ?", (asset_id,)).fetchone()
+        if row is None:
+            return
+        interface = loads(row["json_interface"], {}) or None
+        labels = self.labels_of(db, asset_id)
+        latest = list(metrics.latest_labels(labels).values())
+        truth = _latest(labels, "REVIEW") if row["is_honeypot"] else None
+        model = _latest(labels, "INFERENCE")
+        marks: dict[str, dict[str, float | None]] = {}
+        for label in latest:
+            others = [o for o in latest if o is not label]
+            marks[label["id"]] = {
+                "consensus_mark": _mean([metrics.agreement(label["jsonResponse"], o["jsonResponse"], interface) for o in others]),
+                "honeypot_mark": metrics.agreement(label["jsonResponse"], truth["jsonResponse"], interface) if truth else None,
+                "inference_mark": metrics.agreement(label["jsonResponse"], model["jsonResponse"], interface) if model else None,
+            }
+        for label_id, values in marks.items():
+            db.execute("UPDATE labels SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
+                       (values["consensus_mark"], values["honeypot_mark"], values["inference_mark"], label_id))
+        asset = {name: _mean([v[name] for v in marks.values() if v[name] is not None])
+                 for name in ("consensus_mark", "honeypot_mark", "inference_mark")}
+        db.execute("UPDATE assets SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
+                   (asset["consensus_mark"], asset["honeypot_mark"], asset["inference_mark"], asset_id))
+
     def set_status(self, db: sqlite3.Connection, asset_id: str, status: str) -> None:
         db.execute("UPDATE assets SET status = ?, updated_at = ? WHERE id = ?", (status, now(), asset_id))
 
@@ -116,6 +146,7 @@ class EmbeddedPlatform:
         if not self.insert_label(db, project_id, asset_id, label):
             raise PlatformError(f"label {label['id']!r} already exists")
         self.set_status(db, asset_id, STATUS_FOR_LABEL[label_type])
+        self.refresh_marks(db, asset_id)
         return {"type": EVENT_FOR_LABEL[label_type], "project_id": project_id, "asset_id": asset_id,
                 "label": self.label(db, label["id"]), "occurred_at": label["createdAt"]}
 
@@ -143,6 +174,8 @@ class EmbeddedPlatform:
         implied = {"onSubmit": "LABELED", "onReview": "REVIEWED", "onSendBackToQueue": "ONGOING"}.get(event["type"])
         if implied:
             self.set_status(db, asset_id, implied)
+        if label or record:
+            self.refresh_marks(db, asset_id)
 
     # Actions -----------------------------------------------------------------------------
 
@@ -192,6 +225,8 @@ class EmbeddedPlatform:
                     if action.get(name) is not None:
                         db.execute(f"UPDATE assets SET {name} = ?, updated_at = ? WHERE id = ?",
                                    (convert(action[name]), now(), asset_id))
+                if action.get("is_honeypot") is not None:
+                    self.refresh_marks(db, asset_id)
             elif kind in STATUS_AFTER:
                 self.set_status(db, asset_id, STATUS_AFTER[kind])
                 if kind == "send_back_to_queue":
@@ -201,6 +236,7 @@ class EmbeddedPlatform:
                          "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
                          "modelName": action.get("model_name"), "createdAt": now()}
                 self.insert_label(db, project_id, asset_id, label)
+                self.refresh_marks(db, asset_id)
                 if label["labelType"] in STATUS_FOR_LABEL:
                     self.set_status(db, asset_id, STATUS_FOR_LABEL[label["labelType"]])
                     emitted.append({"type": EVENT_FOR_LABEL[label["labelType"]], "project_id": project_id,
@@ -278,11 +314,21 @@ class EmbeddedPlatform:
         raise PlatformError(f"kili.{method} is not a read the runtime answers")
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _latest(labels: list[dict], label_type: str) -> dict | None:
+    of_type = [label for label in labels if label.get("labelType") == label_type]
+    return of_type[-1] if of_type else None
+
+
 def _label(row: sqlite3.Row) -> dict:
     out = {
         "id": row["id"], "labelType": row["label_type"], "jsonResponse": loads(row["json_response"], {}),
         "authorId": row["author_id"], "secondsToLabel": row["seconds_to_label"], "modelName": row["model_name"],
-        "createdAt": row["created_at"], "assetId": row["asset_id"],
+        "createdAt": row["created_at"], "assetId": row["asset_id"], "consensusMark": row["consensus_mark"],
+        "honeypotMark": row["honeypot_mark"], "inferenceMark": row["inference_mark"],
     }
-    out.update(loads(row["extra"], {}))
-    return out
+    # Recorded extra fields come first: what the platform computed or stores wins.
+    return {**loads(row["extra"], {}), **out}
