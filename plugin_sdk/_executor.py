@@ -6,6 +6,7 @@ unit test exercises exactly what the sandbox runs. Stdlib-only.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import io
 import logging
@@ -23,6 +24,10 @@ MAX_RECORD_CHARS = 64 * 1024
 
 LogSink = Callable[[str, str, str], None]  # (level, message, source)
 
+# The executor whose hook is running: records of the shared default logger go to it, whichever
+# executor first put a handler on that logger (several live in one test session).
+_ACTIVE: contextvars.ContextVar["Executor | None"] = contextvars.ContextVar("plugin_sdk_executor", default=None)
+
 
 class _SinkHandler(logging.Handler):
     def __init__(self, executor: "Executor") -> None:
@@ -35,7 +40,7 @@ class _SinkHandler(logging.Handler):
             message = self.format(record)
         except Exception:  # a bad %-format in a plugin's log call must not fail its hook
             message = str(record.msg)
-        self.executor.log(record.levelname, message, "logger")
+        (_ACTIVE.get() or self.executor).log(record.levelname, message, "logger")
 
 
 class _LineWriter(io.TextIOBase):
@@ -128,12 +133,14 @@ class _Capture:
 
     def __enter__(self) -> None:
         self.saved = sys.stdout, sys.stderr
+        self.token = _ACTIVE.set(self.executor)
         sys.stdout, sys.stderr = self.executor.stdout, self.executor.stderr
 
     def __exit__(self, *exc: object) -> None:
         self.executor.stdout.flush()
         self.executor.stderr.flush()
         sys.stdout, sys.stderr = self.saved
+        _ACTIVE.reset(self.token)
 
 
 def _construct(handler: type, handle: KiliHandle, project_id: str, logger: logging.Logger) -> Any:

@@ -99,7 +99,7 @@ class KiliHandle(KiliReads):
         """Open an issue on each label (optionally pinned to an object ``mid``)."""
         scope = self._event
         scope.check_project(project_id, "create_issues")
-        labels = list(label_id_array)
+        labels = [_label_id(value) for value in _as_list(label_id_array, "label_id_array")]
         mids = _same_length(object_mid_array, labels, "object_mid_array", "create_issues")
         texts = _same_length(text_array, labels, "text_array", "create_issues")
         created = []
@@ -265,6 +265,18 @@ class KiliHandle(KiliReads):
             "label_type": "REVIEW", "model_name": None,
         })
         return {"id": self._pending_id("label")}
+
+
+def _as_list(value: Any, name: str) -> list:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"kili.create_issues: {name} must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+def _label_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"kili.create_issues: label ids are non-empty strings, not {value!r}")
+    return value
 
 
 def _same_length(values: Any, ids: list, name: str, method: str) -> list:
