@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import plugin_sdk
-from plugin_runtime import base_image
+from plugin_runtime import base_image, requirements
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.source import PluginSource
 
@@ -73,9 +73,9 @@ def sdk_digest() -> str:
 
 
 def normalise_requirements(text: str) -> list[str]:
-    """The requirement lines that matter, in a stable order (comments and blanks dropped)."""
-    lines = {line.split(" #", 1)[0].strip() for line in text.splitlines()}
-    return sorted(line for line in lines if line and not line.startswith("#"))
+    """The requirement lines that matter (continuations joined, comments dropped), in a stable
+    order."""
+    return sorted({" ".join(line.split()) for _, line in requirements.logical_lines(text)})
 
 
 class Builder:
@@ -177,7 +177,10 @@ class Builder:
     def _pip_install(self, requirements: str, site: Path, tmp: Path, log: list[str]) -> list[str]:
         wanted = normalise_requirements(requirements)
         names = {re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower() for line in wanted}
-        extra = [r for r in SDK_REQUIREMENTS if r.split(">")[0].split("=")[0] not in names]
+        # pip's hash-checking mode wants a hash for every line: hash-pinned requirements are
+        # installed exactly as given (add pydantic yourself to use the SDK's typed models).
+        hashed = any("--hash" in line for line in wanted)
+        extra = [] if hashed else [r for r in SDK_REQUIREMENTS if r.split(">")[0].split("=")[0] not in names]
         req_file = tmp / "requirements.txt"
         req_file.write_text("\n".join(wanted + extra) + "\n")
         base = self.base

@@ -1,23 +1,51 @@
 """Checking a plugin's ``requirements.txt``: package requirements only, nothing that reaches
-outside the configured package indexes."""
+outside the configured package indexes. Read as pip reads it: ``\\`` continues a line, a ``#``
+at the start or after whitespace starts a comment, ``--hash`` may follow a requirement."""
 
 from __future__ import annotations
+
+import re
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from plugin_runtime.errors import PluginInvalid
 
+_COMMENT = re.compile(r"(^|\s)#.*$")
+# Where a requirement's per-line options start: whitespace, then a dash and a letter.
+_OPTIONS = re.compile(r"\s+(?=--?[A-Za-z])")
 _ALLOWED_OPTIONS = ("--hash",)
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """``(first line number, text)`` of each non-empty logical line, comments removed."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _COMMENT.sub("", raw)
+        if not pending:
+            start = number
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        line, pending = (pending + line).strip(), ""
+        if line:
+            out.append((start, line))
+    if pending.strip():
+        out.append((start, pending.strip()))
+    return out
+
+
+def split_options(line: str) -> tuple[str, list[str]]:
+    """A logical line's requirement and its ``--option`` words."""
+    requirement, *options = _OPTIONS.split(line)
+    return requirement.strip(), [o.strip() for o in options]
 
 
 def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
     """Parse each line; raise PluginInvalid naming every line that is not a plain requirement."""
     problems: list[str] = []
     parsed: list[Requirement] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in logical_lines(text):
         where = f"{filename}:{number}"
         if line.startswith("-"):
             option = line.split()[0].split("=")[0]
@@ -26,10 +54,10 @@ def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
                 "configured indexes; list plain requirements such as `requests==2.32.3`"
             )
             continue
-        requirement_text, *options = line.split(" --")
+        requirement_text, options = split_options(line)
         for option in options:
-            if not option.startswith(tuple(o.lstrip("-") for o in _ALLOWED_OPTIONS)):
-                problems.append(f"{where}: option '--{option.split('=')[0]}' is not allowed")
+            if option.split("=")[0] not in _ALLOWED_OPTIONS:
+                problems.append(f"{where}: option {option.split('=')[0]!r} is not allowed (only --hash)")
         if "://" in requirement_text or requirement_text.startswith((".", "/", "~")) or "git+" in requirement_text:
             problems.append(
                 f"{where}: {requirement_text!r} points at a URL or a path: only packages from "

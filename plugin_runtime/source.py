@@ -164,7 +164,9 @@ def check_main(text: str, filename: str = "main.py") -> tuple[str, list[str], li
     try:
         module = ast.parse(text, filename=filename)
     except SyntaxError as error:
-        line = (error.text or "").rstrip("\n")
+        # The checked text's own line: Python would read "main.py" from the current directory.
+        lines = text.splitlines()
+        line = lines[error.lineno - 1] if error.lineno and 0 < error.lineno <= len(lines) else ""
         pointer = f"\n    {line}\n    {' ' * max((error.offset or 1) - 1, 0)}^" if line else ""
         raise PluginInvalid([
             f"{filename}:{error.lineno}:{error.offset or 0}: SyntaxError: {error.msg}{pointer}\n"
@@ -294,6 +296,8 @@ def _read_zip(data: bytes, origin: str) -> tuple[dict[str, bytes], list[str]]:
         problems.append(f"{origin}: expands to {total} bytes, over the limit of {MAX_TOTAL_BYTES}")
     if problems:
         raise PluginInvalid(problems)
+    # Finder's zips carry __MACOSX/ resource forks: never plugin files.
+    entries = [i for i in entries if not i.filename.startswith("__MACOSX/")]
     names = [i.filename for i in entries]
     prefix = _common_folder(names)
     files = {}

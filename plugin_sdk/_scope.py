@@ -135,7 +135,10 @@ class EventScope:
             or query.get("asset_external_id_strictly_in")
         )
         if external is not None:
-            return self.resolve_assets(None, list(external), method)
+            try:
+                return self.resolve_assets(None, list(external), method)
+            except UnresolvedAssetError as error:
+                raise ContextUnavailable(f"{error}; {_RECORD_HINT}") from None
         if query.get("label_id") is not None and query["label_id"] in self.labels:
             return [self.labels[query["label_id"]]["assetId"]]
         raise ContextUnavailable(

@@ -7,10 +7,11 @@ Every model keeps fields it does not know (``extra="allow"``): the wire formats 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from plugin_sdk.subscriptions import HOOKS, LABEL_EVENTS, is_generic
@@ -63,6 +64,17 @@ class Asset(_Camel):
     inference_mark: Optional[float] = None
     labels: Optional[list[Label]] = None
 
+    @field_validator("json_metadata", mode="before")
+    @classmethod
+    def _metadata_from_string(cls, value: Any) -> Any:
+        # Kili accepts (and some exports hold) metadata as a JSON string.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as error:
+                raise ValueError(f"jsonMetadata is a string that is not JSON: {error}") from None
+        return value
+
 
 class Project(_Camel):
     """The plugin's project: its ``json_interface`` describes the jobs."""
@@ -102,7 +114,7 @@ class Event(BaseModel):
     payload: Optional[dict[str, Any]] = None
     user_id: Optional[str] = None
     organization_id: Optional[str] = None
-    format: int = Field(default=EVENT_FORMAT_VERSION, validation_alias=AliasChoices("format", "v"))
+    format: int = Field(default=EVENT_FORMAT_VERSION, ge=1, validation_alias=AliasChoices("format", "v"))
 
     @model_validator(mode="after")
     def _required_by_type(self) -> "Event":
