@@ -299,9 +299,18 @@ def max_weight_matching(edges: dict[tuple[int, int], float]) -> list[tuple[int, 
 
 
 def points(values: object) -> list[Pt]:
-    """``(x, y)`` pairs from a list of ``{"x", "y"}`` dicts, malformed entries skipped."""
-    return [(float(v["x"]), float(v["y"])) for v in values or ()  # type: ignore[attr-defined]
-            if isinstance(v, dict) and "x" in v and "y" in v]
+    """``(x, y)`` pairs from a list of ``{"x", "y"}`` dicts, malformed entries skipped (a
+    labeler's broken vertex must not stop the scoring of everything else)."""
+    out: list[Pt] = []
+    for v in values if isinstance(values, (list, tuple)) else ():
+        if isinstance(v, dict) and "x" in v and "y" in v:
+            try:
+                x, y = float(v["x"]), float(v["y"])
+            except (TypeError, ValueError):
+                continue
+            if x == x and y == y and abs(x) != float("inf") and abs(y) != float("inf"):
+                out.append((x, y))
+    return out
 
 
 def vertices(annotation: dict) -> list[Pt]:

@@ -304,9 +304,25 @@ class _Ann:
 
 def _annotation(raw: dict) -> _Ann:
     ann = _Ann()
-    ann.mid, ann.env, node = raw.get("mid"), (0.0, 0.0, 0.0, 0.0), None
+    ann.mid, ann.env = raw.get("mid"), (0.0, 0.0, 0.0, 0.0)
     children = raw.get("children")
     ann.children = children if isinstance(children, dict) else {}
+    try:
+        node = _read_geometry(ann, raw)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        # Malformed geometry (a vertex "x": "left") scores like any other annotation: equal
+        # only to an identical one; it never stops the scoring of the rest.
+        ann.kind, ann.env, node = "other", (0.0, 0.0, 0.0, 0.0), None
+        ann.geom = json.dumps({k: v for k, v in raw.items() if k not in ("mid", "children")},
+                              sort_keys=True, default=str)
+    names = {str(c.get("name")) for c in raw.get("categories") or () if isinstance(c, dict)}
+    ann.group = (ann.kind, tuple(sorted(names)), node)
+    return ann
+
+
+def _read_geometry(ann: _Ann, raw: dict) -> Any:
+    """Set the annotation's kind, geometry and envelope; returns its text node (spans)."""
+    node = None
     if "boundingPoly" in raw:
         ann.kind, ann.geom = "shape", Shape(_geometry.vertices(raw))
         ann.env = ann.geom.box
@@ -318,7 +334,8 @@ def _annotation(raw: dict) -> _Ann:
         ann.geom = tuple(frozenset(e.get("mid") for k in pair for e in raw.get(k) or ()
                                    if isinstance(e, dict)) for pair in _ENDPOINTS)
     elif isinstance(raw.get("point"), dict):
-        ann.kind, ann.geom = "point", (float(raw["point"]["x"]), float(raw["point"]["y"]))
+        [point] = _geometry.points([raw["point"]])  # ValueError when malformed
+        ann.kind, ann.geom = "point", point
         ann.env = _geometry.pad([ann.geom], POINT_RADIUS / 2)
     elif isinstance(raw.get("polyline"), list):
         ann.kind, ann.geom = "line", _geometry.points(raw["polyline"])
@@ -327,9 +344,7 @@ def _annotation(raw: dict) -> _Ann:
         ann.kind = "other"
         ann.geom = json.dumps({k: v for k, v in raw.items() if k not in ("mid", "children")},
                               sort_keys=True, default=str)
-    names = {str(c.get("name")) for c in raw.get("categories") or () if isinstance(c, dict)}
-    ann.group = (ann.kind, tuple(sorted(names)), node)
-    return ann
+    return node
 
 
 def _similarity(x: _Ann, y: _Ann, ctx: _Context) -> float:

@@ -217,3 +217,13 @@ def test_honeypot_and_inference_marks() -> None:
     assert inference_mark(labels[2], labels) is None
     # createdAt orders labels; the position in the list only breaks ties.
     assert latest_labels([label("x", 2, {}), label("x", 1, {})])["x"]["id"] == "x-2"
+
+
+def test_malformed_geometry_scores_instead_of_crashing() -> None:
+    broken = {"JOB": {"annotations": [{"mid": "m", "categories": [{"name": "CAR"}],
+                                       "boundingPoly": [{"normalizedVertices": [{"x": "left", "y": 0}]}]}]}}
+    bad_point = {"JOB": {"annotations": [{"mid": "p", "categories": [{"name": "CAR"}], "point": {"x": None, "y": 1}}]}}
+    good = {"JOB": {"annotations": [{"mid": "m", "categories": [{"name": "CAR"}], "boundingPoly": [
+        {"normalizedVertices": [{"x": 0, "y": 0}, {"x": 1, "y": 0}, {"x": 1, "y": 1}, {"x": 0, "y": 1}]}]}]}}
+    assert agreement(broken, good) == 0.0
+    assert agreement(bad_point, bad_point) == 1.0 and agreement(bad_point, good) == 0.0
