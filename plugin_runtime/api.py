@@ -35,6 +35,9 @@ class NewProject(BaseModel):
     title: str | None = None
     json_interface: dict[str, Any] | None = None
     input_type: str | None = None
+    min_consensus_size: int = Field(default=1, ge=1, le=10)
+    consensus_tot_coverage: int = Field(default=0, ge=0, le=100)
+    review_coverage: int = Field(default=0, ge=0, le=100)
 
 
 class NewAsset(BaseModel):
@@ -216,7 +219,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.post("/v1/projects", status_code=201, dependencies=[Depends(admin)], tags=["platform"])
     def create_project(body: NewProject) -> dict[str, Any]:
         with runtime.store.write() as db:
-            return runtime.platform.create_project(db, body.id, body.title, body.json_interface, body.input_type)
+            return runtime.platform.create_project(db, body.id, body.title, body.json_interface, body.input_type, {
+                "minConsensusSize": body.min_consensus_size, "consensusTotCoverage": body.consensus_tot_coverage,
+                "reviewCoverage": body.review_coverage})
 
     @app.get("/v1/projects/{project_id}", dependencies=[Depends(admin)], tags=["platform"])
     def project(project_id: str) -> dict[str, Any]:

@@ -164,6 +164,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE labels ADD COLUMN honeypot_mark REAL;
     ALTER TABLE labels ADD COLUMN inference_mark REAL;
     """,
+    # 4: project workflow settings plugins read (consensus size, review coverage)
+    """
+    ALTER TABLE projects ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

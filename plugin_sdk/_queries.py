@@ -31,6 +31,15 @@ def _field_tree(fields: Iterable[str]) -> dict:
     return tree
 
 
+#: Fields whose absence cannot be answered with ``None``: a plugin would act on an empty
+#: answer (overwrite metadata, skip labels) as if it were the platform's.
+STRICT_FIELDS = frozenset({"id", "labels", "jsonResponse", "jsonInterface", "jsonMetadata", "assetId"})
+
+
+def _nulls(tree: dict) -> Any:
+    return None if not tree else {key: _nulls(sub) for key, sub in tree.items()}
+
+
 def _apply(value: Any, tree: dict, where: str, what: str) -> Any:
     if not tree:
         return copy.deepcopy(value)
@@ -40,6 +49,9 @@ def _apply(value: Any, tree: dict, where: str, what: str) -> Any:
         return value
     out = {}
     for key, sub in tree.items():
+        if key not in value and key not in STRICT_FIELDS:
+            out[key] = _nulls(sub)  # as Kili answers a field the record has no value for
+            continue
         if key not in value:
             raise ContextUnavailable(
                 f"field {where + key!r} of {what} is not in what this read can see; record "
@@ -53,8 +65,9 @@ def _apply(value: Any, tree: dict, where: str, what: str) -> Any:
 def project_fields(record: dict, fields: Iterable[str] | None, what: str) -> dict:
     """Keep only ``fields`` (Kili's dotted names, e.g. ``labels.jsonResponse``) of ``record``.
 
-    A requested field the record does not hold raises ContextUnavailable rather than
-    answering ``None``, which a plugin would take for the platform's answer.
+    A requested field the record does not hold is ``None``, as Kili answers it, except the
+    ``STRICT_FIELDS`` (labels, jsonResponse, jsonMetadata, ...): for those ContextUnavailable
+    says the data is missing rather than let the plugin act on an empty answer.
     """
     if fields is None:
         return copy.deepcopy(record)
@@ -100,7 +113,8 @@ def filter_labels(labels: Iterable[dict], query: dict[str, Any]) -> list[dict]:
         if query.get("id_contains") and not any(p in str(label.get("id")) for p in query["id_contains"]):
             continue
         out.append(label)
-    return out
+    # Oldest first, as Kili lists them; labels without a date keep their place at the start.
+    return sorted(out, key=lambda label: str(label.get("createdAt") or ""))
 
 
 def filter_assets(assets: Iterable[dict], query: dict[str, Any]) -> list[dict]:

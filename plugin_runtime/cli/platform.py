@@ -39,11 +39,16 @@ def projects_list(client, as_json: bool) -> None:
 @click.argument("project_id")
 @click.option("--title")
 @click.option("--json-interface", help="The ontology as JSON (or @file.json).")
+@click.option("--min-consensus-size", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option("--review-coverage", type=click.IntRange(0, 100), default=0, show_default=True)
 @json_option
 @client_options
-def projects_create(client, project_id: str, title: str | None, json_interface: str | None, as_json: bool) -> None:
+def projects_create(client, project_id: str, title: str | None, json_interface: str | None, min_consensus_size: int,
+                    review_coverage: int, as_json: bool) -> None:
     info = client.post("/v1/projects", json={"id": project_id, "title": title,
-                                             "json_interface": _json_arg(json_interface, "--json-interface")})
+                                             "json_interface": _json_arg(json_interface, "--json-interface"),
+                                             "min_consensus_size": min_consensus_size,
+                                             "review_coverage": review_coverage})
     emit_json(info) if as_json else click.echo(f"project {project_id} created")
 
 

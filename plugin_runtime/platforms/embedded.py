@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from plugin_runtime.platforms.base import (
@@ -24,6 +24,8 @@ from plugin_runtime.store import Store, dumps, loads
 from plugin_sdk import _queries
 
 ASSET_STATUSES = ("TODO", "ONGOING", "LABELED", "TO_REVIEW", "REVIEWED")
+#: Project settings kept and returned as Kili names them, with Kili's defaults.
+PROJECT_SETTINGS = {"minConsensusSize": 1, "consensusTotCoverage": 0, "reviewCoverage": 0, "roles": []}
 LABEL_TYPES = ("DEFAULT", "REVIEW", "PREDICTION", "INFERENCE", "AUTOSAVE")
 
 
@@ -48,17 +50,21 @@ class EmbeddedPlatform:
     # Records ---------------------------------------------------------------------------
 
     def ensure_project(self, db: sqlite3.Connection, project: dict[str, Any]) -> None:
+        settings = {k: project[k] for k in PROJECT_SETTINGS if project.get(k) is not None}
         db.execute(
-            "INSERT OR IGNORE INTO projects (id, title, input_type, json_interface, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO projects (id, title, input_type, json_interface, settings, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (project["id"], project.get("title"), project.get("inputType"),
-             dumps(project.get("jsonInterface") or {}), now()),
+             dumps(project.get("jsonInterface") or {}), dumps(settings), now()),
         )
 
     def create_project(self, db: sqlite3.Connection, project_id: str, title: str | None = None,
-                       json_interface: dict | None = None, input_type: str | None = None) -> dict:
+                       json_interface: dict | None = None, input_type: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict:
         if db.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
             raise PlatformError(f"project {project_id!r} already exists")
-        self.ensure_project(db, {"id": project_id, "title": title, "jsonInterface": json_interface, "inputType": input_type})
+        self.ensure_project(db, {**(settings or {}), "id": project_id, "title": title,
+                                 "jsonInterface": json_interface, "inputType": input_type})
         return self.project(db, project_id)
 
     def ensure_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any], status: str | None = None) -> None:
@@ -132,6 +138,20 @@ class EmbeddedPlatform:
         db.execute("UPDATE assets SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
                    (asset["consensus_mark"], asset["honeypot_mark"], asset["inference_mark"], asset_id))
 
+    @staticmethod
+    def _after_latest(db: sqlite3.Connection, asset_id: str) -> str:
+        """Now, or just after the asset's latest label when that is later (replayed labels keep
+        their recorded dates): a label added now is always the newest."""
+        stamp = now()
+        latest = db.execute("SELECT MAX(created_at) FROM labels WHERE asset_id = ?", (asset_id,)).fetchone()[0]
+        if latest and latest >= stamp:
+            try:
+                moment = datetime.fromisoformat(latest.replace("Z", "+00:00"))
+            except ValueError:
+                return stamp
+            stamp = (moment + timedelta(milliseconds=1)).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return stamp
+
     def set_status(self, db: sqlite3.Connection, asset_id: str, status: str) -> None:
         db.execute("UPDATE assets SET status = ?, updated_at = ? WHERE id = ?", (status, now(), asset_id))
 
@@ -142,7 +162,8 @@ class EmbeddedPlatform:
         label_type = label.get("labelType") or "DEFAULT"
         if label_type not in EVENT_FOR_LABEL:
             raise PlatformError(f"only DEFAULT and REVIEW labels are submitted, not {label_type!r}")
-        label = {**label, "id": label.get("id") or new_id("label"), "labelType": label_type, "createdAt": now()}
+        label = {**label, "id": label.get("id") or new_id("label"), "labelType": label_type,
+                 "createdAt": self._after_latest(db, asset_id)}
         if not self.insert_label(db, project_id, asset_id, label):
             raise PlatformError(f"label {label['id']!r} already exists")
         self.set_status(db, asset_id, STATUS_FOR_LABEL[label_type])
@@ -169,6 +190,9 @@ class EmbeddedPlatform:
                 self.insert_label(db, event["project_id"], asset_id, label)
         label = event.get("label")
         if label:
+            owner = db.execute("SELECT asset_id FROM labels WHERE id = ?", (label.get("id"),)).fetchone()
+            if owner is not None and owner[0] != asset_id:
+                raise PlatformError(f"label {label.get('id')!r} belongs to another asset than {asset_id!r}")
             self.insert_label(db, event["project_id"], asset_id, label,
                               "REVIEW" if event["type"] == "onReview" else "DEFAULT")
         implied = {"onSubmit": "LABELED", "onReview": "REVIEWED", "onSendBackToQueue": "ONGOING"}.get(event["type"])
@@ -234,7 +258,7 @@ class EmbeddedPlatform:
             elif kind == "append_label":
                 label = {"id": new_id("label"), "labelType": action["label_type"], "jsonResponse": action["json_response"],
                          "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
-                         "modelName": action.get("model_name"), "createdAt": now()}
+                         "modelName": action.get("model_name"), "createdAt": self._after_latest(db, asset_id)}
                 self.insert_label(db, project_id, asset_id, label)
                 self.refresh_marks(db, asset_id)
                 if label["labelType"] in STATUS_FOR_LABEL:
@@ -250,7 +274,7 @@ class EmbeddedPlatform:
         if row is None:
             raise PlatformError(f"project {project_id!r} does not exist")
         return {"id": row["id"], "title": row["title"], "inputType": row["input_type"],
-                "jsonInterface": loads(row["json_interface"], {})}
+                "jsonInterface": loads(row["json_interface"], {}), **PROJECT_SETTINGS, **loads(row["settings"], {})}
 
     def context(self, db: sqlite3.Connection, event: dict[str, Any]) -> dict[str, Any]:
         """The event's ``context``: its project and asset (with labels) as they are now."""
@@ -270,7 +294,9 @@ class EmbeddedPlatform:
         return _label(row)
 
     def labels_of(self, db: sqlite3.Connection, asset_id: str) -> list[dict]:
-        return [_label(r) for r in db.execute("SELECT * FROM labels WHERE asset_id = ? ORDER BY seq", (asset_id,))]
+        """The asset's labels, oldest first (by ``createdAt``, then arrival)."""
+        return [_label(r) for r in db.execute(
+            "SELECT * FROM labels WHERE asset_id = ? ORDER BY created_at, seq", (asset_id,))]
 
     def _asset_row(self, db: sqlite3.Connection, project_id: str, asset_id: str) -> sqlite3.Row:
         row = db.execute("SELECT * FROM assets WHERE id = ? AND project_id = ?", (asset_id, project_id)).fetchone()
@@ -319,6 +345,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _latest(labels: list[dict], label_type: str) -> dict | None:
+    # labels_of returns them oldest first, by createdAt as the metrics module reads them.
     of_type = [label for label in labels if label.get("labelType") == label_type]
     return of_type[-1] if of_type else None
 

@@ -244,8 +244,7 @@ def test_reads_return_copies_of_the_context(kili: KiliHandle) -> None:
     (lambda k: k.count_assets("project-1"), "a read over the whole project cannot be answered"),
     (lambda k: k.labels("project-1", asset_id="a2"), "the labels of asset 'a2' are not in the event's recorded context"),
     (lambda k: k.assets("project-1", asset_id="a9"), "asset 'a9' is not in the event's recorded context"),
-    (lambda k: k.labels("project-1", asset_id="a1", fields=["id", "author.email"]), "field 'author.email' of label 'L0'"),
-    (lambda k: k.assets("project-1", asset_id="a2", fields=["content"]), "field 'content' of asset 'a2'"),
+    (lambda k: k.assets("project-1", asset_id="a2", fields=["jsonMetadata"]), "field 'jsonMetadata' of asset 'a2'"),
     (lambda k: k.projects(fields=["jsonInterface"]), "field 'jsonInterface' of the project"),
 ])
 def test_a_read_the_context_cannot_answer_says_what_is_missing(kili: KiliHandle, read, message: str) -> None:
@@ -270,3 +269,8 @@ def test_an_issue_on_a_label_of_unknown_asset_is_unresolved() -> None:
     handle._begin(make_event("asset.skipped", context=False))
     with pytest.raises(UnresolvedAssetError, match="label 'L7' is not in this event, so its asset is unknown"):
         handle.create_issues("project-1", ["L7"])
+
+
+def test_a_field_kili_would_answer_with_null_is_none(kili: KiliHandle) -> None:
+    [label] = kili.labels("project-1", asset_id="a1", fields=["id", "author.email", "modelName"])[:1]
+    assert label["author"] == {"email": None} and label["modelName"] is None
