@@ -27,7 +27,11 @@ def events() -> None:
 @click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False))
 @click.option("--token", envvar="PLUGIN_RUNTIME_TOKEN", hidden=True,
               help="Accepted like every client command; the intake checks signatures, not the token.")
-def send(file: str, url: str | None, secret: str | None, data_dir: str | None, token: str | None) -> None:
+@click.option("--wait-for-runs", is_flag=True,
+              help="After each event, wait until its runs are done: a replay then sees the platform "
+                   "as it was when the event happened.")
+def send(file: str, url: str | None, secret: str | None, data_dir: str | None, token: str | None,
+         wait_for_runs: bool) -> None:
     """Sign and post the events of FILE (JSON Lines) to the webhook intake. Goes on past
     failures; exits non-zero naming the events that were not acknowledged."""
     from plugin_runtime.recordings import read_events
@@ -49,6 +53,8 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
         outcome = _post(session, target, key, recorded.event_id or "", body, headers)
         if outcome is None:
             sent += 1
+            if wait_for_runs:
+                _wait_idle(session, target.rsplit("/v1/", 1)[0])
         else:
             failed.append((recorded.event_id or f"line {recorded.line}", outcome))
         if sys.stderr.isatty():
@@ -60,6 +66,17 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
         click.echo(f"not acknowledged: {event_id}: {reason}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _wait_idle(session: requests.Session, base: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if session.get(f"{base}/healthz", timeout=10).json().get("pending_runs") == 0:
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.05)
 
 
 def _post(session: requests.Session, url: str, secret: str, event_id: str, body: bytes, sign) -> str | None:
