@@ -204,7 +204,8 @@ class Dispatcher:
                     "INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
                     [(run_id, i, dumps(c.action), "rejected" if c.reason else "applied", c.reason)
                      for i, c in enumerate(checks)])
-                emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None])
+                at = event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
+                emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None], at=at)
                 for number, caused in enumerate(emitted):
                     caused = {**caused, "id": f"{run_id}-e{number}", "cause": {"run_id": run_id, "plugin": run["plugin"]}}
                     emitted_runs += self._record(db, caused, "platform", run_id, run["plugin"], self._depth(db, run) + 1)

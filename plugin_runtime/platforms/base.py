@@ -37,9 +37,11 @@ class Platform(Protocol):
         """Which actions of a run for ``event`` may be applied, and why not the others."""
         ...
 
-    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply checked actions in order, inside the caller's transaction. Returns the events
-        the changes emit (without id: the dispatcher names and records them)."""
+    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]],
+              at: str | None = None) -> list[dict[str, Any]]:
+        """Apply checked actions in order, inside the caller's transaction, as of ``at`` (the
+        time of the event the run answers). Returns the events the changes emit (without id:
+        the dispatcher names and records them)."""
         ...
 
     def context(self, db: sqlite3.Connection, event: dict[str, Any]) -> dict[str, Any]:

@@ -139,18 +139,16 @@ class EmbeddedPlatform:
                    (asset["consensus_mark"], asset["honeypot_mark"], asset["inference_mark"], asset_id))
 
     @staticmethod
-    def _after_latest(db: sqlite3.Connection, asset_id: str) -> str:
-        """Now, or just after the asset's latest label when that is later (replayed labels keep
-        their recorded dates): a label added now is always the newest."""
-        stamp = now()
-        latest = db.execute("SELECT MAX(created_at) FROM labels WHERE asset_id = ?", (asset_id,)).fetchone()[0]
-        if latest and latest >= stamp:
-            try:
-                moment = datetime.fromisoformat(latest.replace("Z", "+00:00"))
-            except ValueError:
-                return stamp
-            stamp = (moment + timedelta(milliseconds=1)).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return stamp
+    def _after_latest(db: sqlite3.Connection, asset_id: str, at: str | None = None) -> str:
+        """The date of a label added now: ``at`` (the time of the event whose run adds it; by
+        default the clock), moved just after the asset's latest label when that is later, so
+        the new label is always the newest, replays of recorded events included."""
+        moment = _parse_time(at) or datetime.now(timezone.utc)
+        for (created,) in db.execute("SELECT created_at FROM labels WHERE asset_id = ?", (asset_id,)):
+            latest = _parse_time(created)
+            if latest is not None and latest >= moment:
+                moment = latest + timedelta(milliseconds=1)
+        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def set_status(self, db: sqlite3.Connection, asset_id: str, status: str) -> None:
         db.execute("UPDATE assets SET status = ?, updated_at = ? WHERE id = ?", (status, now(), asset_id))
@@ -228,7 +226,8 @@ class EmbeddedPlatform:
             checks.append(ActionCheck(action, reason))
         return checks
 
-    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]],
+              at: str | None = None) -> list[dict[str, Any]]:
         emitted: list[dict[str, Any]] = []
         for action in actions:
             kind, asset_id = action["type"], action["asset_id"]
@@ -258,7 +257,7 @@ class EmbeddedPlatform:
             elif kind == "append_label":
                 label = {"id": new_id("label"), "labelType": action["label_type"], "jsonResponse": action["json_response"],
                          "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
-                         "modelName": action.get("model_name"), "createdAt": self._after_latest(db, asset_id)}
+                         "modelName": action.get("model_name"), "createdAt": self._after_latest(db, asset_id, at)}
                 self.insert_label(db, project_id, asset_id, label)
                 self.refresh_marks(db, asset_id)
                 if label["labelType"] in STATUS_FOR_LABEL:
@@ -338,6 +337,16 @@ class EmbeddedPlatform:
             labels = [_queries.normalise_label(l, a["id"]) for a in assets for l in a["labels"]]
             return _queries.filter_labels(labels, query)
         raise PlatformError(f"kili.{method} is not a read the runtime answers")
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _mean(values: list[float]) -> float | None:
