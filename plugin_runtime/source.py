@@ -289,6 +289,9 @@ def _read_zip(data: bytes, origin: str) -> tuple[dict[str, bytes], list[str]]:
             problems.append(f"{origin}: entry {name!r} is not a regular file (link or device)")
         elif not name.isprintable():
             problems.append(f"{origin}: entry {name!r} has a non-printable name")
+        elif not name.isascii() and not info.flag_bits & 0x800:
+            # Without the UTF-8 flag, zipfile decodes names as cp437: refuse rather than guess.
+            problems.append(f"{origin}: entry {name!r} has a name that is not UTF-8; rename it in ASCII")
         total += info.file_size
         if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO and info.file_size > 1024 * 1024:
             problems.append(f"{origin}: entry {name!r} expands {info.file_size // info.compress_size}x (zip bomb?)")

@@ -71,9 +71,9 @@ class Service:
         return self.runtime.store.read().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def start_service(data_dir: Path, sandbox: str) -> Service:
+def start_service(data_dir: Path, sandbox: str, **overrides: Any) -> Service:
     settings = Settings(data_dir=data_dir, port=free_port(), sandbox=sandbox, token="test-token",
-                        webhook_secret="test-secret whsec_b2xkLXNlY3JldC0xMjM0NQ==")
+                        webhook_secret="test-secret whsec_b2xkLXNlY3JldC0xMjM0NQ==", **overrides)
     runtime = Runtime(settings)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=settings.port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

@@ -83,6 +83,15 @@ def test_a_non_utf8_entry_name_is_refused(service: Service) -> None:
     assert response.status_code == 422 and "non-printable" in response.json()["detail"]
 
 
+def test_a_name_that_is_not_utf8_is_refused(service: Service) -> None:
+    # An old archiver's name: cp437/latin bytes without the UTF-8 flag (same length as ASCII).
+    raw = make_zip([("main.py", GOOD_MAIN, None), ("cafX.py", b"x=1", None)]).replace(b"cafX", b"caf\x82")
+    assert "caf\u00e9.py" in zipfile.ZipFile(io.BytesIO(raw)).namelist()
+    response = upload(service, raw)
+    assert response.status_code == 422, response.text
+    assert "not UTF-8" in response.json()["detail"]
+
+
 def test_an_oversized_upload_is_refused_before_it_is_read(service: Service) -> None:
     response = upload(service, b"0" * (21 * 1024 * 1024))
     assert response.status_code == 413

@@ -174,3 +174,30 @@ def test_per_plugin_limits_within_the_admin_maxima(service: Service, tmp_path: P
     service.settle()
     [run] = runs(service, "quick")
     assert run["status"] == "failed" and run["outcome"] == "timeout"
+
+
+def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path) -> None:
+    busy = start_service(tmp_path / "busy", "process", max_queue_per_project=3, max_queue=100)
+    try:
+        slow = ("import time\nfrom plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+                "    def on_submit(self, label, asset_id):\n        time.sleep(0.5)\n")
+        deploy(busy, "slow", slow, project="noisy")
+        busy.runtime.registry.activate("slow", "quiet")
+        statuses = []
+        for i in range(8):
+            event = {"id": f"noisy-{i}", "type": "onSubmit", "project_id": "noisy", "asset_id": "a",
+                     "label": {"id": f"l-{i}", "jsonResponse": {}}}
+            response = busy.post_event(event)
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert response.headers["Retry-After"] and "too many pending runs" in response.json()["detail"]
+        assert 429 in statuses and statuses[:3] == [202, 202, 202]
+        quiet = {"id": "quiet-1", "type": "onSubmit", "project_id": "quiet", "asset_id": "q",
+                 "label": {"id": "lq", "jsonResponse": {}}}
+        assert busy.post_event(quiet).status_code == 202
+        refused = [f"noisy-{i}" for i, status in enumerate(statuses) if status == 429]
+        stored = {row[0] for row in busy.runtime.store.read().execute("SELECT id FROM events")}
+        assert not stored & set(refused)  # a 429 stores nothing: the sender retries later
+        busy.settle(60)
+    finally:
+        stop_service(busy)

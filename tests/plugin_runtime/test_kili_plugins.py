@@ -1,0 +1,99 @@
+"""Plugins written for Kili's hosted runtime, run unchanged in the Docker sandbox: with the
+real ``kili`` package in their requirements (its PluginCore, ``@on_kili_event``) and without
+(the import resolves to the SDK)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+KILI_PLUGIN = '''
+from typing import Dict
+
+from kili.plugins import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label: Dict, asset_id: str) -> None:
+        categories = label["jsonResponse"].get("CLASSIFICATION_JOB", {}).get("categories", [])
+        if not categories:
+            self.kili.create_issues(project_id=self.project_id, label_id_array=[label["id"]],
+                                    text_array=["Pick a category"])
+            self.kili.send_back_to_queue(asset_ids=[asset_id])
+            return
+        self.kili.update_properties_in_assets(asset_ids=[asset_id],
+                                              json_metadatas=['{"category": "%s"}' % categories[0]["name"]])
+        self.logger.info("checked")
+'''
+
+KILI_EVENTS_PLUGIN = '''
+from kili.plugins import PluginCore, on_kili_event
+from kili_events import AssetSkippedEvent
+
+
+class PluginHandler(PluginCore):
+    @on_kili_event
+    def on_skip(self, event: AssetSkippedEvent) -> None:
+        self.logger.info(f"{event.user_id} skipped {event.payload.asset_id}")
+        self.kili.add_to_review(asset_ids=[event.payload.asset_id], project_id=self.project_id)
+'''
+
+EVENTS = [
+    {"id": "e-empty", "type": "onSubmit", "project_id": "p", "asset_id": "a1",
+     "label": {"id": "l1", "labelType": "DEFAULT", "jsonResponse": {}}},
+    {"id": "e-red", "type": "onSubmit", "project_id": "p", "asset_id": "a2",
+     "label": {"id": "l2", "labelType": "DEFAULT", "jsonResponse": {"CLASSIFICATION_JOB": {"categories": [{"name": "RED"}]}}}},
+]
+SKIP = {"id": "e-skip", "type": "asset.skipped", "project_id": "p", "organization_id": "org", "user_id": "u-7",
+        "payload": {"assetId": "a3", "skipped": True, "status": "ONGOING", "externalId": "x"}}
+
+
+def dry_run(folder: Path, events: list[dict], sandbox: str) -> list[dict]:
+    (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(folder / "main.py"),
+                             "--events", str(folder / "events.jsonl"), "--sandbox", sandbox, "--format", "json"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def plugin(tmp_path: Path, name: str, code: str, requirements: str | None) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "main.py").write_text(code)
+    if requirements:
+        (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def test_a_kili_plugin_gives_the_same_actions_with_and_without_the_real_kili(tmp_path: Path) -> None:
+    shim = dry_run(plugin(tmp_path, "shim", KILI_PLUGIN, None), EVENTS, "docker")
+    real = dry_run(plugin(tmp_path, "real", KILI_PLUGIN, "kili\n"), EVENTS, "docker")
+    strip = lambda results: [(r["event_id"], r["status"], r["actions"]) for r in results]  # noqa: E731
+    assert strip(shim) == strip(real)
+    assert [a["type"] for a in shim[0]["actions"]] == ["create_issue", "send_back_to_queue"]
+    assert shim[1]["actions"] == [{"type": "update_asset", "asset_id": "a2", "json_metadata": {"category": "RED"}}]
+
+
+def test_on_kili_event_methods_receive_typed_events(tmp_path: Path) -> None:
+    [result] = dry_run(plugin(tmp_path, "events", KILI_EVENTS_PLUGIN, "kili\n"), [SKIP], "docker")
+    assert result["status"] == "ok", result["error"]
+    assert result["actions"] == [{"type": "add_to_review", "asset_id": "a3"}]
+    assert [log["message"] for log in result["logs"]] == ["u-7 skipped a3"]
+
+
+def test_on_kili_event_without_the_kili_package_says_what_to_add(tmp_path: Path) -> None:
+    folder = plugin(tmp_path, "noreq", KILI_EVENTS_PLUGIN, None)
+    (folder / "events.jsonl").write_text(json.dumps(SKIP) + "\n")
+    out = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(folder), "--events",
+                          str(folder / "events.jsonl"), "--sandbox", "docker", "--format", "json"],
+                         capture_output=True, text=True, timeout=600)
+    line = json.loads(out.stdout.splitlines()[0])
+    assert out.returncode == 1 and line["status"] == "error"
+    assert "add `kili` to the plugin's requirements.txt" in line["error"]
