@@ -29,7 +29,7 @@ from plugin_sdk.models import Event
 from plugin_sdk.results import RunResult, result_from_outcome
 from plugin_sdk.subscriptions import LABEL_EVENTS
 
-__all__ = ["PluginHarness", "load_plugin", "make_label", "make_event", "load_events"]
+__all__ = ["PluginHarness", "load_plugin", "make_label", "make_event", "load_events", "dry_run"]
 
 _ids = itertools.count(1)
 
@@ -158,3 +158,20 @@ def load_plugin(plugin: str | Path | type, project_id: str = "project-1") -> Plu
         return PluginHarness(plugin, project_id)
     handler, _warnings = load_handler(plugin, module_name=f"_plugin_under_test_{next(_ids)}")
     return PluginHarness(handler, project_id)
+
+
+def dry_run(plugin: str | Path, events: str | Path, sandbox: str = "process", timeout: float = 600) -> list[dict[str, Any]]:
+    """Run ``plugin-runtime dry-run`` on a plugin and an events file, as a user would, and
+    return its JSON lines (one dict per event, in order). Raises AssertionError with the
+    command's messages when it refuses the plugin or the file as a whole."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin_runtime", "dry-run", str(plugin), "--events", str(events),
+         "--sandbox", sandbox, "--format", "json"],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if done.returncode not in (0, 1):
+        raise AssertionError(f"dry-run refused the plugin or the events (exit {done.returncode}):\n{done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from plugin_sdk.testing import load_events, load_plugin, make_event, make_label
+from plugin_sdk.testing import dry_run, load_events, load_plugin, make_event, make_label
 
 HERE = Path(__file__).resolve().parent
 METADATA = {"supplier": "ACME", "batch": "2026-11"}
@@ -145,13 +142,7 @@ def test_the_shipped_events_are_valid() -> None:
 
 
 def test_dry_running_the_shipped_events_gives_8_ok_results() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "plugin_runtime", "dry-run", str(HERE), "--events", str(HERE / "events.jsonl"),
-         "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    results = [json.loads(line) for line in done.stdout.splitlines()]
+    results = dry_run(HERE, HERE / "events.jsonl")
     assert [(r["event_id"], r["status"]) for r in results] == [(f"evt-000{i}", "ok") for i in range(1, 9)]
     accuracy = [
         next((a["json_metadata"]["accuracy"] for a in r["actions"] if a["type"] == "update_asset"), None)
@@ -162,4 +153,3 @@ def test_dry_running_the_shipped_events_gives_8_ok_results() -> None:
     issues = [a["object_mid"] for a in results[1]["actions"] if a["type"] == "create_issue"]
     assert issues == ["20261120090201-iban"]
     assert results[7]["actions"][0]["json_metadata"] == {"supplier": "ACME", "batch": "2026-11", "accuracy": 100.0}
-    assert "dry-run: 8 events" in done.stderr and "8 ok" in done.stderr

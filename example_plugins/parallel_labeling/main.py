@@ -158,10 +158,6 @@ class PluginHandler(PluginCore):
         try:
             return self.kili.labels(project_id=self.project_id, asset_id=asset_id,
                                     fields=LABEL_FIELDS, disable_tqdm=True)
-        except ContextUnavailable:
-            pass  # a hand-written event whose labels lack a field: take them as recorded
-        try:
-            return self.kili.labels(project_id=self.project_id, asset_id=asset_id, disable_tqdm=True)
         except ContextUnavailable as missing:
             self.logger.warning(f"Asset {asset_id}: cannot read its labels, skipped ({missing})")
             return None

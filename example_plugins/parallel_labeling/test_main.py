@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from plugin_sdk.testing import load_events, load_plugin, make_event, make_label
+from plugin_sdk.testing import dry_run, load_events, load_plugin, make_event, make_label
 
 FOLDER = Path(__file__).resolve().parent
 INTERFACE = {"jobs": {
@@ -153,13 +150,7 @@ def test_the_shipped_events_carry_their_asset_labels_and_project():
 
 
 def test_recorded_events_dry_run_through_the_cli():
-    run = subprocess.run(
-        [sys.executable, "-m", "plugin_runtime", "dry-run", str(FOLDER), "--events", str(FOLDER / "events.jsonl"),
-         "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    results = [json.loads(line) for line in run.stdout.splitlines()]
+    results = dry_run(FOLDER, FOLDER / "events.jsonl")
     assert all(r["status"] == "ok" for r in results)
     aggregate = ["append_label", "add_to_review"]
     # In input order, each event with the types of its actions.
