@@ -91,7 +91,7 @@ def latest_labels(labels: Iterable[dict], label_type: str = "DEFAULT") -> dict[A
         if label.get("labelType") != label_type:
             continue
         author = label.get("authorId", (label.get("author") or {}).get("id"))
-        key = (_created(label), rank)
+        key = (label_time(label), rank)
         if author not in best or key > best[author][0]:
             best[author] = (key, label)
     return {author: label for author, (_, label) in best.items()}
@@ -104,7 +104,7 @@ def consensus_mark(labels: Iterable[dict], json_interface: dict | None = None) -
     if len(latest) < 2:
         return None
     chosen = [latest[author] for author in sorted(latest, key=str)]
-    scores = [agreement(_response(x), _response(y), json_interface)
+    scores = [agreement(label_response(x), label_response(y), json_interface)
               for x, y in combinations(chosen, 2)]
     return sum(scores) / len(scores)
 
@@ -117,7 +117,7 @@ def honeypot_mark(labels: Iterable[dict], json_interface: dict | None = None) ->
     answers = list(latest_labels(labels).values())
     if truth is None or not answers:
         return None
-    scores = [agreement(_response(label), _response(truth), json_interface) for label in answers]
+    scores = [agreement(label_response(label), label_response(truth), json_interface) for label in answers]
     return sum(scores) / len(scores)
 
 
@@ -128,7 +128,7 @@ def inference_mark(human_label: dict, labels: Iterable[dict],
     model = _latest_of(labels, "INFERENCE")
     if model is None:
         return None
-    return agreement(_response(human_label), _response(model), json_interface)
+    return agreement(label_response(human_label), label_response(model), json_interface)
 
 
 def iou(a: Any, b: Any) -> float:
@@ -415,15 +415,21 @@ def _annotation_job(va: dict, vb: dict, ctx: _Context) -> tuple[float, float] | 
 
 def _parse(value: Any) -> dict:
     if isinstance(value, str):
-        value = json.loads(value)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
     return value if isinstance(value, dict) else {}
 
 
-def _response(label: dict) -> dict:
+def label_response(label: dict) -> dict:
+    """A label's ``jsonResponse`` as a dict: parsed when given as a JSON string, ``{}`` when
+    missing or unreadable."""
     return _parse(label.get("jsonResponse"))
 
 
-def _created(label: dict) -> float:
+def label_time(label: dict) -> float:
+    """A label's ``createdAt`` as a Unix timestamp; an undated label is older than any other."""
     value = label.get("createdAt")
     if isinstance(value, (int, float)):
         return float(value)
@@ -435,5 +441,5 @@ def _created(label: dict) -> float:
 
 
 def _latest_of(labels: Iterable[dict], label_type: str) -> dict | None:
-    ranked = [((_created(l), k), l) for k, l in enumerate(labels) if l.get("labelType") == label_type]
+    ranked = [((label_time(l), k), l) for k, l in enumerate(labels) if l.get("labelType") == label_type]
     return max(ranked, key=lambda item: item[0])[1] if ranked else None

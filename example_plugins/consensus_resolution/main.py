@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from plugin_sdk import ContextUnavailable, PluginCore
-from plugin_sdk.metrics import consensus_mark, iou, latest_labels
+from plugin_sdk.metrics import consensus_mark, iou, label_response, label_time, latest_labels
 
 LABEL_FIELDS = ["id", "labelType", "authorId", "createdAt", "jsonResponse", "modelName"]
 
@@ -42,26 +41,6 @@ class Box(NamedTuple):
     labeler: str
     category: str
     coords: tuple[float, float, float, float]
-
-
-def created(label: dict) -> float:
-    """A label's ``createdAt`` as a timestamp; an undated label is older than any other."""
-    try:
-        when = datetime.fromisoformat(str(label.get("createdAt")).replace("Z", "+00:00"))
-    except ValueError:
-        return float("-inf")
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def json_response(label: dict) -> dict:
-    """A label's ``jsonResponse`` as a dict (Kili may give it as a JSON string)."""
-    value = label.get("jsonResponse")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
 
 
 def object_jobs(json_interface: dict, responses: list[dict]) -> list[str]:
@@ -161,9 +140,9 @@ class PluginHandler(PluginCore):
         if len(latest) < size:
             self.logger.info(f"Asset {asset_id}: {len(latest)} of {size} consensus labels in, waiting")
             return
-        newest = max(latest.values(), key=created)
+        newest = max(latest.values(), key=label_time)
         if any(l.get("labelType") == "PREDICTION" and l.get("modelName") == self.MODEL_NAME
-               and created(l) >= created(newest) for l in labels):
+               and label_time(l) >= label_time(newest) for l in labels):
             self.logger.info(f"Asset {asset_id}: already merged after the latest label, nothing to do")
             return
 
@@ -195,7 +174,7 @@ class PluginHandler(PluginCore):
 
     def _merge(self, asset_id: str, latest: dict[Any, dict], interface: dict) -> dict | None:
         """The combined jsonResponse of the labelers' rectangles, or None without any box."""
-        responses = {str(author): json_response(label) for author, label in latest.items()}
+        responses = {str(author): label_response(label) for author, label in latest.items()}
         jobs = object_jobs(interface, list(responses.values()))
         proposal: dict[str, dict] = {}
         for job in jobs:

@@ -18,26 +18,16 @@ An asset without an INFERENCE label (the model did not see it) is logged and lef
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 from plugin_sdk import ContextUnavailable, PluginCore
-from plugin_sdk.metrics import disagreements, inference_mark
+from plugin_sdk.metrics import disagreements, inference_mark, label_time
 
 LABEL_FIELDS = ["id", "labelType", "authorId", "createdAt", "jsonResponse", "modelName"]
 
 
-def created(label: dict) -> float:
-    """A label's ``createdAt`` as a timestamp; an undated label is older than any other."""
-    try:
-        when = datetime.fromisoformat(str(label.get("createdAt")).replace("Z", "+00:00"))
-    except ValueError:
-        return float("-inf")
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def latest(labels: list[dict]) -> dict:
     """The latest label by ``createdAt``, then by position (as ``inference_mark`` picks it)."""
-    return max(enumerate(labels), key=lambda item: (created(item[1]), item[0]))[1]
+    return max(enumerate(labels), key=lambda item: (label_time(item[1]), item[0]))[1]
 
 
 def describe(found: list[dict]) -> str:

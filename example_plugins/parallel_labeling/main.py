@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from plugin_sdk import ContextUnavailable, PluginCore
+from plugin_sdk.metrics import label_response, label_time
 
 LABEL_FIELDS = ["id", "labelType", "authorId", "createdAt", "jsonResponse", "modelName"]
 
@@ -54,17 +54,6 @@ def load_groups(path: Path) -> dict[str, list[str]]:
     return {name: list(group["jobs"]) for name, group in groups.items()}
 
 
-def json_response(label: dict) -> dict:
-    """A label's ``jsonResponse`` as a dict (Kili may give it as a JSON string)."""
-    value = label.get("jsonResponse")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 def answered(value: Any) -> bool:
     """Whether a job's value holds an answer: a category, a non-blank text or an annotation."""
     if not isinstance(value, dict):
@@ -74,22 +63,13 @@ def answered(value: Any) -> bool:
         isinstance(text, str) and bool(text.strip()))
 
 
-def created(label: dict) -> float:
-    """A label's ``createdAt`` as a timestamp; an undated label is older than any other."""
-    try:
-        when = datetime.fromisoformat(str(label.get("createdAt")).replace("Z", "+00:00"))
-    except ValueError:
-        return float("-inf")
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def submissions(labels: list[dict], groups: dict[str, list[str]]) -> dict[str, dict]:
     """Each group's submission: its latest DEFAULT label answering all the group's jobs."""
-    ranked = sorted(((created(l), n), l) for n, l in enumerate(labels)
+    ranked = sorted(((label_time(l), n), l) for n, l in enumerate(labels)
                     if l.get("labelType") == "DEFAULT")
     found: dict[str, dict] = {}
     for _, label in ranked:  # oldest first: a later label replaces an earlier one
-        response = json_response(label)
+        response = label_response(label)
         for group, jobs in groups.items():
             if all(answered(response.get(job)) for job in jobs):
                 found[group] = label
@@ -119,13 +99,13 @@ class PluginHandler(PluginCore):
             waiting = "; ".join(f"{g} ({', '.join(self.groups[g])})" for g in missing)
             self.logger.info(f"Asset {asset_id}: waiting for {waiting}")
             return
-        newest = max(created(l) for l in found.values())
+        newest = max(label_time(l) for l in found.values())
         if any(l.get("labelType") == "PREDICTION" and l.get("modelName") == self.MODEL_NAME
-               and created(l) >= newest for l in labels):
+               and label_time(l) >= newest for l in labels):
             self.logger.info(f"Asset {asset_id}: already aggregated after the groups' labels, nothing to do")
             return
 
-        aggregate = {job: json_response(found[group])[job]
+        aggregate = {job: label_response(found[group])[job]
                      for group, jobs in self.groups.items() for job in jobs}
         sources = ", ".join(f"{group} from {found[group].get('id')} ({found[group].get('authorId')})"
                             for group in self.groups)
