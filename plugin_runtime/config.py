@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     #: Pending runs one project may have before its events get 429 (others still get in).
     max_queue_per_project: int = Field(default=2_500, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    #: Infrastructure failures (Docker down, a container that would not start) are retried
+    #: this many times with exponential backoff from ``retry_base_s``, then the run is dead.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_s: float = Field(default=0.5, ge=0, le=60)
     #: Admin maxima for per-plugin limits, e.g. '{"memory_mb": 1024, "timeout_s": 120}'.
     limit_maxima: dict[str, float] = Field(default_factory=dict)
 

@@ -45,9 +45,10 @@ def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | Non
 
 class Dispatcher:
     def __init__(self, store: Store, registry: Registry, platform: Platform, run: RunFunction,
-                 concurrency: int = 4, max_attempts: int = 5) -> None:
+                 concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5) -> None:
         self.store, self.registry, self.platform, self._run = store, registry, platform, run
         self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lane")
         self._lock = threading.Lock()
         self._queues: dict[Lane, deque[str]] = {}
@@ -180,7 +181,7 @@ class Dispatcher:
                 return False
             with self.store.write() as wdb:
                 wdb.execute("UPDATE runs SET status = 'pending', error = ? WHERE id = ?", (str(error), run_id))
-            time.sleep(min(30.0, 0.5 * 2 ** attempts))
+            time.sleep(min(30.0, self.retry_base_s * 2 ** attempts))
             return False if self._stopping else self._execute(run_id)
         self._finish(run_id, result, event, None)
         return False

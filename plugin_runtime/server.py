@@ -27,7 +27,8 @@ class Runtime:
         )
         self.registry = Registry(self.store, self.sandboxes.build)
         self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.sandboxes.run,
-                                     concurrency=settings.concurrency)
+                                     concurrency=settings.concurrency, max_attempts=settings.max_attempts,
+                                     retry_base_s=settings.retry_base_s)
         self._stop = threading.Event()
 
     def _version(self, name: str, version: int) -> dict:

@@ -201,3 +201,39 @@ def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path) ->
         busy.settle(60)
     finally:
         stop_service(busy)
+
+
+def test_infrastructure_failures_are_retried_then_dead_lettered_and_redeliverable(tmp_path: Path, monkeypatch) -> None:
+    from plugin_runtime.errors import SandboxUnavailable
+    from plugin_runtime.sandbox import process
+
+    flaky = start_service(tmp_path / "flaky", "process", max_attempts=3, retry_base_s=0.01)
+    try:
+        deploy(flaky, "steady", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+                                "    def on_submit(self, label, asset_id):\n        self.kili.add_to_review(asset_ids=[asset_id])\n")
+        real_init = process._Process.__init__
+        starts = []
+
+        def engine_down(self, *args, **kwargs):
+            # Stands in for an engine that is down: the one failure this machine cannot stage
+            # without disturbing the other tests' Docker engine.
+            starts.append(1)
+            raise SandboxUnavailable("no Docker engine answers (simulated)")
+
+        monkeypatch.setattr(process._Process, "__init__", engine_down)
+        submit(flaky, "evt-infra")
+        flaky.settle(30)
+        [run] = runs(flaky, "steady")
+        assert run["status"] == "dead" and run["outcome"] == "infrastructure" and run["attempts"] == 3
+        assert "simulated" in run["error"] and len(starts) == 3
+        dead = json.loads(flaky.cli("runs", "list", "--status", "dead", "--json").stdout)
+        assert [r["id"] for r in dead] == [run["id"]]
+        monkeypatch.setattr(process._Process, "__init__", real_init)
+        assert flaky.cli("runs", "retry", run["id"]).returncode == 0
+        flaky.settle(30)
+        [again] = runs(flaky, "steady")
+        assert again["status"] == "succeeded"
+        asset = flaky.admin.get(f"{flaky.url}/v1/projects/proj-1/assets/asset-1", timeout=30).json()
+        assert asset["status"] == "TO_REVIEW"
+    finally:
+        stop_service(flaky)
