@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from plugin_runtime.errors import PluginInvalid
@@ -67,10 +68,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     views = RunViews(runtime.store)
     settings = runtime.settings
 
-    def admin(authorization: str | None = Header(default=None)) -> None:
-        expected = f"Bearer {runtime.token}"
-        if authorization is None or not secrets.compare_digest(authorization.encode(), expected.encode()):
-            raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <PLUGIN_RUNTIME_TOKEN>)")
+    bearer = HTTPBearer(auto_error=False, description="The admin token (PLUGIN_RUNTIME_TOKEN)")
+
+    def admin(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        given = credentials.credentials if credentials is not None else ""
+        if not given or not secrets.compare_digest(given.encode(), str(runtime.token).encode()):
+            raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <PLUGIN_RUNTIME_TOKEN>; "
+                                     "the CLI reads it from --token, PLUGIN_RUNTIME_TOKEN or --data-dir)")
 
     def handled(error: Exception, status: int) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=status)
@@ -91,7 +95,19 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Webhook intake ----------------------------------------------------------------------
 
     @app.post("/v1/events", status_code=202, tags=["events"],
-              summary="Receive one recorded event, signed (Standard Webhooks)")
+              summary="Receive one recorded event, signed (Standard Webhooks)",
+              openapi_extra={
+                  "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                      "type": "object", "required": ["id", "type", "project_id"],
+                      "description": "One recorded event (README: wire formats)"}}}},
+                  "parameters": [{"in": "header", "name": n, "required": True, "schema": {"type": "string"}}
+                                 for n in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+              },
+              responses={200: {"description": "already stored: {\"duplicate\": true}, not processed again"},
+                         401: {"description": "missing, wrong or stale signature"},
+                         413: {"description": "body over the size limit"},
+                         422: {"description": "not a valid event (detail says why)"},
+                         429: {"description": "queue full; retry after Retry-After seconds"}})
     async def receive(request: Request) -> JSONResponse:
         body = await _body(request, settings.max_body_bytes)
         try:
@@ -185,7 +201,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Runs and logs -----------------------------------------------------------------------
 
     @app.get("/v1/runs", dependencies=[Depends(admin)], tags=["runs"])
-    def runs(plugin: str | None = None, status: str | None = None, project_id: str | None = None,
+    def runs(plugin: str | None = None,
+             status: Literal["pending", "running", "succeeded", "failed", "dead"] | None = None,
+             project_id: str | None = None,
              limit: int = Query(default=100, ge=1, le=10_000)) -> list[dict[str, Any]]:
         return views.runs(plugin=plugin, status=status, project_id=project_id, limit=limit)
 
@@ -197,9 +215,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         return found
 
     @app.post("/v1/runs/{run_id}/retry", dependencies=[Depends(admin)], tags=["runs"])
-    def retry(run_id: str) -> dict[str, Any]:
+    def retry(run_id: str, live_version: bool = False) -> dict[str, Any]:
         try:
-            return runtime.dispatcher.retry(run_id)
+            return runtime.dispatcher.retry(run_id, live_version)
         except KeyError:
             raise HTTPException(404, f"run {run_id!r} does not exist") from None
         except ValueError as error:
@@ -208,6 +226,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/v1/logs", dependencies=[Depends(admin)], tags=["runs"])
     def logs(plugin: str | None = None, project_id: str | None = None, after: int = 0,
              limit: int = Query(default=1000, ge=1, le=10_000)) -> dict[str, Any]:
+        if plugin is not None:
+            runtime.registry.plugin_row(runtime.store.read(), plugin)  # 404 for an unknown plugin
         return views.logs(plugin=plugin, project_id=project_id, after=after, limit=limit)
 
     # Embedded platform -------------------------------------------------------------------

@@ -194,8 +194,12 @@ class Dispatcher:
             if run["status"] in ("succeeded", "failed", "dead"):
                 return  # already finished: never apply twice
             db.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,))
+            lines = [(log.level, log.message, log.source) for log in result.logs]
+            if not result.ok and result.error:
+                # The failure reads in the plugin's logs too, where an admin looks first.
+                lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
             db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
-                           [(run_id, i, log.level, log.message, log.source) for i, log in enumerate(result.logs)])
+                           [(run_id, i, *line) for i, line in enumerate(lines)])
             db.execute("DELETE FROM run_actions WHERE run_id = ?", (run_id,))
             if result.ok and event is not None:
                 from plugin_sdk.actions import dump_actions
@@ -225,17 +229,40 @@ class Dispatcher:
         row = db.execute("SELECT depth FROM events WHERE id = ?", (run["event_id"],)).fetchone()
         return row[0] if row else 0
 
-    def retry(self, run_id: str) -> dict[str, Any]:
-        """Run a failed or dead run again (a new attempt of the same run)."""
+    def retry(self, run_id: str, live_version: bool = False) -> dict[str, Any]:
+        """Run a failed or dead run again: a new attempt of the same run, or with
+        ``live_version`` a run of the same event by the plugin's live version (after a fix)."""
         with self.store.write() as db:
-            row = db.execute("SELECT status, plugin, version, project_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
             if row["status"] not in ("failed", "dead"):
                 raise ValueError(f"run {run_id} is {row['status']}: only failed or dead runs are retried")
-            db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (run_id,))
-        self._enqueue([((row["plugin"], row["version"], row["project_id"]), run_id)])
-        return {"id": run_id, "status": "pending"}
+            plugin = db.execute("SELECT current_version FROM plugins WHERE name = ?", (row["plugin"],)).fetchone()
+            if plugin is None:
+                raise ValueError(f"plugin {row['plugin']!r} was deleted: its runs cannot be retried")
+            version = plugin["current_version"] if live_version and plugin["current_version"] else row["version"]
+            if version == row["version"]:
+                db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (run_id,))
+                target = run_id
+            else:
+                existing = db.execute("SELECT id, status FROM runs WHERE event_id = ? AND plugin = ? AND version = ?",
+                                      (row["event_id"], row["plugin"], version)).fetchone()
+                if existing is not None and existing["status"] not in ("failed", "dead"):
+                    raise ValueError(f"event {row['event_id']} already has run {existing['id']} ({existing['status']}) "
+                                     f"for version {version}")
+                if existing is not None:
+                    target = existing["id"]
+                    db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (target,))
+                else:
+                    target = f"run-{uuid.uuid4().hex[:16]}"
+                    db.execute(
+                        "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                        (target, row["event_id"], row["event_seq"], row["plugin"], version, row["project_id"],
+                         row["asset_id"], now()))
+        self._enqueue([((row["plugin"], version, row["project_id"]), target)])
+        return {"id": target, "status": "pending", "version": version}
 
     def pending(self, project_id: str | None = None) -> int:
         """Runs queued or running (all, or one project's)."""

@@ -68,6 +68,9 @@ def run_dry_run(
     limits = limits or Limits()
     for warning in source.warnings:
         err.write(f"warning: {warning}\n")
+    if sandbox == "process" and source.requirements.strip():
+        err.write("warning: --sandbox process does not install requirements.txt: the plugin imports what this "
+                  "environment has; --sandbox docker runs it with exactly its requirements, as the service does\n")
     counts: Counter[str] = Counter()
     started = time.monotonic()
     meter = _Progress(err, progress and not human)
@@ -113,10 +116,24 @@ def _human(result: RunResult, event: dict[str, Any] | None) -> str:
         data = action.model_dump(mode="json", exclude_none=True)
         data.pop("type")
         target = data.pop("asset_id")
-        detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+        detail = " ".join(f"{k}={shorten(json.dumps(v, ensure_ascii=False))}" for k, v in data.items())
         lines.append(f"    -> {action.type} {target} {detail}".rstrip())
-    for log in result.logs:
-        lines.append(f"    [{log.level.lower()}] {log.message}")
+    for log in result.logs[:HUMAN_LOG_LINES]:
+        first, *rest = shorten(log.message).splitlines() or [""]
+        lines.append(f"    [{log.level.lower()}] {first}")
+        lines.extend(f"      {line}" for line in rest)
+    if len(result.logs) > HUMAN_LOG_LINES:
+        lines.append(f"    ... {len(result.logs) - HUMAN_LOG_LINES} more log lines (--format json shows all)")
     if result.error:
         lines.extend("    ! " + line for line in result.error.splitlines())
     return "\n".join(lines)
+
+
+#: What a human view shows of one run's logs; JSON output keeps everything.
+HUMAN_LOG_LINES = 20
+HUMAN_TEXT_CHARS = 400
+
+
+def shorten(text: str, limit: int = HUMAN_TEXT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters for a terminal, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"

@@ -21,8 +21,11 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
-DATA_SUFFIXES = {".py", ".json", ".yaml", ".yml", ".csv", ".txt", ".toml", ".cfg", ".ini"}
-_SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", "tests", "node_modules"}
+#: Never needed to run: compiled files, editor and OS leftovers, documentation.
+JUNK_SUFFIXES = {".pyc", ".pyo", ".md", ".rst", ".swp", ".swo"}
+JUNK_NAMES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
+_SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "tests",
+              "node_modules", ".idea", ".vscode"}
 _HOOK_NAMES = [*HOOKS.values(), GENERIC_HOOK]
 
 
@@ -103,8 +106,8 @@ def check_files(raw: dict[str, bytes], dropped: list[str], origin: str) -> Plugi
         pure = PurePosixPath(name)
         if any(part in _SKIP_DIRS for part in pure.parts[:-1]) or _is_test_file(pure.name):
             dropped.append(f"{name} (tests and caches are not needed to run)")
-        elif pure.suffix not in DATA_SUFFIXES:
-            dropped.append(f"{name} (only .py, requirements.txt and small data files are kept)")
+        elif pure.suffix.lower() in JUNK_SUFFIXES or pure.name in JUNK_NAMES:
+            dropped.append(f"{name} (documentation and editor or compiled files are not needed to run)")
         elif name != "requirements.txt" and pure.name == "requirements.txt":
             dropped.append(f"{name} (only the top-level requirements.txt is installed)")
         else:

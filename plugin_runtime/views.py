@@ -18,12 +18,15 @@ class RunViews:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_seq DESC, id LIMIT ?"
+        sql = ("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id AND a.status = 'rejected')"
+               " AS rejected FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY event_seq DESC, id LIMIT ?")
         return [_run(row) for row in self.store.read().execute(sql, (*params, limit))]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         db = self.store.read()
-        row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = db.execute("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id"
+                         " AND a.status = 'rejected') AS rejected FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None
         out = _run(row)
@@ -47,7 +50,7 @@ class RunViews:
                 params.append(value)
         rows = self.store.read().execute(
             "SELECT l.rowid AS cursor, l.level, l.message, l.source, r.id AS run_id, r.plugin, r.version,"
-            " r.project_id, r.asset_id, r.event_id FROM run_logs l JOIN runs r ON r.id = l.run_id"
+            " r.project_id, r.asset_id, r.event_id, r.finished_at FROM run_logs l JOIN runs r ON r.id = l.run_id"
             f" WHERE {' AND '.join(where)} ORDER BY l.rowid LIMIT ?", (*params, limit)).fetchall()
         lines = [dict(row) for row in rows]
         return {"lines": lines, "cursor": lines[-1]["cursor"] if lines else after}
@@ -65,4 +68,6 @@ def _run(row) -> dict[str, Any]:
         "plugin": row["plugin"], "version": row["version"], "status": row["status"], "outcome": row["outcome"],
         "error": row["error"], "attempts": row["attempts"], "duration_ms": row["duration_ms"],
         "created_at": row["created_at"], "finished_at": row["finished_at"],
+        # Actions the runtime refused (another project's asset, metadata too large, ...).
+        "rejected": row["rejected"],
     }

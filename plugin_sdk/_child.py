@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = _LineWriter(_Loading(), "stdout", "INFO")  # type: ignore[arg-type]
     sys.stderr = _LineWriter(_Loading(), "stderr", "WARNING")  # type: ignore[arg-type]
     try:
-        handler, warnings = load_handler(plugin_path)
+        handler, warnings = load_handler(plugin_path, sandboxed=True)
         root = os.path.dirname(os.path.abspath(plugin_path))
-        executor = Executor(handler, project_id, session.sink, root=root)
+        executor = Executor(handler, project_id, session.sink, root=root, reader=reader)
     except PluginLoadError as error:
         channel.send({
             "type": _wire.LOAD_ERROR, "protocol": _wire.PROTOCOL, "error": str(error),
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         channel.send({
             "type": _wire.LOAD_ERROR, "protocol": _wire.PROTOCOL,
             "error": f"{kind}: {error if isinstance(error, PluginDefinitionError) else describe_error(error, os.path.dirname(os.path.abspath(plugin_path)))}",
+            "stage": "definition" if isinstance(error, PluginDefinitionError) else "init",
             "logs": session.load_logs,
         })
         return 1

@@ -83,11 +83,12 @@ class Executor:
         *,
         logger_name: str | None = None,
         root: str | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.sink = sink
         self.root = root
         self.info = core.describe(handler)
-        self.handle = KiliHandle(project_id)
+        self.handle = KiliHandle(project_id, reader)
         self.logger = logging.getLogger(logger_name or f"{core.LOGGER_NAME}.{project_id}")
         self.logger.setLevel(logging.DEBUG)
         self.logger.propagate = False

@@ -4,6 +4,7 @@ and how to fix. Runs only where plugin code may run: the plugin process, or an a
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -27,24 +28,44 @@ def main_file(path: str | Path) -> Path:
     path = Path(path)
     main = path if path.is_file() else path / "main.py"
     if not main.is_file():
-        raise PluginLoadError(f"{main}: no such file; a plugin is a main.py or a folder holding one")
+        where = "" if main.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
+        raise PluginLoadError(f"{main}: no such file{where}; a plugin is a main.py or a folder holding one")
     return main
 
 
-def provide_kili_shim() -> None:
-    """Make ``from kili.plugins import PluginCore`` resolve to this SDK, unless the real
-    ``kili`` package is installed (then it wins: the shim goes last on ``sys.path``)."""
-    if importlib.util.find_spec("kili") is None and str(SHIM_DIR) not in sys.path:
+def lists_kili(folder: Path) -> bool:
+    """Whether the plugin's ``requirements.txt`` asks for the real ``kili`` package."""
+    requirements = folder / "requirements.txt"
+    if not requirements.is_file():
+        return False
+    for line in requirements.read_text(encoding="utf-8", errors="replace").splitlines():
+        name = re.split(r"[\s<>=!~;\[@#]", line.strip(), maxsplit=1)[0].lower()
+        if name == "kili":
+            return True
+    return False
+
+
+def provide_kili_shim(first: bool = False) -> None:
+    """Make ``from kili.plugins import PluginCore`` resolve to this SDK. ``first`` (plugin
+    processes whose plugin does not list ``kili``) puts the shim before any installed ``kili``,
+    as in the plugin's image; otherwise an installed real package wins."""
+    if str(SHIM_DIR) in sys.path:
+        return
+    if first:
+        sys.path.insert(0, str(SHIM_DIR))
+    elif importlib.util.find_spec("kili") is None:
         sys.path.append(str(SHIM_DIR))
 
 
-def load_handler(path: str | Path, module_name: str = "main") -> tuple[type, list[str]]:
-    """Import the plugin at ``path`` and return its handler class and warnings."""
+def load_handler(path: str | Path, module_name: str = "main", sandboxed: bool = False) -> tuple[type, list[str]]:
+    """Import the plugin at ``path`` and return its handler class and warnings. ``sandboxed``:
+    this is the plugin's own process, where ``kili`` is the real package only when the plugin
+    lists it in its requirements (as in its image)."""
     main = main_file(path).resolve()
     folder = str(main.parent)
+    provide_kili_shim(first=sandboxed and not lists_kili(main.parent))
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    provide_kili_shim()
     spec = importlib.util.spec_from_file_location(module_name, main)
     assert spec is not None and spec.loader is not None  # a .py file always has a spec
     module = importlib.util.module_from_spec(spec)
@@ -126,10 +147,7 @@ def _import_error(error: BaseException, main: Path) -> PluginLoadError:
     where = f"{frame.filename}:{frame.lineno}: " if frame else f"{main}: "
     if isinstance(error, ModuleNotFoundError) and error.name:
         top = error.name.split(".")[0]
-        fix = (
-            f"Fix: add the package that provides '{top}' to requirements.txt (or install it in "
-            "the environment that runs the dry-run with --sandbox process)"
-        )
+        fix = f"Fix: add the package that provides '{top}' to the plugin's requirements.txt"
         message = f"{where}ModuleNotFoundError: No module named '{error.name}'. {fix}"
     else:
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()

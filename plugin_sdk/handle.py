@@ -16,7 +16,7 @@ from typing import Any
 from plugin_sdk import _queries
 from plugin_sdk._reads import DEFAULT_LABEL_FIELDS, DEFAULT_PROJECT_FIELDS, KiliReads, answer_from_context  # noqa: F401
 from plugin_sdk._scope import EventScope
-from plugin_sdk.errors import PluginError, UnsupportedMethodError
+from plugin_sdk.errors import PluginError, ProjectScopeError, UnsupportedMethodError
 
 Reader = Callable[[str, dict], Any]
 
@@ -34,9 +34,11 @@ class NoEventError(PluginError, RuntimeError):
 class KiliHandle(KiliReads):
     """Kili's client, as a sandboxed plugin sees it. See the module docstring."""
 
-    def __init__(self, project_id: str) -> None:
+    def __init__(self, project_id: str, reader: Reader | None = None) -> None:
         self._project_id = project_id
         self._scope: EventScope | None = None
+        # Live reads (the service) work before any event too, e.g. in the plugin's __init__.
+        self._live_reader = reader
         self._reader: Reader | None = None
         self._actions: list[dict] = []
         self._counter = 0
@@ -56,8 +58,9 @@ class KiliHandle(KiliReads):
     def _event(self) -> EventScope:
         if self._scope is None:
             raise NoEventError(
-                "self.kili is only usable while a hook runs (on_submit, on_review, ...), not "
-                "when the plugin is created"
+                "self.kili is only usable while a hook runs (on_submit, on_review, ...) when the "
+                "plugin is created without a live platform (dry-run, tests): read the project in the "
+                "hook instead, e.g. once on the first event; in the service, reads in __init__ work"
             )
         return self._scope
 
@@ -70,6 +73,12 @@ class KiliHandle(KiliReads):
         return f"pending-{kind}-{self._counter}"
 
     def _read(self, method: str, query: dict[str, Any]) -> Any:
+        if self._scope is None and self._live_reader is not None:
+            if query.get("project_id") not in (None, self._project_id):
+                raise ProjectScopeError(f"kili.{method}(project_id={query['project_id']!r}): a plugin may only "
+                                        f"read its own project ({self._project_id!r})")
+            return self._live_reader(method, {**{k: v for k, v in query.items() if v is not None},
+                                              "project_id": self._project_id})
         scope = self._event
         scope.check_project(query.get("project_id"), method)
         query = {k: v for k, v in query.items() if v is not None}

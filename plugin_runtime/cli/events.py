@@ -43,7 +43,7 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
         fail("no webhook secret: pass --secret, set PLUGIN_RUNTIME_WEBHOOK_SECRET or --data-dir of the server")
     target = (url or config.client_url).rstrip("/") + "/v1/events"
     session = requests.Session()
-    sent, failed = 0, []
+    sent, duplicates, failed = 0, 0, []
     records = list(read_events(file))
     for number, recorded in enumerate(records, 1):
         if recorded.error is not None:
@@ -51,8 +51,9 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
             continue
         body = recorded.raw  # the exact bytes of the line are signed and sent
         outcome = _post(session, target, key, recorded.event_id or "", body, headers)
-        if outcome is None:
+        if outcome in (None, "duplicate"):
             sent += 1
+            duplicates += outcome == "duplicate"
             if wait_for_runs:
                 _wait_idle(session, target.rsplit("/v1/", 1)[0])
         else:
@@ -61,7 +62,8 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
             click.echo(f"\rsent {number}/{len(records)}", nl=False, err=True)
     if sys.stderr.isatty():
         click.echo("", err=True)
-    click.echo(f"{sent} event(s) acknowledged, {len(failed)} not", err=True)
+    already = f" ({duplicates} already received: not processed again)" if duplicates else ""
+    click.echo(f"{sent} event(s) acknowledged{already}, {len(failed)} not", err=True)
     for event_id, reason in failed:
         click.echo(f"not acknowledged: {event_id}: {reason}", err=True)
     if failed:
@@ -80,7 +82,7 @@ def _wait_idle(session: requests.Session, base: str, timeout: float = 300) -> No
 
 
 def _post(session: requests.Session, url: str, secret: str, event_id: str, body: bytes, sign) -> str | None:
-    """None when acknowledged (202, or 200 for a duplicate), else the reason."""
+    """None when acknowledged (202), "duplicate" for an id already stored (200), else the reason."""
     deadline = time.monotonic() + RETRY_BUDGET_S
     delay = 0.25
     while True:
@@ -96,8 +98,10 @@ def _post(session: requests.Session, url: str, secret: str, event_id: str, body:
         if response.status_code == 429 and time.monotonic() < deadline:
             time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 5.0))
             continue
-        if response.status_code in (200, 202):
+        if response.status_code == 202:
             return None
+        if response.status_code == 200:
+            return "duplicate"
         try:
             return f"{response.status_code}: {response.json().get('detail')}"
         except ValueError:

@@ -14,8 +14,11 @@ def _json_arg(text: str | None, what: str) -> Any:
     if text is None:
         return None
     if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as handle:
-            text = handle.read()
+        try:
+            with open(text[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as error:
+            fail(f"{what}: cannot read {text[1:]}: {error.strerror}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+
+from plugin_runtime.dryrun import HUMAN_LOG_LINES, shorten
 
 from plugin_runtime.cli._common import client_options, emit_json, json_option, table
 
@@ -27,7 +31,10 @@ def list_(client, plugin: str | None, status: str | None, project_id: str | None
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["id", "event_id", "asset_id", "plugin", "version", "status", "outcome", "duration_ms"], "no runs")
+        for row in rows:
+            row["duration_ms"] = None if row["duration_ms"] is None else round(row["duration_ms"], 1)
+        table(rows, ["id", "event_id", "asset_id", "plugin", "version", "status", "outcome", "rejected", "duration_ms"],
+              "no runs")
 
 
 @runs.command()
@@ -48,20 +55,29 @@ def show(client, run_id: str, as_json: bool) -> None:
     click.echo("actions:" if run["actions"] else "actions: none")
     for item in run["actions"]:
         reason = f"  ({item['reason']})" if item["reason"] else ""
-        click.echo(f"  {item['status']:8} {item['action']}{reason}")
+        click.echo(f"  {item['status']:8} {shorten(json.dumps(item['action'], ensure_ascii=False))}{reason}")
     click.echo("logs:" if run["logs"] else "logs: none")
-    for line in run["logs"]:
-        click.echo(f"  [{line['level'].lower()}] {line['message']}")
+    for line in run["logs"][:HUMAN_LOG_LINES]:
+        click.echo(f"  [{line['level'].lower()}] {shorten(line['message'])}")
+    if len(run["logs"]) > HUMAN_LOG_LINES:
+        click.echo(f"  ... {len(run['logs']) - HUMAN_LOG_LINES} more lines (--json shows all)")
 
 
 @runs.command()
 @click.argument("run_id")
+@click.option("--live-version", is_flag=True,
+              help="Run the event through the plugin's live version (after a fix) rather than the run's own.")
 @json_option
 @client_options
-def retry(client, run_id: str, as_json: bool) -> None:
+def retry(client, run_id: str, live_version: bool, as_json: bool) -> None:
     """Run a failed or dead run again."""
-    info = client.post(f"/v1/runs/{run_id}/retry")
-    emit_json(info) if as_json else click.echo(f"{run_id} queued again")
+    info = client.post(f"/v1/runs/{run_id}/retry", params={"live_version": str(live_version).lower()})
+    if as_json:
+        emit_json(info)
+    elif info["id"] != run_id:
+        click.echo(f"{run_id}: the event is queued for version {info['version']} as {info['id']}")
+    else:
+        click.echo(f"{run_id} queued again")
 
 
 COMMANDS = [runs]

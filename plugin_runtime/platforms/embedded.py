@@ -329,7 +329,12 @@ class EmbeddedPlatform:
         """A plugin's live read, restricted to its project (answers ``call`` messages)."""
         db = self.store.read()
         if method == "projects":
-            return [self.project(db, project_id)]
+            try:
+                return [self.project(db, project_id)]
+            except PlatformError:
+                # Activated before the project exists here: it is empty so far.
+                return [{"id": project_id, "title": None, "inputType": None, "jsonInterface": {"jobs": {}},
+                         **PROJECT_SETTINGS}]
         assets = [a for a in self.assets(db, project_id)]
         if method == "assets":
             return _queries.filter_assets(assets, query)

@@ -116,6 +116,8 @@ class Worker:
         self.dead = False
         self.info: dict[str, Any] | None = None
         self.load_error: str | None = None
+        #: "init" when the plugin loaded but its constructor failed (it may depend on the project).
+        self.load_stage: str | None = None
         self.events_served = 0
 
     def start(self, project_id: str) -> None:
@@ -127,6 +129,9 @@ class Worker:
         deadline = time.monotonic() + self.limits.start_timeout_s
         try:
             message = _wire.decode(self.reader.next(deadline))
+            while message["type"] == _wire.CALL:  # reads from the plugin's __init__
+                self._answer(message)
+                message = _wire.decode(self.reader.next(deadline))
         except _Timeout:
             self.stop()
             self.load_error = f"the plugin did not start within {self.limits.start_timeout_s:g} s"
@@ -139,6 +144,7 @@ class Worker:
             self.info = message.get("plugin") or {}
         elif message["type"] == _wire.LOAD_ERROR:
             self.load_error = str(message.get("error"))
+            self.load_stage = message.get("stage")
             self.stop()
         else:
             self.stop()

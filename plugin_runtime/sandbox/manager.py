@@ -74,6 +74,12 @@ class SandboxManager:
         pool = self._new_pool(source, image)
         try:
             worker = pool.worker(PROBE_PROJECT)
+            if worker.load_error is not None and worker.load_stage == "init":
+                # The module and its handler are fine; its __init__ failed on an empty probe
+                # project, which says nothing of the real ones: deploy, with a warning.
+                warning = f"creating the plugin for an empty project failed (it may need a real project): {worker.load_error}"
+                return BuildOutcome(image=image, freeze=freeze, log=log,
+                                    info={"subscriptions": source.subscriptions, "warnings": source.warnings + [warning]})
             if worker.load_error is not None:
                 return BuildOutcome(error=f"the plugin failed to load: {worker.load_error}", log=log)
             info = worker.info or {}

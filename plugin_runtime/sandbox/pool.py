@@ -55,8 +55,8 @@ class WorkerPool:
     def worker(self, project_id: str) -> Worker:
         """The warm worker of ``project_id``, started if there is none alive."""
         worker = self.workers.get(project_id)
-        if worker is not None and worker.load_error is not None:
-            return worker  # loading fails the same way every time: no respawn per event
+        if worker is not None and worker.load_error is not None and worker.load_stage != "init":
+            return worker  # importing fails the same way every time: no respawn per event
         if worker is not None and not worker.dead and worker.events_served < self.max_events:
             return worker
         if worker is not None:

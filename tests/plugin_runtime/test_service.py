@@ -29,7 +29,7 @@ def invoice(service: Service) -> Service:
     upload = service.cli("plugins", "upload", str(INVOICE), "--name", "invoice-qa")
     assert upload.returncode == 0, upload.stderr
     assert "invoice-qa v1: active" in upload.stdout
-    assert "dropped: events.jsonl" in upload.stderr  # the user is told which files were not kept
+    assert "dropped: README.md" in upload.stderr  # the user is told which files were not kept
     activate = service.cli("plugins", "activate", "invoice-qa", "--project", "proj-invoices")
     assert activate.returncode == 0, activate.stderr
     for event in EVENTS:

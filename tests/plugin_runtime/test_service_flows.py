@@ -237,3 +237,20 @@ def test_infrastructure_failures_are_retried_then_dead_lettered_and_redeliverabl
         assert asset["status"] == "TO_REVIEW"
     finally:
         stop_service(flaky)
+
+
+def test_a_plugin_can_read_its_project_when_it_is_created_in_the_service(service: Service) -> None:
+    service.cli("projects", "create", "proj-1", "--json-interface", '{"jobs": {"COLOR": {"mlTask": "CLASSIFICATION"}}}',
+                check=True)
+    code = ("from kili.plugins import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def __init__(self, kili, project_id):\n        super().__init__(kili, project_id)\n"
+            "        [project] = kili.projects(project_id=project_id, fields=['jsonInterface'])\n"
+            "        self.jobs = sorted(project['jsonInterface']['jobs'])\n"
+            "    def on_submit(self, label, asset_id):\n        self.logger.info('jobs %s', self.jobs)\n")
+    deploy(service, "reads-early", code)
+    submit(service, "evt-early-read")
+    service.settle()
+    [run] = runs(service, "reads-early")
+    assert run["status"] == "succeeded", run
+    logs = service.admin.get(f"{service.url}/v1/logs", params={"plugin": "reads-early"}, timeout=30).json()["lines"]
+    assert [line["message"] for line in logs] == ["jobs ['COLOR']"]

@@ -53,15 +53,16 @@ def test_a_main_py_alone_with_its_sibling_requirements(tmp_path, write_plugin) -
 def test_a_folder_keeps_code_and_data_and_reports_what_it_drops(tmp_path, write_plugin) -> None:
     folder = write_plugin(tmp_path, MAIN, requirements="requests\n", files={
         "rules/config.json": "{}", "helpers.py": "x = 1\n", "test_main.py": "def test(): pass\n",
-        "tests/test_more.py": "", "logo.png": "binary", "vendor/requirements.txt": "numpy\n",
+        "tests/test_more.py": "", "logo.png": "binary", "vendor/requirements.txt": "numpy\n", "NOTES.md": "x",
         "__pycache__/main.cpython-311.pyc": "",
     })
     os.symlink(folder / "helpers.py", folder / "link.py")
     source = load_source(folder)
-    assert sorted(source.files) == ["helpers.py", "main.py", "requirements.txt", "rules/config.json"]
+    # Data files of any kind are kept (a plugin may read them); docs, tests and caches are not.
+    assert sorted(source.files) == ["helpers.py", "logo.png", "main.py", "requirements.txt", "rules/config.json"]
     assert sorted(source.dropped) == [
+        "NOTES.md (documentation and editor or compiled files are not needed to run)",
         "link.py (symbolic links are not followed)",
-        "logo.png (only .py, requirements.txt and small data files are kept)",
         "test_main.py (tests and caches are not needed to run)",
         "vendor/requirements.txt (only the top-level requirements.txt is installed)",
     ]

@@ -142,7 +142,7 @@ def test_a_missing_import_names_the_module_and_requirements_without_respawning(s
     results = [submit(box, asset_id=f"a-{i}") for i in range(3)]
     assert {r.status for r in results} == {"error"}
     assert results[0].error.startswith("main.py:1: ModuleNotFoundError: No module named 'invoice_rules_zzz'")
-    assert "add the package that provides 'invoice_rules_zzz' to requirements.txt" in results[0].error
+    assert "add the package that provides 'invoice_rules_zzz' to the plugin's requirements.txt" in results[0].error
     assert {r.error for r in results} == {results[0].error}
     assert box.cold_starts == 1
 
@@ -150,9 +150,6 @@ def test_a_missing_import_names_the_module_and_requirements_without_respawning(s
 @pytest.mark.parametrize(("code", "error"), [
     ("from plugin_sdk import PluginCore\nclass PluginHandler(PluginCore):\n    def on_event(self, event):\n        pass\n",
      "the plugin's definition: PluginHandler defines on_event but no event_matcher"),
-    ("from plugin_sdk import PluginCore\nclass PluginHandler(PluginCore):\n    def __init__(self, kili, project_id):\n"
-     "        raise RuntimeError('no config')\n    def on_submit(self, label, asset_id):\n        pass\n",
-     "creating the plugin: Traceback"),
     ("raise SystemExit(2)\nfrom plugin_sdk import PluginCore\nclass PluginHandler(PluginCore):\n"
      "    def on_submit(self, label, asset_id):\n        pass\n", "main.py:1: SystemExit while importing the plugin"),
 ])
@@ -161,6 +158,17 @@ def test_load_errors_are_reported_for_every_event_from_one_start(sandbox, code: 
     results = [submit(box) for _ in range(3)]
     assert all(r.status == "error" and error in r.error for r in results), results[0].error
     assert box.cold_starts == 1
+
+
+def test_a_failing_constructor_is_reported_and_retried_on_the_next_event(sandbox) -> None:
+    # __init__ may depend on the project (its interface, its settings), which can change: unlike
+    # an import error, it is tried again with each event.
+    box = sandbox("from plugin_sdk import PluginCore\nclass PluginHandler(PluginCore):\n"
+                  "    def __init__(self, kili, project_id):\n        raise RuntimeError('no config')\n"
+                  "    def on_submit(self, label, asset_id):\n        pass\n")
+    results = [submit(box) for _ in range(2)]
+    assert all(r.status == "error" and "creating the plugin: Traceback" in r.error for r in results)
+    assert box.cold_starts == 2
 
 
 def test_a_plugin_hanging_at_import_does_not_start(sandbox) -> None:
