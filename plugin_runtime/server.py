@@ -6,6 +6,7 @@ import sys
 import threading
 
 from plugin_runtime.config import Settings
+from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.dispatcher import Dispatcher
 from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.registry import Registry
@@ -16,7 +17,8 @@ from plugin_runtime.store import Store
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Secrets and the database live here: owner only.
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.token = settings.resolved_token()
         self.webhook_secrets = settings.webhook_secrets()
         self.store = Store(settings.data_dir / "runtime.db")
@@ -69,6 +71,23 @@ def serve(settings: Settings) -> None:
 
     from plugin_runtime.api import create_app
 
+    import fcntl
+    import socket
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = open(settings.data_dir / "server.lock", "w")  # noqa: SIM115 - held while serving
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise PluginRuntimeError(f"another plugin-runtime server already uses {settings.data_dir}: "
+                                 "stop it, or give this one its own --data-dir") from None
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            raise PluginRuntimeError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
+                                     "(choose another --port)") from None
     runtime = Runtime(settings)
     app = create_app(runtime)
     print(f"plugin-runtime serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "

@@ -105,7 +105,10 @@ class Executor:
             self.plugin = _construct(handler, self.handle, project_id, self.logger)
 
     def log(self, level: str, message: str, source: str) -> None:
-        # No cut here: the host counts every byte against the run's output limit.
+        # No cut here: the host counts every byte against the run's output limit. A logged
+        # traceback names main.py, not the plugin's temporary folder.
+        if self.root and 'File "' in message:
+            message = message.replace(f'File "{self.root.rstrip("/")}/', 'File "')
         self.sink(level, message, source)
 
     def _captured(self) -> "_Capture":
@@ -212,7 +215,22 @@ def describe_error(error: BaseException, root: str | None = None) -> str:
     while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("plugin_sdk."):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(error), error, tb)).rstrip()
+    if _is_network_error(error):
+        text += ("\n(plugins run without network access: a plugin cannot call outside services; "
+                 "it reads the platform through self.kili)")
     return relative_paths(text, root)
+
+
+def _is_network_error(error: BaseException | None) -> bool:
+    import errno
+    import socket
+
+    while error is not None:
+        if isinstance(error, socket.gaierror) or (
+                isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def relative_paths(text: str, root: str | None) -> str:

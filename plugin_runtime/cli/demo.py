@@ -105,6 +105,10 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
         server.should_exit = True
         time.sleep(0.2)
         runtime.close()
+        if data_dir is None and not keep_serving:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _prepare_platform(client, recorded) -> None:

@@ -60,7 +60,11 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
     elif version["status"] == "failed":
         click.echo(f"{name} v{number} failed to deploy:\n{version['build_error']}", err=True)
     else:
-        click.echo(f"{name} v{number}: {version['status']} (subscribes to {', '.join(version['subscriptions'])})")
+        click.echo(f"{name} v{number} deployed: the live version (subscribes to {', '.join(version['subscriptions'])})")
+        for warning in version.get("warnings") or []:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"run it on a project's events with: plugin-runtime plugins activate {name} --project PROJECT_ID",
+                   err=True)
     if version["status"] == "failed":
         sys.exit(1)
 

@@ -293,9 +293,22 @@ class EmbeddedPlatform:
         return _label(row)
 
     def labels_of(self, db: sqlite3.Connection, asset_id: str) -> list[dict]:
-        """The asset's labels, oldest first (by ``createdAt``, then arrival)."""
-        return [_label(r) for r in db.execute(
+        """The asset's labels, oldest first (by ``createdAt``, then arrival), with Kili's
+        "latest" flags computed per author."""
+        labels = [_label(r) for r in db.execute(
             "SELECT * FROM labels WHERE asset_id = ? ORDER BY created_at, seq", (asset_id,))]
+        latest: dict[tuple[str, Any], int] = {}
+        for index, label in enumerate(labels):
+            author = label.get("authorId")
+            latest[("any", author)] = index
+            if label["labelType"] in ("DEFAULT", "REVIEW"):
+                latest[(label["labelType"], author)] = index
+        for index, label in enumerate(labels):
+            author = label.get("authorId")
+            label["isLatestLabelForUser"] = latest[("any", author)] == index
+            label["isLatestDefaultLabelForUser"] = latest.get(("DEFAULT", author)) == index
+            label["isLatestReviewLabelForUser"] = latest.get(("REVIEW", author)) == index
+        return labels
 
     def _asset_row(self, db: sqlite3.Connection, project_id: str, asset_id: str) -> sqlite3.Row:
         row = db.execute("SELECT * FROM assets WHERE id = ? AND project_id = ?", (asset_id, project_id)).fetchone()

@@ -28,7 +28,7 @@ def service(tmp_path_factory: pytest.TempPathFactory):
 def invoice(service: Service) -> Service:
     upload = service.cli("plugins", "upload", str(INVOICE), "--name", "invoice-qa")
     assert upload.returncode == 0, upload.stderr
-    assert "invoice-qa v1: active" in upload.stdout
+    assert "invoice-qa v1 deployed: the live version" in upload.stdout
     assert "dropped: README.md" in upload.stderr  # the user is told which files were not kept
     activate = service.cli("plugins", "activate", "invoice-qa", "--project", "proj-invoices")
     assert activate.returncode == 0, activate.stderr
