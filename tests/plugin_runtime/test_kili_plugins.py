@@ -97,3 +97,25 @@ def test_on_kili_event_without_the_kili_package_says_what_to_add(tmp_path: Path)
     line = json.loads(out.stdout.splitlines()[0])
     assert out.returncode == 1 and line["status"] == "error"
     assert "add `kili` to the plugin's requirements.txt" in line["error"]
+
+
+def test_a_kili_plugin_with_the_real_kili_runs_in_the_service(tmp_path: Path) -> None:
+    from tests.plugin_runtime.service_fixtures import start_service, stop_service
+
+    service = start_service(tmp_path / "data", "docker")
+    try:
+        folder = plugin(tmp_path, "service", KILI_PLUGIN, "kili\n")
+        upload = service.cli("plugins", "upload", str(folder), "--name", "kili-real")
+        assert upload.returncode == 0, upload.stderr
+        freeze = json.loads(service.cli("plugins", "versions", "kili-real", "--json").stdout)[0]["freeze"]
+        assert any(line.startswith("kili==") for line in freeze)
+        service.cli("plugins", "activate", "kili-real", "--project", "p", check=True)
+        for event in EVENTS:
+            assert service.post_event(event).status_code == 202
+        service.settle(120)
+        empty = json.loads(service.cli("assets", "show", "a1", "--project", "p", "--json").stdout)
+        assert empty["status"] == "ONGOING" and [i["text"] for i in empty["issues"]] == ["Pick a category"]
+        red = json.loads(service.cli("assets", "show", "a2", "--project", "p", "--json").stdout)
+        assert red["json_metadata"] == {"category": "RED"} and red["status"] == "LABELED"
+    finally:
+        stop_service(service)
