@@ -57,4 +57,9 @@ KILI_READ_PARAMETERS: dict[str, tuple[str, ...]] = {
         "project_id", "search_query", "should_relaunch_kpi_computation", "updated_at_gte",
         "updated_at_lte", "archived", "deleted", "organization_id", "starred", "tags_in",
     ),
+    "issues": (
+        "project_id", "fields", "first", "skip", "disable_tqdm", "asset_id", "asset_id_in", "issue_type",
+        "status", "as_generator",
+    ),
+    "count_issues": ("project_id", "asset_id", "asset_id_in", "issue_type", "status"),
 }

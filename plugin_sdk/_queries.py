@@ -134,3 +134,19 @@ def filter_assets(assets: Iterable[dict], query: dict[str, Any]) -> list[dict]:
             continue
         out.append(asset)
     return out
+
+
+def filter_issues(issues: Iterable[dict], query: dict[str, Any]) -> list[dict]:
+    """Apply the filters plugins pass to ``kili.issues``/``count_issues``."""
+    out = []
+    for issue in issues:
+        if query.get("asset_id") is not None and issue.get("assetId") != query["asset_id"]:
+            continue
+        if query.get("asset_id_in") is not None and issue.get("assetId") not in query["asset_id_in"]:
+            continue
+        if query.get("issue_type") is not None and issue.get("type", "ISSUE") != query["issue_type"]:
+            continue
+        if query.get("status") is not None and issue.get("status", "OPEN") != query["status"]:
+            continue
+        out.append(issue)
+    return sorted(out, key=lambda issue: str(issue.get("createdAt") or ""))

@@ -17,6 +17,7 @@ DEFAULT_LABEL_FIELDS = (
     "author.email", "author.id", "id", "jsonResponse", "labelType", "secondsToLabel",
     "isLatestLabelForUser", "assetId",
 )
+DEFAULT_ISSUE_FIELDS = ("id", "createdAt", "status", "type", "assetId")
 DEFAULT_PROJECT_FIELDS = (
     "consensusTotCoverage", "id", "inputType", "jsonInterface", "minConsensusSize",
     "reviewCoverage", "roles.id", "roles.role", "roles.user.email", "roles.user.id", "title",
@@ -134,6 +135,36 @@ class KiliReads:
         return len(self.projects(project_id, fields=("id",), **filters))
 
 
+    def issues(
+        self,
+        project_id: str,
+        fields: Sequence[str] = DEFAULT_ISSUE_FIELDS,
+        first: int | None = None,
+        skip: int = 0,
+        disable_tqdm: bool | None = None,
+        asset_id: str | None = None,
+        asset_id_in: list[str] | None = None,
+        issue_type: str | None = None,
+        status: str | None = None,
+        *,
+        as_generator: bool = False,
+    ) -> Any:
+        """Issues and questions of the plugin's project (``issue_type`` ISSUE or QUESTION,
+        ``status`` OPEN, SOLVED or CANCELLED), oldest first."""
+        query = dict(project_id=project_id, asset_id=asset_id, asset_id_in=asset_id_in,
+                     issue_type=issue_type, status=status)
+        records = self._read("issues", query)
+        selected = _queries.page(records, first, skip)
+        use = None if tuple(fields) == DEFAULT_ISSUE_FIELDS else fields
+        out = [_queries.project_fields(r, use, f"issue {r.get('id')!r}") for r in selected]
+        return iter(out) if as_generator else out
+
+    def count_issues(self, project_id: str, asset_id: str | None = None, asset_id_in: list[str] | None = None,
+                     issue_type: str | None = None, status: str | None = None) -> int:
+        """How many issues :meth:`issues` would return for these filters."""
+        return len(self.issues(project_id, fields=("id",), asset_id=asset_id, asset_id_in=asset_id_in,
+                               issue_type=issue_type, status=status))
+
 def _check_read_arguments(method: str, given: dict[str, Any], enforce: bool = True) -> None:
     """Accept Kili's own keyword arguments; refuse a name Kili does not have (as Python would),
     and, with ``enforce``, a Kili filter the sandbox cannot honour."""
@@ -146,6 +177,8 @@ def _check_read_arguments(method: str, given: dict[str, Any], enforce: bool = Tr
 
 
 def answer_from_context(scope: EventScope, method: str, query: dict[str, Any]) -> list[dict]:
+    if method == "issues":
+        return scope.read_issues(query)
     if method == "labels":
         return scope.read_labels(query)
     if method == "assets":

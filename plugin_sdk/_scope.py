@@ -28,9 +28,14 @@ class EventScope:
         self.labels: dict[str, dict] = {}
         # Assets whose label list was recorded: only for those can "all labels" be answered.
         self.labels_known: set[str] = set()
+        # Assets whose issues were recorded (context.asset.issues).
+        self.issues: dict[str, list[dict]] = {}
         for asset in records:
             if isinstance(asset, dict) and isinstance(asset.get("id"), str):
                 self.assets[asset["id"]] = asset
+                if isinstance(asset.get("issues"), list):
+                    self.issues[asset["id"]] = [
+                        {**issue, "assetId": asset["id"]} for issue in asset["issues"] if isinstance(issue, dict)]
                 if isinstance(asset.get("labels"), list):
                     self.labels_known.add(asset["id"])
                     for label in asset["labels"]:
@@ -113,6 +118,16 @@ class EventScope:
                 ]
             records.append(record)
         return _queries.filter_assets(records, query)
+
+    def read_issues(self, query: dict[str, Any]) -> list[dict]:
+        asset_ids = self._scoped_assets(query, "issues")
+        for asset_id in asset_ids:
+            if asset_id not in self.issues:
+                raise ContextUnavailable(
+                    f"kili.issues: the issues of asset {asset_id!r} are not in the event's recorded context "
+                    f"(context.asset.issues); {_RECORD_HINT}"
+                )
+        return _queries.filter_issues([i for a in asset_ids for i in self.issues[a]], query)
 
     def read_project(self) -> dict:
         if self.project is None:

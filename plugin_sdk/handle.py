@@ -23,7 +23,7 @@ Reader = Callable[[str, dict], Any]
 _OFFERED = (
     "create_issues", "send_back_to_queue", "add_to_review", "update_properties_in_assets",
     "append_labels", "create_honeypot", "labels", "count_labels", "assets", "count_assets",
-    "projects", "count_projects",
+    "projects", "count_projects", "issues", "count_issues",
 )
 
 

@@ -92,6 +92,7 @@ def make_event(
             record = {
                 "id": asset_id, "externalId": asset_id, "status": "LABELED", "jsonMetadata": {},
                 "labels": labels if labels is not None else ([event["label"]] if "label" in event else []),
+                "issues": [],
             }
             record.update(asset or {})
             ctx["asset"] = record

@@ -280,7 +280,7 @@ class EmbeddedPlatform:
         out: dict[str, Any] = {}
         try:
             out["project"] = self.project(db, event["project_id"])
-            out["asset"] = self.asset(db, event["project_id"], event["asset_id"], with_issues=False)
+            out["asset"] = self.asset(db, event["project_id"], event["asset_id"])
         except PlatformError:
             pass
         return out
@@ -329,7 +329,8 @@ class EmbeddedPlatform:
         if with_issues:
             out["issues"] = [
                 {"id": r["id"], "type": r["type"], "status": r["status"], "labelId": r["label_id"],
-                 "objectMid": r["object_mid"], "text": r["text"], "createdAt": r["created_at"]}
+                 "objectMid": r["object_mid"], "text": r["text"], "createdAt": r["created_at"],
+                 "comments": [{"text": r["text"]}] if r["text"] else []}
                 for r in db.execute("SELECT * FROM issues WHERE asset_id = ? ORDER BY seq", (asset_id,))
             ]
         return out
@@ -354,6 +355,9 @@ class EmbeddedPlatform:
         if method == "labels":
             labels = [_queries.normalise_label(l, a["id"]) for a in assets for l in a["labels"]]
             return _queries.filter_labels(labels, query)
+        if method == "issues":
+            issues = [{**issue, "assetId": a["id"]} for a in assets for issue in a["issues"]]
+            return _queries.filter_issues(issues, query)
         raise PlatformError(f"kili.{method} is not a read the runtime answers")
 
 

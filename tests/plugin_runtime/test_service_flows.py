@@ -254,3 +254,25 @@ def test_a_plugin_can_read_its_project_when_it_is_created_in_the_service(service
     assert run["status"] == "succeeded", run
     logs = service.admin.get(f"{service.url}/v1/logs", params={"plugin": "reads-early"}, timeout=30).json()["lines"]
     assert [line["message"] for line in logs] == ["jobs ['COLOR']"]
+
+
+def test_a_plugin_reads_open_issues_live_to_avoid_duplicates(service: Service) -> None:
+    code = ("from kili.plugins import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+            "    def on_submit(self, label, asset_id):\n"
+            "        open_issues = self.kili.count_issues(project_id=self.project_id, asset_id=asset_id, status='OPEN')\n"
+            "        texts = [i['comments'][0]['text'] for i in self.kili.issues(project_id=self.project_id,\n"
+            "                 asset_id=asset_id, fields=['comments.text'])]\n"
+            "        if 'Check the label' not in texts:\n"
+            "            self.kili.create_issues(project_id=self.project_id, label_id_array=[label['id']],\n"
+            "                                    text_array=['Check the label'])\n"
+            "        self.logger.info('open issues before: %d', open_issues)\n")
+    deploy(service, "once", code)
+    for number in range(3):
+        submit(service, f"evt-issue-{number}")
+        service.settle()
+    asset = service.admin.get(f"{service.url}/v1/projects/proj-1/assets/asset-1", timeout=30).json()
+    assert [i["text"] for i in asset["issues"]] == ["Check the label"]
+    logs = service.admin.get(f"{service.url}/v1/logs", params={"plugin": "once"}, timeout=30).json()["lines"]
+    assert [line["message"] for line in logs] == ["open issues before: 0", "open issues before: 1", "open issues before: 1"]
+    exported = service.cli("events", "export", "--project", "proj-1", check=True).stdout.splitlines()
+    assert json.loads(exported[-1])["context"]["asset"]["issues"][0]["text"] == "Check the label"
