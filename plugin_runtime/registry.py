@@ -59,6 +59,8 @@ class Registry:
         self._builds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
         self._changed = threading.Condition()
         self.on_ready: list[Callable[[str, int], None]] = []
+        #: Called with (plugin, images of its versions) once a plugin is deleted.
+        self.on_deleted: list[Callable[[str, list[str]], None]] = []
 
     # Versions ----------------------------------------------------------------------------
 
@@ -150,8 +152,12 @@ class Registry:
     def delete(self, name: str) -> None:
         with self.store.write() as db:
             self.plugin_row(db, name)
+            images = [r[0] for r in db.execute(
+                "SELECT image FROM plugin_versions WHERE plugin = ? AND image IS NOT NULL", (name,))]
             for table, column in (("activations", "plugin"), ("plugin_versions", "plugin"), ("plugins", "name")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+        for callback in self.on_deleted:
+            callback(name, images)
 
     # Activations -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class Runtime:
             policy=settings.limits_policy(), base_image=settings.base_image, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
         )
         self.registry = Registry(self.store, self.sandboxes.build)
+        self.registry.on_deleted.append(self.sandboxes.forget)
         self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.sandboxes.run,
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
                                      retry_base_s=settings.retry_base_s)

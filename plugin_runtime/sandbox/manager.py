@@ -115,6 +115,20 @@ class SandboxManager:
                 pool = self._pools[key] = self._new_pool(source, info.get("image"), info.get("limits"))
             return pool
 
+    def forget(self, name: str, images: list[str]) -> None:
+        """A deleted plugin: stop its containers and remove its images (not the shared
+        dependency layers, which other plugins may use)."""
+        with self._lock:
+            pools = [self._pools.pop(key) for key in list(self._pools) if key[0] == name]
+        for pool in pools:
+            pool.close()
+        if self.kind == "docker" and images:
+            for image in images:
+                try:
+                    self.client.images.remove(image, noprune=False)
+                except Exception:  # in use by a dry-run, or already gone: the next prune takes it
+                    pass
+
     def evict_idle(self) -> None:
         with self._lock:
             pools = list(self._pools.values())

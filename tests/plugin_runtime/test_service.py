@@ -165,3 +165,17 @@ def test_update_and_rollback(service: Service, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no version 9" in missing.stderr
     assert service.cli("plugins", "delete", "versioned").returncode == 0
     assert service.cli("plugins", "status", "versioned").returncode == 1
+
+
+def test_deleting_a_plugin_removes_its_image(service: Service, tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+                                      "    def on_submit(self, label, asset_id):\n        pass\n")
+    assert service.cli("plugins", "upload", str(tmp_path), "--name", "short-lived").returncode == 0
+    image = json.loads(service.cli("plugins", "versions", "short-lived", "--json").stdout)[0]["image"]
+    client = service.runtime.sandboxes.client
+    assert client.images.get(image)
+    assert service.cli("plugins", "delete", "short-lived").returncode == 0
+    from docker.errors import ImageNotFound
+
+    with pytest.raises(ImageNotFound):
+        client.images.get(image)
