@@ -292,6 +292,3 @@ async def _body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     return b"".join(chunks)
 
-
-def openapi_json(runtime: Runtime) -> str:
-    return json.dumps(create_app(runtime).openapi(), indent=2)

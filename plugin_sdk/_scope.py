@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from plugin_sdk import _queries
@@ -32,7 +33,7 @@ class EventScope:
         self.issues: dict[str, list[dict]] = {}
         for asset in records:
             if isinstance(asset, dict) and isinstance(asset.get("id"), str):
-                self.assets[asset["id"]] = asset
+                self.assets[asset["id"]] = _as_kili_returns(asset)
                 if isinstance(asset.get("issues"), list):
                     self.issues[asset["id"]] = [
                         {**issue, "assetId": asset["id"]} for issue in asset["issues"] if isinstance(issue, dict)]
@@ -172,3 +173,16 @@ def _check_id(value: Any, method: str) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError(f"kili.{method}: asset ids are non-empty strings, not {value!r}")
     return value
+
+
+def _as_kili_returns(asset: dict) -> dict:
+    """An asset as Kili's reads return it: ``jsonMetadata`` an object even when the recording
+    holds it as a JSON string (as Kili accepts it on writes)."""
+    metadata = asset.get("jsonMetadata")
+    if not isinstance(metadata, str):
+        return asset
+    try:
+        parsed = json.loads(metadata) if metadata.strip() else {}
+    except ValueError:
+        parsed = None
+    return {**asset, "jsonMetadata": parsed if isinstance(parsed, dict) else {}}

@@ -25,7 +25,6 @@ issue and review still happen, without a proposal.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, NamedTuple
 
@@ -155,7 +154,7 @@ class PluginHandler(PluginCore):
                 label_type="PREDICTION",
                 model_name=self.MODEL_NAME,
             )
-        mark = self._mark(asset_id, labels, interface)
+        mark = consensus_mark(labels, interface or None)
         if mark is not None:
             self.logger.info(f"Asset {asset_id}: consensus mark {mark:.2f} among {len(latest)} labelers")
             metadata = {**self._metadata(asset_id), "consensusMark": round(mark, 4)}
@@ -203,14 +202,6 @@ class PluginHandler(PluginCore):
             return None
         return proposal
 
-    def _mark(self, asset_id: str, labels: list[dict], interface: dict) -> float | None:
-        """The consensus mark, or None (a single labeler, or a malformed label)."""
-        try:
-            return consensus_mark(labels, interface or None)
-        except (ValueError, TypeError) as error:  # e.g. a coordinate that is not a number
-            self.logger.warning(f"Asset {asset_id}: no consensus mark, a label is malformed ({error})")
-            return None
-
     def _labels(self, asset_id: str) -> list[dict] | None:
         """All the asset's labels, or None when the event does not carry them."""
         try:
@@ -222,25 +213,16 @@ class PluginHandler(PluginCore):
 
     def _project(self) -> dict:
         """The project's interface and consensus size, as far as the platform tells."""
-        for fields in (["jsonInterface", "minConsensusSize"], ["jsonInterface"]):
-            try:
-                return (self.kili.projects(project_id=self.project_id, fields=fields,
-                                           disable_tqdm=True) or [{}])[0]
-            except ContextUnavailable:
-                continue
-        self.logger.warning("The project is unknown: default consensus size, no interface")
-        return {}
+        try:
+            return (self.kili.projects(project_id=self.project_id, fields=["jsonInterface", "minConsensusSize"],
+                                       disable_tqdm=True) or [{}])[0]
+        except ContextUnavailable:
+            self.logger.warning("The project is unknown: default consensus size, no interface")
+            return {}
 
     def _metadata(self, asset_id: str) -> dict:
         try:
             assets = self.kili.assets(project_id=self.project_id, asset_id=asset_id, fields=["jsonMetadata"])
         except ContextUnavailable:
             return {}  # a hand-written event without the asset: nothing known to keep
-        metadata = assets[0].get("jsonMetadata") if assets else None
-        if isinstance(metadata, str):
-            try:
-                metadata = json.loads(metadata or "{}")
-            except json.JSONDecodeError:
-                self.logger.warning(f"Asset {asset_id}: its jsonMetadata is not JSON, replaced")
-                return {}
-        return dict(metadata) if isinstance(metadata, dict) else {}
+        return dict(assets[0].get("jsonMetadata") or {}) if assets else {}

@@ -17,7 +17,6 @@ An asset without an INFERENCE label (the model did not see it) is logged and lef
 
 from __future__ import annotations
 
-import json
 
 from plugin_sdk import ContextUnavailable, PluginCore
 from plugin_sdk.metrics import disagreements, inference_mark, label_time
@@ -107,21 +106,12 @@ class PluginHandler(PluginCore):
 
     def _asset(self, asset_id: str) -> dict:
         """The asset's metadata and priority, as far as the event tells."""
-        for fields in (["jsonMetadata", "priority"], ["jsonMetadata"]):
-            try:
-                assets = self.kili.assets(project_id=self.project_id, asset_id=asset_id, fields=fields)
-            except ContextUnavailable:
-                continue  # a hand-written event without the field, or without the asset
-            return assets[0] if assets else {}
-        return {}
+        try:
+            assets = self.kili.assets(project_id=self.project_id, asset_id=asset_id, fields=["jsonMetadata", "priority"])
+        except ContextUnavailable:
+            return {}  # a hand-written event without the asset
+        return assets[0] if assets else {}
 
     def _metadata(self, asset_id: str, asset: dict) -> dict:
         """The asset's ``jsonMetadata`` as a dict, to merge into: ``json_metadatas`` replaces it."""
-        metadata = asset.get("jsonMetadata")
-        if isinstance(metadata, str):
-            try:
-                metadata = json.loads(metadata or "{}")
-            except json.JSONDecodeError:
-                self.logger.warning(f"Asset {asset_id}: its jsonMetadata is not JSON, replaced")
-                return {}
-        return dict(metadata) if isinstance(metadata, dict) else {}
+        return dict(asset.get("jsonMetadata") or {})

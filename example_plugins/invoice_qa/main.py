@@ -15,7 +15,6 @@ top-level transcription job named like IBAN / CURRENCY, or a CURRENCY classifica
 
 from __future__ import annotations
 
-import json
 
 from plugin_sdk import ContextUnavailable, PluginCore
 
@@ -98,7 +97,4 @@ class PluginHandler(PluginCore):
         except ContextUnavailable:
             # A hand-written event without context: nothing known to keep.
             return {}
-        metadata = assets[0].get("jsonMetadata") if assets else None
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata or "{}")
-        return dict(metadata or {})
+        return dict(assets[0].get("jsonMetadata") or {}) if assets else {}

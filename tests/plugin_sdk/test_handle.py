@@ -274,3 +274,12 @@ def test_an_issue_on_a_label_of_unknown_asset_is_unresolved() -> None:
 def test_a_field_kili_would_answer_with_null_is_none(kili: KiliHandle) -> None:
     [label] = kili.labels("project-1", asset_id="a1", fields=["id", "author.email", "modelName"])[:1]
     assert label["author"] == {"email": None} and label["modelName"] is None
+
+
+def test_recorded_json_metadata_strings_read_as_objects_as_kili_returns_them() -> None:
+    from plugin_sdk.testing import make_event
+
+    handle = KiliHandle("project-1")
+    handle._begin(make_event(asset={"jsonMetadata": '{"supplier": "ACME"}'}))
+    assert handle.assets("project-1", asset_id="asset-1", fields=["jsonMetadata"]) == [
+        {"jsonMetadata": {"supplier": "ACME"}}]
