@@ -8,9 +8,12 @@ registry is reachable, any image with ``python3`` works (``python:3.12-slim``): 
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from plugin_runtime.engine import SCRIPTS
 from plugin_runtime.errors import SandboxUnavailable
@@ -76,6 +79,26 @@ _PROBE = (
 
 
 def _describe(client, name: str, image) -> BaseImage:
+    # An image id never changes content: what it runs is probed once and remembered, so a
+    # dry-run or a server start does not pay a container start for it each time.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plugin-runtime"
+    known = cache / f"base-{image.id.replace(':', '-')}.json"
+    try:
+        facts = json.loads(known.read_text())
+        return BaseImage(name, image.id, facts["python"], facts["glibc"], facts["machine"], facts["python_path"])
+    except (OSError, ValueError, KeyError):
+        pass
+    described = _probe(client, name, image)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        known.write_text(json.dumps({"python": described.python, "glibc": described.glibc,
+                                     "machine": described.machine, "python_path": described.python_path}))
+    except OSError:
+        pass  # a read-only home: probe again next time
+    return described
+
+
+def _probe(client, name: str, image) -> BaseImage:
     # One short container on the image tells what wheels it can run; no network needed.
     try:
         output = client.containers.run(
