@@ -75,20 +75,8 @@ cleanup() {
     exit "$status"
 }
 
-apt_install() {
-    local apt_log
-    apt_log="$(mktemp)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >"$apt_log" 2>&1; then
-        log "apt-get install failed; running apt-get update and retrying"
-        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } >"$apt_log" 2>&1; then
-            tail -n 25 "$apt_log" | sed 's/^/    /' >&2
-            rm -f "$apt_log"
-            die "could not install: $*"
-        fi
-    fi
-    rm -f "$apt_log"
-}
+# shellcheck source=_apt.sh
+source "$SCRIPT_DIR/_apt.sh"
 
 # First http(s)/file URI apt uses for "$SUITE" itself (not -updates or
 # -security), looked up in the same order apt reads its sources. Prints

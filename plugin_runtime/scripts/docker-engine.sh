@@ -79,21 +79,8 @@ wait_for_engine() {
     log "engine ready after ${waited}s"
 }
 
-apt_install() {
-    local apt_log
-    apt_log="$(mktemp)"
-    # apt output is long; keep it out of the way unless something fails.
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >"$apt_log" 2>&1; then
-        log "apt-get install failed; running apt-get update and retrying"
-        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } >"$apt_log" 2>&1; then
-            tail -n 25 "$apt_log" | sed 's/^/    /' >&2
-            rm -f "$apt_log"
-            die "could not install: $*"
-        fi
-    fi
-    rm -f "$apt_log"
-}
+# shellcheck source=_apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 install_docker() {
     command -v apt-get >/dev/null 2>&1 || die "dockerd not found and apt-get unavailable; install Docker manually"
