@@ -38,10 +38,12 @@ is_live() {
     [[ -n "$state" && "$state" != [ZX] ]]
 }
 
+# Reads /proc directly: a minimal Debian has no procps (pgrep, ps).
 live_dockerd_pids() {
-    local pid
-    for pid in $(pgrep -x dockerd || true); do
-        if is_live "$pid"; then
+    local dir pid
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        if [[ "$(cat "$dir/comm" 2>/dev/null)" == dockerd ]] && is_live "$pid"; then
             printf '%s\n' "$pid"
         fi
     done
@@ -84,7 +86,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 install_docker() {
     command -v apt-get >/dev/null 2>&1 || die "dockerd not found and apt-get unavailable; install Docker manually"
-    log "dockerd not found; installing docker.io with apt-get (takes ~30s)"
+    log "Docker is not installed; installing docker.io with apt-get (about 30s)"
     # The package's postinst would start a stock dockerd (default bridge and
     # iptables rules) through invoke-rc.d; a policy-rc.d that answers 101
     # forbids that. Only add one if the machine has none.
@@ -101,6 +103,7 @@ install_docker() {
         trap - EXIT
     fi
     command -v dockerd >/dev/null 2>&1 || die "docker.io installed but dockerd is still not on PATH"
+    command -v docker >/dev/null 2>&1 || die "docker.io installed but the docker client is still not on PATH"
     log "installed $(dockerd --version 2>/dev/null || echo dockerd)"
 }
 
@@ -164,9 +167,8 @@ start_dockerd() {
 }
 
 main() {
-    command -v docker >/dev/null 2>&1 || die "docker CLI not found on PATH"
-
     if [[ -n "${DOCKER_HOST:-}" ]]; then
+        command -v docker >/dev/null 2>&1 || die "DOCKER_HOST=$DOCKER_HOST is set but the docker client is not installed (apt-get install docker.io)"
         # Someone chose an engine explicitly; starting a local daemon would
         # silently bypass that choice, so only check it and report.
         engine_ok || die "DOCKER_HOST=$DOCKER_HOST is set but 'docker info' fails; not starting a local dockerd"
@@ -175,7 +177,7 @@ main() {
 
     engine_ok && exit 0
 
-    [[ "$(id -u)" -eq 0 ]] || die "no usable Docker engine and not root; cannot install or start dockerd"
+    [[ "$(id -u)" -eq 0 ]] || die "no usable Docker engine and not root; cannot install or start dockerd (install docker.io, or run as root)"
 
     # Two callers starting at once must not both launch a daemon.
     exec 9>"$LOCK_FILE"
@@ -184,7 +186,10 @@ main() {
     fi
     engine_ok && exit 0
 
-    command -v dockerd >/dev/null 2>&1 || install_docker
+    # A fresh Debian has neither the client nor the daemon; docker.io brings both.
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+        install_docker
+    fi
 
     # A dockerd that is still initialising does not answer `docker info` yet
     # but already owns the pid file and socket: starting another would fail.
