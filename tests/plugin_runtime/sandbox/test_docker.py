@@ -306,3 +306,76 @@ def test_sweep_leaves_other_hosts_containers_alone(docker_client, left_behind):
     other = left_behind(f"another-host-{os.getpid()}:1")
     sweep(docker_client)
     other.reload()
+
+
+def test_open_files_are_limited(docker_plugin):
+    box = docker_plugin(plugin("""
+        import resource
+        print("nofile", *resource.getrlimit(resource.RLIMIT_NOFILE))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1 << 20, 1 << 20))
+        except (ValueError, OSError) as error:
+            print("raise refused", type(error).__name__)
+        handles = []
+        try:
+            while True:
+                handles.append(open("/dev/null"))
+        except OSError as error:
+            print("open refused after", len(handles), errno.errorcode[error.errno])
+        for handle in handles:
+            handle.close()
+    """))
+    result = attack(box)
+    assert result.status == "ok", result.error
+    logs = messages(result)
+    assert "nofile 1024 1024" in logs
+    assert "raise refused ValueError" in logs  # the hard limit cannot be raised either
+    [refused] = [m for m in logs if m.startswith("open refused")]
+    opened, code = int(refused.split()[3]), refused.split()[4]
+    assert code == "EMFILE"
+    assert 1000 < opened < 1024  # the process's own descriptors take the rest
+    assert_next_event_works(box)
+
+
+def test_io_uring_is_refused_by_seccomp(docker_plugin):
+    # io_uring_setup, io_uring_enter, io_uring_register: 425-427 on x86_64 and aarch64 alike.
+    # enter/register on fd -1 would fail with EBADF if they reached the kernel: EPERM says
+    # the seccomp filter stopped them first.
+    box = docker_plugin(plugin("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)
+        calls = {"setup": (425, 8, params), "enter": (426, -1, 0, 0, 0, None, 0), "register": (427, -1, 0, None, 0)}
+        for name, args in calls.items():
+            ctypes.set_errno(0)
+            answer = libc.syscall(*args)
+            print(name, answer, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))
+    """))
+    result = attack(box)
+    assert result.status == "ok", result.error
+    assert messages(result) == ["setup -1 EPERM", "enter -1 EPERM", "register -1 EPERM"]
+    assert_next_event_works(box)
+
+
+def test_ordinary_python_works_under_the_seccomp_profile(docker_plugin):
+    box = docker_plugin(plugin("""
+        import asyncio, mmap, subprocess, threading, hashlib
+        done = []
+        thread = threading.Thread(target=lambda: done.append(hashlib.sha256(b"x").hexdigest()[:8]))
+        thread.start()
+        thread.join()
+        print("thread", done[0])
+        print("subprocess", subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True,
+                                           text=True, check=True).stdout.strip())
+        left, right = socket.socketpair()
+        left.sendall(b"ping")
+        print("socketpair", right.recv(4).decode())
+        with mmap.mmap(-1, 4096) as page:
+            page[:2] = b"ok"
+            print("mmap", page[:2].decode())
+        print("asyncio", asyncio.run(asyncio.sleep(0, result="ok")))
+    """))
+    result = attack(box)
+    assert result.status == "ok", result.error
+    assert messages(result) == ["thread 2d711642", "subprocess 42", "socketpair ping", "mmap ok", "asyncio ok"]
+    assert_next_event_works(box)
