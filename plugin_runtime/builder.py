@@ -40,6 +40,8 @@ SDK_REQUIREMENTS = ("pydantic>=2.6,<3",)
 LABEL = "org.plugin-runtime"
 #: Part of the dependency layer's cache key: bump it when the way layers are built changes.
 BUILD_RECIPE = "2"
+#: Characters of a build's log kept with its image (see _kept_log).
+KEPT_LOG_CHARS = 16_000
 
 Progress = Callable[[str], None]
 
@@ -110,7 +112,7 @@ class Builder:
         if existing is not None:
             return BuildResult(tag, existing.id, existing.labels.get(f"{LABEL}.deps", ""),
                                json.loads(existing.labels.get(f"{LABEL}.freeze", "[]")), True,
-                               time.monotonic() - started, ["image already built for these files"])
+                               time.monotonic() - started, _reuse_log(f"image {tag}", existing, "from the same files"))
         deps_tag, freeze, cached = self._deps_image(source.requirements, log)
         self.say(f"adding the plugin's code to {deps_tag}")
         files = {f"plugin/{name}": data for name, data in source.files.items()}
@@ -122,6 +124,7 @@ class Builder:
         labels = {
             f"{LABEL}.digest": source.digest(), f"{LABEL}.deps": deps_tag,
             f"{LABEL}.freeze": json.dumps(freeze), LABEL: "plugin",
+            f"{LABEL}.build-log": _kept_log(log + [f"(the plugin's code was then added on top of {deps_tag})"]),
         }
         image_id = self._docker_build(dockerfile, files, tag, labels, log)
         return BuildResult(tag, image_id, deps_tag, freeze, cached, time.monotonic() - started, log)
@@ -151,7 +154,7 @@ class Builder:
         tag = f"plugin-runtime-deps:{self.deps_key(requirements)}"
         try:
             image = self.client.images.get(tag)
-            log.append(f"dependency layer {tag} reused")
+            log.extend(_reuse_log(f"dependency layer {tag}", image, "for the same requirements"))
             return tag, json.loads(image.labels.get(f"{LABEL}.freeze", "[]")), True
         except ImageNotFound:
             pass
@@ -169,7 +172,7 @@ class Builder:
                 f"RUN [\"{self.base.python_path}\", \"-m\", \"compileall\", \"-q\", \"-j\", \"0\", \"{SITE}\", \"{SDK}\"]\n"
                 f"USER {base_image.PLUGIN_USER}\n"
             )
-            labels = {f"{LABEL}.freeze": json.dumps(freeze), LABEL: "deps"}
+            labels = {f"{LABEL}.freeze": json.dumps(freeze), LABEL: "deps", f"{LABEL}.build-log": _kept_log(log)}
             self.say(f"building the dependency layer {tag}")
             self._docker_build(dockerfile, files, tag, labels, log)
         return tag, freeze, False
@@ -255,6 +258,8 @@ class Builder:
             ):
                 if "stream" in chunk:
                     line = chunk["stream"].rstrip()
+                    if f" : LABEL {LABEL}.build-log=" in line:
+                        line = line.split("=", 1)[0] + "=(this log, up to here)"  # not the log twice
                     if line:
                         log.append(line)
                 if "error" in chunk:
@@ -264,6 +269,24 @@ class Builder:
         except (APIError, BuildError) as error:
             raise BuildFailed(f"docker build failed: {error}", "\n".join(log)) from error
         return image_id or self.client.images.get(tag).id
+
+
+def _kept_log(log: list[str]) -> str:
+    """The log kept in the image's labels, so that a later reuse of the image can show it; its
+    tail only: labels travel in the build request's URL."""
+    text = "\n".join(log)
+    return text if len(text) <= KEPT_LOG_CHARS else "[... start cut]\n" + text[-KEPT_LOG_CHARS:]
+
+
+def _reuse_log(what: str, image, why: str) -> list[str]:
+    """The log of a reused image: which one, when it was built, and the log of that build."""
+    created = str(image.attrs.get("Created") or "")
+    when = f"{created[:10]} {created[11:19]} UTC" if len(created) >= 19 else "an unknown time"
+    kept = (image.labels or {}).get(f"{LABEL}.build-log")
+    if kept is None:
+        return [f"reused {what} ({image.id[:19]}) built at {when}, by a version of plugin-runtime that did not keep build logs"]
+    return [f"reused {what} ({image.id[:19]}) built at {when} {why}; the log of that build:",
+            *("    " + line for line in kept.splitlines())]
 
 
 def _freeze(site: Path) -> list[str]:
