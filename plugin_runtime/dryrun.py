@@ -1,7 +1,9 @@
 """``plugin-runtime dry-run``: a plugin against recorded events, no server, no platform.
 
 Prints one JSON line per event on stdout (or a readable summary on a terminal); diagnostics
-and progress go to stderr. Exit code 0 only if every event is ``ok``.
+and progress go to stderr. Each action the service would refuse for its size is listed in the
+event's ``rejected`` with the service's reason. Exit code 0 only if every event is ``ok`` and
+no action is rejected.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from plugin_runtime.limits import size_refusal
 from plugin_runtime.recordings import read_events
 from plugin_runtime.sandbox.base import Limits, Sandbox
 from plugin_runtime.source import PluginSource
+from plugin_runtime.terminal import escape
+from plugin_sdk.actions import dump_actions
 from plugin_sdk.results import RunResult
 
 SandboxFactory = Callable[[PluginSource, Limits], Sandbox]
@@ -67,20 +72,20 @@ def run_dry_run(
     """Run every event of ``events`` through the plugin; returns the exit code."""
     limits = limits or Limits()
     for warning in source.warnings:
-        err.write(f"warning: {warning}\n")
+        err.write(f"warning: {escape(warning, multiline=True)}\n")
     if sandbox == "process" and source.requirements.strip():
         err.write("warning: --sandbox process does not install requirements.txt: the plugin imports what this "
                   "environment has; --sandbox docker runs it with exactly its requirements, as the service does\n")
     counts: Counter[str] = Counter()
     started = time.monotonic()
     meter = _Progress(err, progress and not human)
-    done = 0
+    done = rejected_actions = 0
     box = open_sandbox(sandbox, source, limits)
     try:
         for recorded in read_events(events):
             if recorded.error is not None:
                 result = RunResult(event_id=recorded.event_id, status="error", error=recorded.error)
-                err.write(f"error: {recorded.error}\n")
+                err.write(f"error: {escape(recorded.error, multiline=True)}\n")
                 event: dict[str, Any] | None = None
             else:
                 event = recorded.event
@@ -88,10 +93,12 @@ def run_dry_run(
                 result = box.run(event)
             counts[result.status] += 1
             done += 1
+            rejected = _rejected(result)
+            rejected_actions += len(rejected)
             if human:
-                out.write(_human(result, event) + "\n")
+                out.write(_human(result, event, rejected) + "\n")
             else:
-                out.write(json.dumps(result.wire(), ensure_ascii=False) + "\n")
+                out.write(json.dumps({**result.wire(), "rejected": rejected}, ensure_ascii=False) + "\n")
             out.flush() if done % 256 == 0 or human else None
             meter.update(done, counts)
     finally:
@@ -100,32 +107,44 @@ def run_dry_run(
     out.flush()
     elapsed = time.monotonic() - started
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no events"
+    if rejected_actions:
+        summary += f"; {rejected_actions} action(s) the service would reject"
     line = f"dry-run: {done} events in {elapsed:.2f} s: {summary}"
     (out if human else err).write(("\n" if human else "") + line + "\n")
-    return 0 if done == counts["ok"] else 1
+    return 0 if done == counts["ok"] and not rejected_actions else 1
 
 
-def _human(result: RunResult, event: dict[str, Any] | None) -> str:
+def _rejected(result: RunResult) -> list[dict[str, Any]]:
+    """The actions the service would refuse for their size (by index), with its reason."""
+    reasons = [size_refusal(action) for action in dump_actions(result.actions)]
+    return [{"index": index, "reason": reason} for index, reason in enumerate(reasons) if reason is not None]
+
+
+def _human(result: RunResult, event: dict[str, Any] | None, rejected: Sequence[dict[str, Any]] = ()) -> str:
+    # Everything but our own words comes from the plugin or the recording: escaped.
     kind = event.get("type", "?") if event else "?"
     asset = (event or {}).get("asset_id") or "-"
-    head = f"{result.event_id or '?'}  {kind}  {asset}  {result.status.upper()}"
+    head = escape(f"{result.event_id or '?'}  {kind}  {asset}  ") + result.status.upper()
     if result.skipped:
         return head + "  (no hook for this event)"
     lines = [f"{head}  {len(result.actions)} action(s)  {result.duration_ms:.1f} ms"]
-    for action in result.actions:
+    reasons = {item["index"]: item["reason"] for item in rejected}
+    for index, action in enumerate(result.actions):
         data = action.model_dump(mode="json", exclude_none=True)
         data.pop("type")
-        target = data.pop("asset_id")
+        target = escape(str(data.pop("asset_id")))
         detail = " ".join(f"{k}={shorten(json.dumps(v, ensure_ascii=False))}" for k, v in data.items())
         lines.append(f"    -> {action.type} {target} {detail}".rstrip())
+        if index in reasons:
+            lines.append(f"       REJECTED by the service: {reasons[index]}")
     for log in result.logs[:HUMAN_LOG_LINES]:
-        first, *rest = shorten(log.message).splitlines() or [""]
-        lines.append(f"    [{log.level.lower()}] {first}")
+        first, *rest = shorten(log.message, multiline=True).splitlines() or [""]
+        lines.append(f"    [{escape(log.level.lower())}] {first}")
         lines.extend(f"      {line}" for line in rest)
     if len(result.logs) > HUMAN_LOG_LINES:
         lines.append(f"    ... {len(result.logs) - HUMAN_LOG_LINES} more log lines (--format json shows all)")
     if result.error:
-        lines.extend("    ! " + line for line in result.error.splitlines())
+        lines.extend("    ! " + line for line in escape(result.error, multiline=True).splitlines())
     return "\n".join(lines)
 
 
@@ -134,6 +153,8 @@ HUMAN_LOG_LINES = 20
 HUMAN_TEXT_CHARS = 400
 
 
-def shorten(text: str, limit: int = HUMAN_TEXT_CHARS) -> str:
-    """``text`` cut to ``limit`` characters for a terminal, saying how much was left out."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+def shorten(text: str, limit: int = HUMAN_TEXT_CHARS, multiline: bool = False) -> str:
+    """``text`` for a terminal: cut to ``limit`` characters, saying how much was left out, and
+    escaped (``terminal.escape``; newlines kept when ``multiline``)."""
+    cut = text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return escape(cut, multiline)

@@ -6,9 +6,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-#: A metadata object larger than this (as JSON) is refused.
-MAX_METADATA_BYTES = 64 * 1024
-
 STATUS_AFTER = {
     "send_back_to_queue": "ONGOING",
     "add_to_review": "TO_REVIEW",

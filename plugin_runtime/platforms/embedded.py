@@ -13,9 +13,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from plugin_runtime.limits import size_refusal
 from plugin_runtime.platforms.base import (
     EVENT_FOR_LABEL,
-    MAX_METADATA_BYTES,
     STATUS_AFTER,
     STATUS_FOR_LABEL,
     ActionCheck,
@@ -217,12 +217,7 @@ class EmbeddedPlatform:
                     reason = f"label {action['label_id']!r} does not exist"
                 elif label["asset_id"] != action["asset_id"]:
                     reason = f"label {action['label_id']!r} belongs to another asset than {action['asset_id']!r}"
-            elif action["type"] == "update_asset" and "json_metadata" in action:
-                size = len(dumps(action["json_metadata"]).encode())
-                if size > MAX_METADATA_BYTES:
-                    reason = f"json_metadata is {size} bytes, over the limit of {MAX_METADATA_BYTES}"
-            elif action["type"] == "append_label" and len(dumps(action["json_response"]).encode()) > 4 * MAX_METADATA_BYTES:
-                reason = f"json_response is over the limit of {4 * MAX_METADATA_BYTES} bytes"
+            reason = reason or size_refusal(action)  # the dry-run applies the same check
             checks.append(ActionCheck(action, reason))
         return checks
 
