@@ -9,6 +9,7 @@ in one transaction, so its effects are applied once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ MAX_DEPTH = 3
 LANE_SLICE = 32
 
 Lane = tuple[str, int, str]
+_log = logging.getLogger(__name__)
 #: Runs one event through a plugin version's sandbox.
 RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
 
@@ -126,32 +128,41 @@ class Dispatcher:
         self._enqueue([((r["plugin"], r["version"], r["project_id"]), r["id"]) for r in rows if r["id"] not in queued])
 
     def _drain(self, lane: Lane) -> None:
-        for _ in range(LANE_SLICE):
+        yielded = False
+        try:
+            for _ in range(LANE_SLICE):
+                with self._lock:
+                    queue = self._queues.get(lane)
+                    if not queue or self._stopping:
+                        return
+                    run_id = queue[0]
+                try:
+                    waiting = self._execute(run_id)
+                except Exception:
+                    # _execute dead-letters its failures; this is the database itself failing:
+                    # the run stays as it is for resume(), the lane goes on with the next ones.
+                    _log.exception("run %s could not be executed", run_id)
+                    waiting = False
+                with self._lock:
+                    if waiting:
+                        # The version is still building: leave the lane; on_ready resumes it.
+                        self._queues.pop(lane, None)
+                        return
+                    queue.popleft()
+                    self._pending.get(lane[2], set()).discard(run_id)
+            # A busy lane yields its thread after a slice, so one noisy project cannot starve the
+            # others: it goes back to the end of the pool's queue, still marked busy.
             with self._lock:
-                queue = self._queues.get(lane)
-                if not queue or self._stopping:
+                if self._stopping:
+                    return
+            self._pool.submit(self._drain, lane)
+            yielded = True
+        finally:
+            # Whatever happened above, a lane not handed on is released: never busy forever.
+            if not yielded:
+                with self._lock:
                     self._busy.discard(lane)
                     self._idle.notify_all()
-                    return
-                run_id = queue[0]
-            waiting = self._execute(run_id)
-            with self._lock:
-                if waiting:
-                    # The version is still building: leave the lane; on_ready resumes it.
-                    self._queues.pop(lane, None)
-                    self._busy.discard(lane)
-                    self._idle.notify_all()
-                    return
-                queue.popleft()
-                self._pending.get(lane[2], set()).discard(run_id)
-        # A busy lane yields its thread after a slice, so one noisy project cannot starve the
-        # others: it goes back to the end of the pool's queue, still marked busy.
-        with self._lock:
-            if self._stopping:
-                self._busy.discard(lane)
-                self._idle.notify_all()
-                return
-        self._pool.submit(self._drain, lane)
 
     def _execute(self, run_id: str) -> bool:
         """Run one run to its end. True when it must wait for its version's build."""
@@ -173,18 +184,34 @@ class Dispatcher:
                         (now(), run_id))
         try:
             result = self._run(run["plugin"], run["version"], event)
-        except PluginRuntimeError as error:
-            # Infrastructure (Docker down, container not created): retried with backoff, then dead.
-            attempts = run["attempts"] + 1
-            if attempts >= self.max_attempts:
-                self._finish(run_id, RunResult(event_id=run["event_id"], status="error", error=str(error)), None, "infrastructure", dead=True)
-                return False
-            with self.store.write() as wdb:
-                wdb.execute("UPDATE runs SET status = 'pending', error = ? WHERE id = ?", (str(error), run_id))
-            time.sleep(min(30.0, self.retry_base_s * 2 ** attempts))
-            return False if self._stopping else self._execute(run_id)
-        self._finish(run_id, result, event, None)
+            self._finish(run_id, result, event, None)
+        except Exception as error:
+            # Infrastructure (Docker down, container not created), or anything unexpected while
+            # running or recording the run: retried with backoff, then dead; never left running.
+            if isinstance(error, PluginRuntimeError):
+                reason = str(error)
+            else:
+                _log.exception("run %s failed unexpectedly", run_id)
+                reason = f"the runtime failed on this run ({type(error).__name__}: {error})"
+            return self._retry_later(run_id, run, reason.encode("utf-8", "replace").decode("utf-8"))
         return False
+
+    def _retry_later(self, run_id: str, run: Any, reason: str) -> bool:
+        attempts = run["attempts"] + 1
+        if attempts >= self.max_attempts:
+            dead = RunResult(event_id=run["event_id"], status="error", error=reason)
+            try:
+                self._finish(run_id, dead, None, "infrastructure", dead=True)
+            except Exception:  # not even the dead letter's logs could be written: mark it alone
+                _log.exception("run %s could not be dead-lettered with its logs", run_id)
+                with self.store.write() as wdb:
+                    wdb.execute("UPDATE runs SET status = 'dead', outcome = 'infrastructure', error = ?, finished_at = ?"
+                                " WHERE id = ?", (reason, now(), run_id))
+            return False
+        with self.store.write() as wdb:
+            wdb.execute("UPDATE runs SET status = 'pending', error = ? WHERE id = ?", (reason, run_id))
+        time.sleep(min(30.0, self.retry_base_s * 2 ** attempts))
+        return False if self._stopping else self._execute(run_id)
 
     def _finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: str | None,
                 dead: bool = False) -> None:

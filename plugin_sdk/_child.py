@@ -6,13 +6,15 @@ locally (process sandbox) or as a container's command (Docker sandbox).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from typing import Any
 
 from plugin_sdk import _wire
 from plugin_sdk._loader import PluginLoadError, load_handler
-from plugin_sdk.errors import PluginDefinitionError, PluginError
+from plugin_sdk.errors import PluginDefinitionError, PluginError, ReadLimitExceeded
 
 SDK_VERSION = "0.1.0"
 
@@ -54,6 +56,22 @@ class _Channel:
             raise ProtocolError(f"unreadable message from the host: {error}") from None
 
 
+def standard_level(name: str) -> str:
+    """The level a record crosses the protocol with: a custom one (``NOTICE`` registered as 25,
+    or an unnamed ``Level 25``) becomes the standard level at or below it, since the host
+    refuses any other."""
+    if name in _wire.LEVELS:
+        return name
+    number = logging.getLevelName(name)  # a registered name's number, else "Level <name>"
+    if not isinstance(number, int):
+        unnamed = re.fullmatch(r"Level (-?\d+)", name)
+        number = int(unnamed[1]) if unnamed else logging.INFO
+    for threshold, standard in ((50, "CRITICAL"), (40, "ERROR"), (30, "WARNING"), (20, "INFO")):
+        if number >= threshold:
+            return standard
+    return "DEBUG"
+
+
 class _Session:
     def __init__(self, channel: _Channel) -> None:
         self.channel = channel
@@ -62,6 +80,7 @@ class _Session:
         self.call_ids = 0
 
     def sink(self, level: str, message: str, source: str) -> None:
+        level = standard_level(level)
         if self.event_id is None:
             self.load_logs.append({"level": level, "message": message, "source": source})
             return
@@ -81,6 +100,8 @@ class _Session:
         if reply is None or reply.get("type") != _wire.REPLY or reply.get("call_id") != call_id:
             raise ProtocolError(f"expected the reply to call {call_id}, got {reply!r}")
         if reply.get("error"):
+            if reply.get("error_type") == "ReadLimitExceeded":
+                raise ReadLimitExceeded(reply["error"])
             raise PluginError(reply["error"])
         return reply.get("result")
 

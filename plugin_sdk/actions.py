@@ -7,11 +7,11 @@ give the same list.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from plugin_sdk import _wire
 from plugin_sdk.models import LabelType
 
 _Id = Annotated[str, Field(min_length=1, max_length=256)]
@@ -38,7 +38,8 @@ class UpdateAsset(_Action):
 
     type: Literal["update_asset"] = "update_asset"
     json_metadata: Optional[dict[str, Any]] = None
-    priority: Optional[int] = None
+    #: Kili's priority is a GraphQL ``Int``: signed 32 bits.
+    priority: Optional[int] = Field(default=None, ge=-(2**31), le=2**31 - 1)
     to_be_labeled_by: Optional[list[str]] = None
     is_used_for_consensus: Optional[bool] = None
     is_honeypot: Optional[bool] = None
@@ -47,9 +48,11 @@ class UpdateAsset(_Action):
     @classmethod
     def _parse_json_string(cls, value: Any) -> Any:
         if isinstance(value, str):
+            # Read as the host reads plugin output: a string nested 100,000 levels deep or
+            # holding NaN is refused here, not a crash later.
             try:
-                return json.loads(value)
-            except json.JSONDecodeError as error:
+                return _wire.loads_untrusted(value)
+            except ValueError as error:
                 raise ValueError(f"json_metadata is not valid JSON: {error}") from None
         return value
 
@@ -84,7 +87,7 @@ class AppendLabel(_Action):
     label_type: LabelType = "DEFAULT"
     model_name: Optional[str] = Field(default=None, max_length=256)
     author_id: Optional[str] = Field(default=None, max_length=256)
-    seconds_to_label: Optional[float] = Field(default=None, ge=0)
+    seconds_to_label: Optional[float] = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 Action = Annotated[
@@ -106,3 +109,14 @@ def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
             data = {key: value for key, value in data.items() if value is not None}
         out.append(data)
     return out
+
+
+def merge_identical(actions: list[Any]) -> list[Any]:
+    """One of each identical action, where it last occurs: ten send-backs of one asset, or ten
+    identical issues, are applied once. Keeping the last occurrence keeps what the list leaves
+    the platform in (a later ``update_asset`` still wins over an earlier different one)."""
+    import json
+
+    keys = [json.dumps(data, sort_keys=True) for data in dump_actions(actions)]
+    last = {key: index for index, key in enumerate(keys)}
+    return [action for index, (action, key) in enumerate(zip(actions, keys)) if last[key] == index]

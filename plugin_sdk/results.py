@@ -69,16 +69,23 @@ def result_from_outcome(
     invalid action makes the whole run ``invalid_output`` (none of its actions applied)."""
     from pydantic import ValidationError
 
-    from plugin_sdk.actions import ACTIONS
+    from plugin_sdk.actions import ACTIONS, merge_identical
 
-    status = outcome.get("status", "error")
+    status = outcome.get("status") if outcome.get("status") in ("ok", "error") else "error"
     error = outcome.get("error")
+    if error is not None and not isinstance(error, str):
+        error = f"the hook failed; its error is not text: {str(error)[:2000]}"
     actions: list[Any] = []
     if status == "ok":
         try:
             actions = ACTIONS.validate_python(outcome.get("actions") or [])
         except ValidationError as invalid:
             status, error = "invalid_output", describe_invalid_actions(invalid)
+    merged = merge_identical(actions)
+    if len(merged) < len(actions):
+        logs = [*logs, {"level": "INFO", "source": "runtime", "message":
+                        f"{len(actions) - len(merged)} identical action(s) merged: each distinct action applies once"}]
+        actions = merged
     return RunResult(
         event_id=event_id, status=status, actions=actions, logs=logs, error=error,
         duration_ms=duration_ms, skipped=bool(outcome.get("skipped")),

@@ -7,15 +7,20 @@ is ``dead`` afterwards so its owner starts a fresh one for the next event.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.sandbox.base import Limits
 from plugin_sdk import _wire
 from plugin_sdk.results import RunResult, result_from_outcome
-from plugin_runtime.sandbox.base import Limits
+from plugin_sdk.subscriptions import HOOKS, check_pattern
+
+_log = logging.getLogger(__name__)
 
 #: Answers a hook's read (``labels``, ``assets``, ...) while it runs; raises to refuse.
 CallHandler = Callable[[str, dict[str, Any]], Any]
@@ -69,6 +74,8 @@ class FrameReader:
         while True:
             end = self.buffer.find(b"\n", self.start)
             if end >= 0:
+                if end >= self.max_bytes:  # a line that arrived in one chunk with its newline
+                    raise _TooLarge
                 line = bytes(self.buffer[: end + 1])
                 del self.buffer[: end + 1]
                 self.start = 0
@@ -82,12 +89,62 @@ class FrameReader:
             ready, _, _ = select.select([self.source], [], [], remaining)
             if not ready:
                 raise _Timeout
-            chunk = self.source.read()
+            try:
+                chunk = self.source.read()
+            except OSError:  # a reset connection (a killed container) is an ended stream
+                raise _Closed from None
             if chunk is None:
                 continue
             if not chunk:
                 raise _Closed
             self.buffer += chunk
+
+
+class _Failed(Exception):
+    """Ends a run: its ``status`` and ``error`` (a reason, or a function giving it once the
+    plugin is stopped)."""
+
+    def __init__(self, status: str, error: str | Callable[[], str]) -> None:
+        super().__init__(status)
+        self.status, self.error = status, error
+
+
+#: Where a log record may say it comes from; anything else reads as ``logger``.
+_SOURCES = ("logger", "stdout", "stderr")
+#: Subscriptions a plugin may declare: each is matched against every event of its projects.
+MAX_SUBSCRIPTIONS = 256
+
+
+def plugin_info(message: dict[str, Any]) -> dict[str, Any]:
+    """The ``plugin`` of a hello, checked, since it decides which events reach the plugin;
+    raises ValueError saying what is wrong."""
+    info = message.get("plugin")
+    if not isinstance(info, dict) or not isinstance(info.get("handler", ""), str):
+        raise ValueError("its hello carries no valid 'plugin' object")
+    for key in ("hooks", "subscriptions", "warnings"):
+        value = info.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"its hello's {key!r} is not a list of strings")
+    subscriptions = info.get("subscriptions", [])
+    if len(subscriptions) > MAX_SUBSCRIPTIONS:
+        raise ValueError(f"it declares {len(subscriptions)} subscriptions, over the limit of {MAX_SUBSCRIPTIONS}")
+    for subscription in subscriptions:
+        if subscription not in HOOKS:
+            check_pattern(subscription)
+    return info
+
+
+def _log_record(message: dict[str, Any]) -> dict[str, Any]:
+    level, text = message.get("level"), message.get("message")
+    # The SDK sends only standard levels: another one was written past it, on the descriptor.
+    if not isinstance(level, str) or level.upper() not in _wire.LEVELS:
+        shown = level[:40] + "..." if isinstance(level, str) and len(level) > 40 else level
+        raise _Failed("invalid_output", f"the plugin sent a log record with the unknown level {shown!r} "
+                                        f"(known: {', '.join(_wire.LEVELS)})")
+    if not isinstance(text, str):
+        raise _Failed("invalid_output", "the plugin sent a log record whose message is not text")
+    source = message.get("source")
+    return {"level": level.upper(), "message": text, "source": source if source in _SOURCES else "logger"}
 
 
 class Worker:
@@ -122,114 +179,137 @@ class Worker:
 
     def start(self, project_id: str) -> None:
         """Send ``init`` and wait for ``hello`` (sets ``info``) or ``load_error``."""
-        self._send({
-            "type": _wire.INIT, "protocol": _wire.PROTOCOL, "project_id": project_id,
-            "reads": "host" if self.on_call is not None else "context",
-        })
         deadline = time.monotonic() + self.limits.start_timeout_s
         try:
-            message = _wire.decode(self.reader.next(deadline))
+            self._send({
+                "type": _wire.INIT, "protocol": _wire.PROTOCOL, "project_id": project_id,
+                "reads": "host" if self.on_call is not None else "context",
+            })
+            message = _wire.decode_untrusted(self.reader.next(deadline))
             while message["type"] == _wire.CALL:  # reads from the plugin's __init__
                 self._answer(message)
-                message = _wire.decode(self.reader.next(deadline))
+                message = _wire.decode_untrusted(self.reader.next(deadline))
+            if message["type"] == _wire.HELLO:
+                self.info = plugin_info(message)
+                return
         except _Timeout:
             self.stop()
             self.load_error = f"the plugin did not start within {self.limits.start_timeout_s:g} s"
             return
-        except (_Closed, _TooLarge, OutputLimit, ValueError):
+        except (_Closed, _TooLarge, OutputLimit, OSError, _Failed):
             self.stop()
             self.load_error = "the plugin process failed before loading the plugin: " + self._exit_info()
             return
-        if message["type"] == _wire.HELLO:
-            self.info = message.get("plugin") or {}
-        elif message["type"] == _wire.LOAD_ERROR:
+        except ValueError as error:
+            self.stop()
+            self.load_error = f"the plugin process sent an invalid message while loading: {error}"
+            return
+        self.stop()
+        if message["type"] == _wire.LOAD_ERROR:
             self.load_error = str(message.get("error"))
-            self.load_stage = message.get("stage")
-            self.stop()
+            self.load_stage = message.get("stage") if isinstance(message.get("stage"), str) else None
         else:
-            self.stop()
-            self.load_error = f"the plugin process answered {message['type']!r} instead of hello"
+            self.load_error = f"the plugin process answered {message['type'][:40]!r} instead of hello"
 
     def run(self, event: dict[str, Any]) -> RunResult:
-        """Send one event and collect its logs, reads and result within the time limit."""
+        """Send one event and collect its logs, reads and result within the time limit. What
+        the plugin does or sends is a status, never an exception: only the runtime's own
+        failures (PluginRuntimeError) are raised."""
         event_id = event.get("id")
         started = time.monotonic()
-        deadline = started + self.limits.timeout_s
         logs: list[dict[str, Any]] = []
-        log_bytes = 0
-
-        def finish(status: str, error: str | Callable[[], str] | None) -> RunResult:
-            self.stop()
-            # How the plugin ended (exit code, OOM) is known only once it is stopped.
-            error = error() if callable(error) else error
-            if status != "timeout" and self._oom_killed():
-                status, error = "oom_killed", (
-                    f"the plugin ran out of memory (limit {self.limits.memory_mb} MB) and was killed"
-                )
-            return RunResult(
-                event_id=event_id, status=status, logs=logs, error=error,
-                duration_ms=(time.monotonic() - started) * 1000,
-            )
-
         try:
-            self._send({"type": _wire.EVENT, "event": event})
-        except OSError:
-            return finish("error", lambda: "the plugin process was gone before the event: " + self._exit_info())
-        self.events_served += 1
-        while True:
             try:
-                message = _wire.decode(self.reader.next(deadline))
-            except _Timeout:
-                return finish("timeout", f"the hook did not return within {self.limits.timeout_s:g} s")
-            except _Closed:
-                return finish("error", lambda: "the plugin process exited during the hook: " + self._exit_info())
-            except _TooLarge:
-                return finish(
-                    "output_limit",
-                    f"the plugin sent a message over {self.limits.max_message_bytes} bytes",
-                )
-            except OutputLimit as error:
-                return finish("output_limit", str(error))
+                self._send({"type": _wire.EVENT, "event": event})
+            except OSError:
+                raise _Failed("error", lambda: "the plugin process was gone before the event: " + self._exit_info()) from None
+            self.events_served += 1
+            outcome = self._collect(event_id, started + self.limits.timeout_s, logs)
+            return result_from_outcome(event_id, outcome, logs, (time.monotonic() - started) * 1000)
+        except _Failed as failed:
+            return self._failed(event_id, failed, logs, started)
+        except PluginRuntimeError:
+            self.stop()
+            raise
+        except Exception as error:  # a host bug on odd output fails this run, never its lane
+            _log.exception("reading the output of the plugin failed unexpectedly")
+            failed = _Failed("invalid_output", f"the runtime could not read the plugin's output ({type(error).__name__}: {error})")
+            return self._failed(event_id, failed, logs, started)
+
+    def _failed(self, event_id: Any, failed: _Failed, logs: list[dict[str, Any]], started: float) -> RunResult:
+        self.stop()
+        # How the plugin ended (exit code, OOM) is known only once it is stopped.
+        status, error = failed.status, failed.error() if callable(failed.error) else failed.error
+        if status != "timeout" and self._oom_killed():
+            status, error = "oom_killed", (
+                f"the plugin ran out of memory (limit {self.limits.memory_mb} MB) and was killed"
+            )
+        return RunResult(event_id=event_id, status=status, logs=logs, error=error,
+                         duration_ms=(time.monotonic() - started) * 1000)
+
+    def _collect(self, event_id: Any, deadline: float, logs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The hook's ``result`` message; its logs collected and its reads answered meanwhile."""
+        sent = 0
+        while True:
+            line = self._next(deadline)
+            try:
+                message = _wire.decode_untrusted(line)
             except ValueError as error:
-                return finish("invalid_output", f"the plugin process wrote outside the protocol: {error}")
+                raise _Failed("invalid_output", f"the plugin process wrote outside the protocol: {error}") from None
             kind = message["type"]
-            if kind == _wire.LOG:
-                text = str(message.get("message", ""))
-                log_bytes += len(text) + 16
-                if log_bytes > self.limits.max_log_bytes:
-                    return finish(
-                        "output_limit",
-                        f"the hook logged or printed more than {self.limits.max_log_bytes} bytes",
-                    )
-                logs.append({
-                    "level": str(message.get("level", "INFO")), "message": text,
-                    "source": message.get("source") if message.get("source") in ("logger", "stdout", "stderr") else "logger",
-                })
+            record = _log_record(message) if kind == _wire.LOG else None
+            if kind in (_wire.LOG, _wire.CALL):
+                # Every byte of the line counts, not only the text: a level or an unknown key
+                # a megabyte long is output too.
+                sent += len(line)
+                if sent > self.limits.max_log_bytes:
+                    raise _Failed("output_limit", f"the hook logged or printed more than {self.limits.max_log_bytes} "
+                                                  "bytes (every byte of its log and read messages counts)")
+            if record is not None:
+                logs.append(record)
             elif kind == _wire.CALL:
                 self._answer(message)
             elif kind == _wire.RESULT and message.get("event_id") == event_id:
-                actions = message.get("actions") or []
-                if not isinstance(actions, list):
-                    return finish("invalid_output", "the plugin returned actions that are not a list")
-                if len(actions) > self.limits.max_actions:
-                    return finish(
-                        "output_limit",
-                        f"the hook produced {len(actions)} actions, over the limit of {self.limits.max_actions}",
-                    )
-                outcome = {**message, "status": message.get("status") if message.get("status") in ("ok", "error") else "error"}
-                return result_from_outcome(event_id, outcome, logs, (time.monotonic() - started) * 1000)
+                return self._outcome(message)
             else:
-                return finish("invalid_output", f"unexpected {kind!r} message during the hook")
+                raise _Failed("invalid_output", f"unexpected {kind[:40]!r} message during the hook")
+
+    def _next(self, deadline: float) -> bytes:
+        try:
+            return self.reader.next(deadline)
+        except _Timeout:
+            raise _Failed("timeout", f"the hook did not return within {self.limits.timeout_s:g} s") from None
+        except _Closed:
+            raise _Failed("error", lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
+        except _TooLarge:
+            raise _Failed("output_limit", f"the plugin sent a message over {self.limits.max_message_bytes} bytes") from None
+        except OutputLimit as error:
+            raise _Failed("output_limit", str(error)) from None
+
+    def _outcome(self, message: dict[str, Any]) -> dict[str, Any]:
+        actions = message.get("actions") or []
+        if not isinstance(actions, list):
+            raise _Failed("invalid_output", "the plugin returned actions that are not a list")
+        if len(actions) > self.limits.max_actions:
+            raise _Failed("output_limit", f"the hook produced {len(actions)} actions, over the limit of {self.limits.max_actions}")
+        return {**message, "status": message.get("status") if message.get("status") in ("ok", "error") else "error"}
 
     def _answer(self, message: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": _wire.REPLY, "call_id": message.get("call_id")}
         try:
             if self.on_call is None:
                 raise LookupError("this sandbox answers no reads")
-            reply["result"] = self.on_call(str(message.get("method")), dict(message.get("kwargs") or {}))
+            kwargs = message.get("kwargs") or {}
+            if not isinstance(kwargs, dict):
+                raise TypeError("a read's keyword arguments are a JSON object")
+            reply["result"] = self.on_call(str(message.get("method")), kwargs)
         except Exception as error:  # a refused read is the hook's error to handle, not ours
             reply["error"] = f"{type(error).__name__}: {error}"
-        self._send(reply)
+            reply["error_type"] = type(error).__name__  # lets the SDK raise a typed error
+        try:
+            self._send(reply)
+        except OSError:
+            raise _Failed("error", lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
 
     def _send(self, message: dict[str, Any]) -> None:
         self._write(_wire.encode(message))
