@@ -24,8 +24,9 @@ MAX_COMPRESSION_RATIO = 100
 #: Never needed to run: compiled files, editor and OS leftovers, documentation.
 JUNK_SUFFIXES = {".pyc", ".pyo", ".md", ".rst", ".swp", ".swo"}
 JUNK_NAMES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
+# .plugin-runtime: a server's data directory (its token and secrets) is never part of a plugin.
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "tests",
-              "node_modules", ".idea", ".vscode"}
+              "node_modules", ".idea", ".vscode", ".plugin-runtime"}
 _HOOK_NAMES = [*HOOKS.values(), GENERIC_HOOK]
 
 
