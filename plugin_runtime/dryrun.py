@@ -36,7 +36,7 @@ def open_sandbox(kind: str, source: PluginSource, limits: Limits) -> Sandbox:
     if kind == "docker":
         from plugin_runtime.sandbox.docker import open_for_source
 
-        return open_for_source(source, limits, progress=lambda m: sys.stderr.write(f"[docker] {m}\n"))
+        return open_for_source(source, limits, progress=lambda m: sys.stderr.write(f"[docker] {escape(m)}\n"))
     raise ValueError(f"unknown sandbox {kind!r}: expected process or docker")
 
 

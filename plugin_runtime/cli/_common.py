@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.terminal import escape
 
 
 def fail(error: Exception | str, code: int = 2) -> None:
@@ -75,4 +76,4 @@ def _cell(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     else:
         text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return escape(text if len(text) <= 60 else text[:57] + "...")  # cells hold plugin text

@@ -10,6 +10,7 @@ import click
 import requests
 
 from plugin_runtime.cli._common import client_options, fail, settings
+from plugin_runtime.terminal import escape
 
 RETRY_BUDGET_S = 30.0
 
@@ -65,7 +66,7 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
     already = f" ({duplicates} already received: not processed again)" if duplicates else ""
     click.echo(f"{sent} event(s) acknowledged{already}, {len(failed)} not", err=True)
     for event_id, reason in failed:
-        click.echo(f"not acknowledged: {event_id}: {reason}", err=True)
+        click.echo(f"not acknowledged: {escape(f'{event_id}: {reason}')}", err=True)
     if failed:
         sys.exit(1)
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from plugin_runtime.cli._common import client_options, emit_json, fail, json_option, table
+from plugin_runtime.terminal import escape
 
 
 def _json_arg(text: str | None, what: str) -> Any:
@@ -61,7 +62,7 @@ def projects_create(client, project_id: str, title: str | None, json_interface: 
 @client_options
 def projects_show(client, project_id: str, as_json: bool) -> None:
     info = client.get(f"/v1/projects/{project_id}")
-    emit_json(info) if as_json else click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+    emit_json(info) if as_json else click.echo(escape(json.dumps(info, indent=2, ensure_ascii=False), multiline=True))
 
 
 def asset_view(asset: dict[str, Any]) -> dict[str, Any]:
@@ -124,13 +125,15 @@ def assets_show(client, asset_id: str, project_id: str, as_json: bool) -> None:
         emit_json(view)
         return
     for key in ("id", "external_id", "status", "priority", "json_metadata"):
-        click.echo(f"{key:14} {json.dumps(view[key], ensure_ascii=False) if key == 'json_metadata' else view[key]}")
+        value = json.dumps(view[key], ensure_ascii=False) if key == "json_metadata" else str(view[key])
+        click.echo(f"{key:14} {escape(value)}")
     click.echo(f"labels         {len(view['labels'])}")
     for label in view["labels"]:
-        click.echo(f"  {label['id']} {label['labelType']} by {label.get('authorId') or '-'}")
+        click.echo(escape(f"  {label['id']} {label['labelType']} by {label.get('authorId') or '-'}"))
     click.echo(f"issues         {len(view['issues'])}")
     for issue in view["issues"]:
-        click.echo(f"  [{issue['status']}] {issue['text']}" + (f" (object {issue['objectMid']})" if issue.get("objectMid") else ""))
+        mid = f" (object {issue['objectMid']})" if issue.get("objectMid") else ""
+        click.echo(f"  [{issue['status']}] " + escape(f"{issue['text']}{mid}"))
 
 
 @click.group()

@@ -11,6 +11,7 @@ import click
 
 from plugin_runtime.cli._common import client_options, emit_json, fail, json_option, table
 from plugin_runtime.errors import PluginInvalid
+from plugin_runtime.terminal import escape
 
 
 @click.group()
@@ -38,9 +39,9 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
         fail(error)
     if not as_json:
         for dropped in source.dropped:
-            click.echo(f"dropped: {dropped}", err=True)
+            click.echo(f"dropped: {escape(dropped)}", err=True)
         for warning in source.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
     params = {"create": str(create).lower()}
     if limits:
         params["limits"] = __import__("json").dumps(_limits(limits))
@@ -58,11 +59,12 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
     if as_json:
         emit_json(version)
     elif version["status"] == "failed":
-        click.echo(f"{name} v{number} failed to deploy:\n{version['build_error']}", err=True)
+        click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
     else:
-        click.echo(f"{name} v{number} deployed: the live version (subscribes to {', '.join(version['subscriptions'])})")
+        subscriptions = escape(", ".join(version["subscriptions"]))
+        click.echo(f"{name} v{number} deployed: the live version (subscribes to {subscriptions})")
         for warning in version.get("warnings") or []:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
         click.echo(f"run it on a project's events with: plugin-runtime plugins activate {name} --project PROJECT_ID",
                    err=True)
     if version["status"] == "failed":
@@ -188,9 +190,9 @@ def build_log(client, name: str, version: int | None, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    click.echo(info["build_log"] or "(empty log)")
+    click.echo(escape(info["build_log"] or "", multiline=True) or "(empty log)")
     if info["build_error"]:
-        click.echo(f"\nerror: {info['build_error']}", err=True)
+        click.echo(f"\nerror: {escape(info['build_error'], multiline=True)}", err=True)
 
 
 @plugins.command()
@@ -208,7 +210,9 @@ def logs(client, name: str, project_id: str | None, follow: bool, as_json: bool)
             if as_json:
                 click.echo(__import__("json").dumps(line, ensure_ascii=False))
             else:
-                click.echo(f"{line['event_id']} {line['asset_id'] or '-'} [{line['level'].lower()}] {line['message']}")
+                head = escape(f"{line['event_id']} {line['asset_id'] or '-'} [{line['level'].lower()}]")
+                # Continuation lines indented: a plugin cannot print a line that passes for another run's.
+                click.echo(f"{head} {escape(line['message'], multiline=True)}".replace("\n", "\n    "))
         cursor = page["cursor"]
         if not follow:
             return

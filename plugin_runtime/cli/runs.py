@@ -7,6 +7,7 @@ import json
 import click
 
 from plugin_runtime.dryrun import HUMAN_LOG_LINES, shorten
+from plugin_runtime.terminal import escape
 
 from plugin_runtime.cli._common import client_options, emit_json, json_option, table
 
@@ -49,16 +50,17 @@ def show(client, run_id: str, as_json: bool) -> None:
         return
     for key in ("id", "event_id", "plugin", "version", "project_id", "asset_id", "status", "outcome",
                 "attempts", "duration_ms", "created_at", "finished_at"):
-        click.echo(f"{key:12} {run.get(key)}")
+        click.echo(f"{key:12} {escape(str(run.get(key)))}")
     if run.get("error"):
-        click.echo(f"error:\n{run['error']}")
+        click.echo(f"error:\n{escape(run['error'], multiline=True)}")
     click.echo("actions:" if run["actions"] else "actions: none")
     for item in run["actions"]:
-        reason = f"  ({item['reason']})" if item["reason"] else ""
+        reason = f"  ({escape(item['reason'])})" if item["reason"] else ""
         click.echo(f"  {item['status']:8} {shorten(json.dumps(item['action'], ensure_ascii=False))}{reason}")
     click.echo("logs:" if run["logs"] else "logs: none")
     for line in run["logs"][:HUMAN_LOG_LINES]:
-        click.echo(f"  [{line['level'].lower()}] {shorten(line['message'])}")
+        message = shorten(line["message"], multiline=True).replace("\n", "\n    ")
+        click.echo(f"  [{escape(line['level'].lower())}] {message}")
     if len(run["logs"]) > HUMAN_LOG_LINES:
         click.echo(f"  ... {len(run['logs']) - HUMAN_LOG_LINES} more lines (--json shows all)")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.registry import BuildOutcome
@@ -17,6 +17,9 @@ from plugin_runtime.sandbox.base import Limits, LimitsPolicy
 from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
 from plugin_runtime.source import PluginSource, load_archive
 from plugin_sdk.results import RunResult
+
+if TYPE_CHECKING:
+    from plugin_runtime.builder import Builder
 
 #: The project a freshly built version is loaded for once, to check it before it goes live.
 PROBE_PROJECT = "__upload-check__"
@@ -38,7 +41,7 @@ class SandboxManager:
         self._pools: dict[tuple[str, int], WorkerPool] = {}
         self._lock = threading.Lock()
         self._client = None
-        self._builder = None
+        self._builder: Builder | None = None
 
     @property
     def client(self):
@@ -92,6 +95,8 @@ class SandboxManager:
         if self.kind == "docker":
             from plugin_runtime.sandbox.docker import DockerSandbox
 
+            if image is None:
+                raise PluginRuntimeError("this version has no image to run in Docker: upload it again")
             return DockerSandbox(self.client, image, limits, reader=self.reader)
         from plugin_runtime.sandbox.process import ProcessSandbox
 
