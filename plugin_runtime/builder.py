@@ -1,14 +1,18 @@
 """Turning a plugin version into a Docker image: base + dependency layer + plugin code.
 
 The dependency layer (the plugin's requirements, pydantic for the SDK's typed models, and the
-SDK itself, byte-compiled) is built once per (base image, requirements, SDK) and shared by
-every plugin with the same requirements; a plugin whose requirements did not change only adds
-its code on top, in about a second.
+SDK itself, byte-compiled) is keyed on what the requirements **resolved to** (the names,
+versions and sha256 of the wheels that go in), the base image and the SDK, and shared by every
+plugin that resolves to the same wheels; a plugin whose code changed resolves again and reuses
+the layer, and a plugin rebuilt from the same files reuses its image without resolving.
 
-Packages are installed **on the host** with the host's pip, so its configuration (index URLs,
-extra indexes, certificates, proxies) applies, into a folder for the image's own Python version
-and platform (``pip install --target --only-binary=:all: --python-version --platform``); the
-folder is copied into the image. Nothing in the image needs the network.
+No code of a plugin or of its dependencies runs on the host (``resolver``): wheels are
+downloaded by the host's pip (its configuration, indexes, certificates and proxies apply;
+none of the runtime's secrets reach it) for the image's Python and platform, and a package
+published only as a source distribution is built into a wheel in a sandboxed container
+(``sdist_build``). The wheels are then unpacked (``pip install --target --no-index``, which
+runs nothing of theirs) into a folder copied into the image. Nothing in the image needs the
+network.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
-import subprocess
+import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -26,10 +30,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from unearth import Package
+
 import plugin_sdk
-from plugin_runtime import base_image, requirements
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime import base_image, requirements, resolver, sdist_build
+from plugin_runtime.errors import BuildFailed
 from plugin_runtime.source import PluginSource
+
+__all__ = ["Builder", "BuildFailed", "BuildResult"]
 
 SDK_DIR = Path(plugin_sdk.__file__).resolve().parent
 SITE = "/opt/plugin-runtime/site"
@@ -39,19 +49,13 @@ CODE = "/plugin"
 SDK_REQUIREMENTS = ("pydantic>=2.6,<3",)
 LABEL = "org.plugin-runtime"
 #: Part of the dependency layer's cache key: bump it when the way layers are built changes.
-BUILD_RECIPE = "2"
+BUILD_RECIPE = "3"
 #: Characters of a build's log kept with its image (see _kept_log).
 KEPT_LOG_CHARS = 16_000
+#: Seconds one source distribution may take to build in its sandbox.
+DEFAULT_BUILD_TIMEOUT_S = 600.0
 
 Progress = Callable[[str], None]
-
-
-class BuildFailed(PluginRuntimeError):
-    """A plugin's image could not be built; ``error`` is what the user must fix, ``log`` all."""
-
-    def __init__(self, error: str, log: str) -> None:
-        super().__init__(error)
-        self.error, self.log = error, log
 
 
 @dataclass
@@ -80,6 +84,10 @@ def normalise_requirements(text: str) -> list[str]:
     return sorted({" ".join(line.split()) for _, line in requirements.logical_lines(text)})
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plugin-runtime"
+
+
 class Builder:
     """Builds plugin images on one Docker engine; see the module docstring."""
 
@@ -89,11 +97,13 @@ class Builder:
         base: str = base_image.DEFAULT_BASE_IMAGE,
         progress: Progress | None = None,
         pip: list[str] | None = None,
+        build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.base_name = base
         self.say = progress or (lambda message: None)
         self.pip = pip or [sys.executable, "-m", "pip"]
+        self.build_timeout_s = build_timeout_s
         self._base: base_image.BaseImage | None = None
         self._sdk = sdk_digest()
 
@@ -103,17 +113,25 @@ class Builder:
             self._base = base_image.ensure(self.client, self.base_name, self.say)
         return self._base
 
+    @property
+    def target(self) -> resolver.Target:
+        base = self.base
+        # Wheels built in the build sandbox are tagged linux_<machine>: they run in the image.
+        return resolver.Target(base.python, base.machine, (*base.platforms(), f"linux_{base.machine}"))
+
     def build(self, source: PluginSource, tag: str) -> BuildResult:
         """Build (or reuse) the image ``tag`` for ``source``. Raises BuildFailed with pip's or
         Docker's message; a failed build never leaves ``tag`` pointing at a half-built image."""
         started = time.monotonic()
         log: list[str] = []
-        existing = self._existing(tag, source.digest(), f"plugin-runtime-deps:{self.deps_key(source.requirements)}")
+        existing = self._existing(tag, source.digest())
         if existing is not None:
             return BuildResult(tag, existing.id, existing.labels.get(f"{LABEL}.deps", ""),
                                json.loads(existing.labels.get(f"{LABEL}.freeze", "[]")), True,
                                time.monotonic() - started, _reuse_log(f"image {tag}", existing, "from the same files"))
-        deps_tag, freeze, cached = self._deps_image(source.requirements, log)
+        with tempfile.TemporaryDirectory(prefix="plugin-runtime-build-") as tmp:
+            resolution = self.resolve(source.requirements, Path(tmp), log)
+            deps_tag, freeze, cached = self._deps_image(resolution, Path(tmp), log)
         self.say(f"adding the plugin's code to {deps_tag}")
         files = {f"plugin/{name}": data for name, data in source.files.items()}
         dockerfile = (
@@ -122,16 +140,20 @@ class Builder:
             f"WORKDIR {CODE}\n"
         )
         labels = {
-            f"{LABEL}.digest": source.digest(), f"{LABEL}.deps": deps_tag,
+            **self._identity(), f"{LABEL}.digest": source.digest(), f"{LABEL}.deps": deps_tag,
             f"{LABEL}.freeze": json.dumps(freeze), LABEL: "plugin",
             f"{LABEL}.build-log": _kept_log(log + [f"(the plugin's code was then added on top of {deps_tag})"]),
         }
         image_id = self._docker_build(dockerfile, files, tag, labels, log)
         return BuildResult(tag, image_id, deps_tag, freeze, cached, time.monotonic() - started, log)
 
-    def _existing(self, tag: str, digest: str, deps: str):
-        """The image ``tag`` if it was built from these files on the current dependency layer
-        (same requirements, base image and SDK)."""
+    def _identity(self) -> dict[str, str]:
+        return {f"{LABEL}.base": self.base.image_id, f"{LABEL}.sdk": self._sdk, f"{LABEL}.recipe": BUILD_RECIPE}
+
+    def _existing(self, tag: str, digest: str):
+        """The image ``tag`` if it was built from these files on the current base image, SDK
+        and recipe, and its dependency layer still exists. Versions on an index are immutable,
+        so what its requirements resolved to then still holds: no resolving again."""
         from docker.errors import ImageNotFound
 
         try:
@@ -139,107 +161,104 @@ class Builder:
         except ImageNotFound:
             return None
         labels = image.labels or {}
-        return image if labels.get(f"{LABEL}.digest") == digest and labels.get(f"{LABEL}.deps") == deps else None
-
-    def deps_key(self, requirements: str) -> str:
-        h = hashlib.sha256()
-        for part in (BUILD_RECIPE, self.base.image_id, self._sdk, *SDK_REQUIREMENTS, "\n",
-                     *normalise_requirements(requirements)):
-            h.update(part.encode() + b"\n")
-        return h.hexdigest()[:20]
-
-    def _deps_image(self, requirements: str, log: list[str]) -> tuple[str, list[str], bool]:
-        from docker.errors import ImageNotFound
-
-        tag = f"plugin-runtime-deps:{self.deps_key(requirements)}"
+        wanted = {f"{LABEL}.digest": digest, **self._identity()}
+        if any(labels.get(key) != value for key, value in wanted.items()):
+            return None
         try:
-            image = self.client.images.get(tag)
-            log.extend(_reuse_log(f"dependency layer {tag}", image, "for the same requirements"))
-            return tag, json.loads(image.labels.get(f"{LABEL}.freeze", "[]")), True
+            self.client.images.get(labels.get(f"{LABEL}.deps", ""))
         except ImageNotFound:
-            pass
-        with tempfile.TemporaryDirectory(prefix="plugin-runtime-build-") as tmp:
-            site = Path(tmp) / "site"
-            freeze = self._pip_install(requirements, site, Path(tmp), log)
-            files = _tree(site, "site")
-            files.update(_tree(SDK_DIR, "sdk/plugin_sdk"))
-            dockerfile = (
-                f"FROM {self.base.name}\n"
-                f"COPY site {SITE}\n"
-                f"COPY sdk {SDK}\n"
-                "USER 0\n"
-                # Byte-compile now: the root filesystem is read-only when plugins run.
-                f"RUN [\"{self.base.python_path}\", \"-m\", \"compileall\", \"-q\", \"-j\", \"0\", \"{SITE}\", \"{SDK}\"]\n"
-                f"USER {base_image.PLUGIN_USER}\n"
-            )
-            labels = {f"{LABEL}.freeze": json.dumps(freeze), LABEL: "deps", f"{LABEL}.build-log": _kept_log(log)}
-            self.say(f"building the dependency layer {tag}")
-            self._docker_build(dockerfile, files, tag, labels, log)
-        return tag, freeze, False
+            return None
+        return image
 
-    def _pip_install(self, requirements: str, site: Path, tmp: Path, log: list[str]) -> list[str]:
-        wanted = normalise_requirements(requirements)
-        names = {re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower() for line in wanted}
+    def resolve(self, requirements_text: str, work: Path, log: list[str] | None = None) -> resolver.Resolution:
+        """What ``requirements_text`` (plus the SDK's own requirements) resolves to now, as
+        wheels downloaded into ``work``; packages published as source only are built in the
+        build sandbox. Raises BuildFailed naming what could not be resolved."""
+        log = [] if log is None else log
+        wanted = normalise_requirements(requirements_text)
+        names = {canonicalize_name(Requirement(requirements.split_options(line)[0]).name) for line in wanted}
         # pip's hash-checking mode wants a hash for every line: hash-pinned requirements are
         # installed exactly as given (add pydantic yourself to use the SDK's typed models).
         hashed = any("--hash" in line for line in wanted)
-        extra = [] if hashed else [r for r in SDK_REQUIREMENTS if r.split(">")[0].split("=")[0] not in names]
-        req_file = tmp / "requirements.txt"
-        req_file.write_text("\n".join(wanted + extra) + "\n")
-        base = self.base
-        built = tmp / "built"
-        built.mkdir()
-        self.say(f"installing {len(wanted)} requirement(s) for Python {base.python} on the host (pip)")
-        if wanted:
-            self._wheels_for_sdists(req_file, tmp, built, log)
-        abi = "cp" + base.python.replace(".", "")
-        platforms = base.platforms()
-        if self._host_matches():
-            platforms.append(f"linux_{base.machine}")  # wheels built here run there too
-        self._pip(
-            ["install", "--no-compile", "--target", str(site), "--only-binary=:all:",
-             "--python-version", base.python, "--implementation", "cp", "--abi", abi, "--abi", "abi3",
-             "--abi", "none", *[arg for platform in platforms for arg in ("--platform", platform)],
-             "--find-links", str(built), "-r", str(req_file)],
-            log, "installing the requirements failed")
-        return _freeze(site)
+        extra = [] if hashed else [r for r in SDK_REQUIREMENTS if canonicalize_name(Requirement(r).name) not in names]
+        self.say(f"resolving {len(wanted)} requirement(s) for Python {self.base.python} (binary wheels only)")
+        pip = resolver.HostPip(self.pip, self.target)
+        return resolver.Resolver(pip, lambda sdist, package: self._build_sdist(pip, sdist, package, work, log),
+                                 self.say).resolve(wanted + extra, work, log)
 
-    def _wheels_for_sdists(self, req_file: Path, tmp: Path, built: Path, log: list[str]) -> None:
-        """Packages published only as source (sdists) get a wheel built here first.
+    def deps_key(self, resolution: resolver.Resolution) -> str:
+        h = hashlib.sha256()
+        for part in (BUILD_RECIPE, self.base.image_id, self._sdk, "\n", *map(str, resolution.artifacts)):
+            h.update(part.encode() + b"\n")
+        return h.hexdigest()[:20]
 
-        Without this, ``--only-binary`` makes pip quietly fall back to an old release of a
-        package whose newest one depends on an sdist, which may not even work."""
-        downloads = tmp / "downloads"
-        self._pip(["download", "--prefer-binary", "--dest", str(downloads), "-r", str(req_file)], log,
-                  "resolving the requirements failed")
-        sdists = [f for f in downloads.iterdir() if f.name.endswith((".tar.gz", ".zip", ".tar.bz2"))]
-        for sdist in sdists:
-            self.say(f"building a wheel for {sdist.name} (published as source only)")
-            self._pip(["wheel", "--no-deps", "--wheel-dir", str(built), str(sdist)], log,
-                      f"building {sdist.name} failed")
-        if not self._host_matches():
-            for wheel in list(built.glob("*.whl")):
-                if not wheel.name.endswith("-none-any.whl"):
-                    wheel.unlink()  # compiled for this host's Python, not the image's
-
-    def _host_matches(self) -> bool:
-        import platform
-
-        return f"{sys.version_info[0]}.{sys.version_info[1]}" == self.base.python and platform.machine() == self.base.machine
-
-    def _pip(self, arguments: list[str], log: list[str], failure: str) -> None:
-        command = [*self.pip, *arguments[:1], "--disable-pip-version-check", "--no-input", *arguments[1:]]
-        log.append("$ " + " ".join(command))
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        log.extend(result.stdout.splitlines() + result.stderr.splitlines())
+    def _build_sdist(self, pip: resolver.HostPip, sdist: Path, package: Package, work: Path, log: list[str]) -> Path:
+        """A wheel of ``package`` from its source distribution: built in the build sandbox, or
+        taken from the cache of earlier builds of the same file on the same base image."""
+        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        cached = cache_dir() / "built-wheels" / f"{digest}-{self.base.image_id.split(':')[-1][:16]}"
+        kept = sorted(cached.glob("*.whl"))
+        if kept:
+            log.append(f"{sdist.name}: reusing the wheel built from it earlier ({kept[0].name})")
+            return kept[0]
+        self.say(f"building {sdist.name} (published as source only) in the build sandbox")
+        requires = sdist_build.build_requires(sdist)
+        feed = work / "feed" / digest[:16]
+        result = pip.download(["pip", *requires], feed, log)
         if result.returncode != 0:
-            errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
-            message = "\n".join(errors) or result.stderr.strip()[-2000:] or "pip failed"
-            raise BuildFailed(
-                f"{failure}:\n{message}\n(requirements are installed as binary wheels for Python "
-                f"{self.base.python} on {self.base.machine}; check the package names and versions)",
-                "\n".join(log),
-            )
+            raise resolver.failure(f"downloading what {sdist.name} needs to build ({', '.join(requires) or 'pip'}) "
+                                   "as binary wheels failed", result, log, pip.target)
+        build = sdist_build.SandboxedBuild(self.client, self.base, self.build_timeout_s)
+        wheel = build.build(sdist, feed, package.name, work / "out" / digest[:16], log)
+        try:
+            cached.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(wheel, cached / wheel.name)
+        except OSError:
+            pass  # a read-only cache: build again next time
+        return wheel
+
+    def _deps_image(self, resolution: resolver.Resolution, work: Path, log: list[str]) -> tuple[str, list[str], bool]:
+        from docker.errors import ImageNotFound
+
+        tag = f"plugin-runtime-deps:{self.deps_key(resolution)}"
+        try:
+            image = self.client.images.get(tag)
+            log.extend(_reuse_log(f"dependency layer {tag}", image, "for the same resolved wheels"))
+            return tag, json.loads(image.labels.get(f"{LABEL}.freeze", "[]")), True
+        except ImageNotFound:
+            pass
+        site = work / "site"
+        freeze = self._install(resolution, site, log)
+        files = _tree(site, "site")
+        files.update(_tree(SDK_DIR, "sdk/plugin_sdk"))
+        dockerfile = (
+            f"FROM {self.base.name}\n"
+            f"COPY site {SITE}\n"
+            f"COPY sdk {SDK}\n"
+            "USER 0\n"
+            # Byte-compile now: the root filesystem is read-only when plugins run.
+            f"RUN [\"{self.base.python_path}\", \"-m\", \"compileall\", \"-q\", \"-j\", \"0\", \"{SITE}\", \"{SDK}\"]\n"
+            f"USER {base_image.PLUGIN_USER}\n"
+        )
+        labels = {
+            **self._identity(), f"{LABEL}.freeze": json.dumps(freeze), LABEL: "deps",
+            f"{LABEL}.resolution": json.dumps([str(a) for a in resolution.artifacts]),
+            f"{LABEL}.build-log": _kept_log(log),
+        }
+        self.say(f"building the dependency layer {tag}")
+        self._docker_build(dockerfile, files, tag, labels, log)
+        return tag, freeze, False
+
+    def _install(self, resolution: resolver.Resolution, site: Path, log: list[str]) -> list[str]:
+        """Unpack exactly the resolved wheels into ``site``: ``--isolated --no-index`` so no
+        configuration or index adds anything, and installing a wheel runs none of its code."""
+        pip = resolver.HostPip(self.pip, self.target)
+        result = pip.run(["install", "--isolated", "--no-index", "--no-compile", "--target", str(site),
+                          *pip.target.pip_arguments(), "--find-links", str(resolution.wheels),
+                          "-r", str(resolution.requirements)], log)
+        if result.returncode != 0:
+            raise resolver.failure("installing the requirements failed", result, log, pip.target)
+        return _freeze(site)
 
     def _docker_build(self, dockerfile: str, files: dict[str, bytes], tag: str, labels: dict, log: list[str]) -> str:
         from docker.errors import APIError, BuildError
@@ -293,7 +312,7 @@ def _freeze(site: Path) -> list[str]:
     """``name==version`` of every distribution installed in ``site``."""
     out = []
     for meta in sorted(site.glob("*.dist-info/METADATA")):
-        fields = {}
+        fields: dict[str, str] = {}
         for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
             if not line.strip():
                 break

@@ -25,3 +25,11 @@ class EventsFileError(PluginRuntimeError):
 
 class SandboxUnavailable(PluginRuntimeError):
     """The sandbox could not run anything (no Python, no Docker engine, ...)."""
+
+
+class BuildFailed(PluginRuntimeError):
+    """A plugin's image could not be built; ``error`` is what the user must fix, ``log`` all."""
+
+    def __init__(self, error: str, log: str) -> None:
+        super().__init__(error)
+        self.error, self.log = error, log

@@ -14,6 +14,11 @@ _COMMENT = re.compile(r"(^|\s)#.*$")
 # Where a requirement's per-line options start: whitespace, then a dash and a letter.
 _OPTIONS = re.compile(r"\s+(?=--?[A-Za-z])")
 _ALLOWED_OPTIONS = ("--hash",)
+# Every archive pip unpacks (pip._internal.utils.filetypes): a requirement ending so is read as
+# a file relative to pip's working directory, so a plugin could ship the archive it "requires".
+_ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tlz",
+             ".tar.lz", ".tar.lzma", ".tar")
+_VCS = ("git+", "hg+", "svn+", "bzr+")
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
@@ -41,6 +46,24 @@ def split_options(line: str) -> tuple[str, list[str]]:
     return requirement.strip(), [o.strip() for o in options]
 
 
+def _refusal(requirement_text: str) -> str | None:
+    """Why pip would read this requirement as a path or a URL rather than a package name, or
+    None. Checks the text before any marker, as pip splits it, whatever its case."""
+    spec = requirement_text.split(";", 1)[0].strip().lower()
+    if spec.startswith(_VCS):
+        return "is a version-control URL"
+    if ":" in spec:  # a scheme (https:, file:), a drive letter (C:) or a URL after "@"
+        return "is a URL or a drive path"
+    if "@" in spec:
+        return "is a direct reference ('name @ URL')"
+    if "/" in spec or "\\" in spec or spec.startswith((".", "~")):
+        return "is a path"
+    name = re.split(r"[\s\[<>=!~(]", spec, maxsplit=1)[0]
+    if spec.endswith(_ARCHIVES) or name.endswith(_ARCHIVES):
+        return "is read by pip as an archive file"
+    return None
+
+
 def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
     """Parse each line; raise PluginInvalid naming every line that is not a plain requirement."""
     problems: list[str] = []
@@ -58,10 +81,12 @@ def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
         for option in options:
             if option.split("=")[0] not in _ALLOWED_OPTIONS:
                 problems.append(f"{where}: option {option.split('=')[0]!r} is not allowed (only --hash)")
-        if "://" in requirement_text or requirement_text.startswith((".", "/", "~")) or "git+" in requirement_text:
+        refusal = _refusal(requirement_text)
+        if refusal:
             problems.append(
-                f"{where}: {requirement_text!r} points at a URL or a path: only packages from "
-                "the configured indexes can be installed"
+                f"{where}: {requirement_text!r} {refusal}: only packages from the configured "
+                "indexes can be installed; name the package (such as `rules==1.0`) and publish it "
+                "to an index the runtime uses, or copy its code into the plugin's folder"
             )
             continue
         try:

@@ -93,3 +93,46 @@ def test_every_bad_line_is_reported_at_once_with_the_file_name() -> None:
     assert [p.split(":")[1] for p in found] == ["1", "3", "4"]
     with pytest.raises(PluginInvalid, match="dev.txt:1: option '-r'"):
         check("-r base.txt\n", filename="dev.txt")
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    ("evil-1.0.tar.gz", "is read by pip as an archive file"),
+    ("EVIL-1.0.TAR.GZ", "is read by pip as an archive file"),
+    ("evil-1.0-py3-none-any.whl", "is read by pip as an archive file"),
+    ("evil.zip", "is read by pip as an archive file"),
+    ("evil.Zip ; python_version >= '3'", "is read by pip as an archive file"),
+    ("evil.tgz", "is read by pip as an archive file"),
+    ("evil-1.0.tar.bz2", "is read by pip as an archive file"),
+    ("evil-1.0.tar.xz", "is read by pip as an archive file"),
+    ("evil-1.0.tar", "is read by pip as an archive file"),
+    ("vendor/evil", "is a path"),
+    ("vendor\\evil", "is a path"),
+    (".evil", "is a path"),
+    ("~evil", "is a path"),
+    ("C:evil", "is a URL or a drive path"),
+    ("c:\\wheels\\evil.whl", "is a URL or a drive path"),
+    ("file:evil-1.0.tar.gz", "is a URL or a drive path"),
+    ("FILE:///opt/evil", "is a URL or a drive path"),
+    ("http:evil", "is a URL or a drive path"),
+    ("evil@https://x.example/evil.whl", "is a URL or a drive path"),
+    ("evil @ ./evil", "is a direct reference ('name @ URL')"),
+    ("Git+https://x.example/evil.git", "is a version-control URL"),
+    ("hg+https://x.example/evil", "is a version-control URL"),
+    ("svn+ssh://x.example/evil", "is a version-control URL"),
+    ("bzr+lp:evil", "is a version-control URL"),
+])
+def test_whatever_pip_reads_as_a_path_or_url_is_refused_naming_the_line_and_the_fix(line: str, why: str) -> None:
+    [problem] = refused(f"requests==2.32.3\n{line}\n")
+    assert problem == (
+        f"requirements.txt:2: {line!r} {why}: only packages from the configured indexes can be installed; "
+        "name the package (such as `rules==1.0`) and publish it to an index the runtime uses, or copy its code "
+        "into the plugin's folder")
+
+
+@pytest.mark.parametrize("line", [
+    "requests~=2.32", "zope.interface>=6", "backports.zoneinfo; python_version < '3.9'", "ruamel.yaml==0.18.6",
+    "pydantic[email]>=2", "Django>=5,!=5.0.1", "package.tar-utils==1.0",
+])
+def test_dotted_names_and_every_specifier_still_pass(line: str) -> None:
+    [requirement] = check(line + "\n")
+    assert requirement.name == line.split(";")[0].split("[")[0].split("=")[0].split("~")[0].split(">")[0].strip()

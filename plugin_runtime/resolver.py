@@ -1,0 +1,308 @@
+"""Resolving a plugin's requirements on the host without running anything of theirs.
+
+pip runs a package's build backend (arbitrary code) as soon as it meets a source distribution,
+even for ``pip download --no-deps``, so the host only ever asks pip for binary wheels
+(``--only-binary=:all:``, for the image's Python and platform). A requirement that has no
+wheel is located with ``unearth``, which reads the package index as data; its source
+distribution is fetched as a file, its hashes checked, and it is built into a wheel inside a
+sandboxed container (``sdist_build``). The built wheel joins pip's ``--find-links``; its own
+dependencies are then resolved the same way, round after round, until pip succeeds.
+
+Host-side pip gets a minimal environment: its own configuration, index, certificates and
+proxies, none of the runtime's secrets.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from unearth import Package, PackageFinder, TargetPython
+
+from plugin_runtime import requirements as requirement_lines
+from plugin_runtime.errors import BuildFailed
+
+#: Source distributions built and iterated over, at most, before giving up on a requirement set.
+MAX_ROUNDS = 10
+MAX_SDIST_BYTES = 200 * 1024 * 1024
+SDIST_SUFFIXES = (".tar.gz", ".zip")
+# What pip needs to find and fetch packages; anything else (the runtime's token and webhook
+# secret, cloud credentials) stays out of its process.
+_PASSED = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TMPDIR",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC",
+    "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_CACHE_HOME",
+})
+_PROXIES = frozenset({"http_proxy", "https_proxy", "no_proxy", "all_proxy"})
+_MISSING = re.compile(r"No matching distribution found for (.+)$", re.MULTILINE)
+
+#: ``build(sdist, package) -> wheel``: turns a fetched source distribution into a wheel.
+SdistBuild = Callable[[Path, Package], Path]
+
+
+def pip_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment host-side pip runs with: paths, locale, certificates, proxies (either
+    case) and pip's own ``PIP_*`` configuration; never a ``PLUGIN_RUNTIME_*`` variable."""
+    source = os.environ if environ is None else environ
+    env = {
+        key: value for key, value in source.items()
+        if (key in _PASSED or key.lower() in _PROXIES or key.startswith("PIP_"))
+        and not key.startswith("PLUGIN_RUNTIME_")
+    }
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+@dataclass(frozen=True)
+class Target:
+    """The interpreter wheels must run on: the base image's Python, machine and platforms."""
+
+    python: str  # "3.11"
+    machine: str  # "x86_64"
+    platforms: tuple[str, ...]
+
+    def pip_arguments(self) -> list[str]:
+        abi = "cp" + self.python.replace(".", "")
+        return ["--only-binary=:all:", "--python-version", self.python, "--implementation", "cp",
+                "--abi", abi, "--abi", "abi3", "--abi", "none",
+                *[arg for platform in self.platforms for arg in ("--platform", platform)]]
+
+    def unearth(self) -> TargetPython:
+        major, minor = (int(part) for part in self.python.split(".")[:2])
+        return TargetPython((major, minor), ["cp" + self.python.replace(".", ""), "abi3", "none"], "cp",
+                            list(self.platforms))
+
+    def applies(self, requirement: Requirement) -> bool:
+        """Whether the requirement's marker holds inside the image."""
+        if requirement.marker is None:
+            return True
+        return requirement.marker.evaluate({
+            "python_version": self.python, "python_full_version": f"{self.python}.0",
+            "platform_machine": self.machine, "sys_platform": "linux", "platform_system": "Linux",
+            "os_name": "posix", "implementation_name": "cpython", "platform_python_implementation": "CPython",
+        })
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One wheel that goes into a dependency layer."""
+
+    name: str
+    version: str
+    sha256: str
+    filename: str
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version} sha256:{self.sha256}"
+
+
+@dataclass
+class Resolution:
+    """What a requirement set resolved to: the wheels in ``wheels`` and the requirement file
+    (hashes of wheels built from source added) that installs exactly them."""
+
+    artifacts: list[Artifact]
+    wheels: Path
+    requirements: Path
+    built: list[str] = field(default_factory=list)
+
+
+class HostPip:
+    """pip on the host, with the minimal environment; every run's output goes to the log."""
+
+    def __init__(self, command: list[str], target: Target) -> None:
+        self.command, self.target = command, target
+
+    def run(self, arguments: list[str], log: list[str]) -> subprocess.CompletedProcess[str]:
+        command = [*self.command, *arguments[:1], "--disable-pip-version-check", "--no-input", *arguments[1:]]
+        log.append("$ pip " + " ".join(arguments))
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=pip_environment(),
+                                stdin=subprocess.DEVNULL)
+        log.extend(result.stdout.splitlines() + result.stderr.splitlines())
+        return result
+
+    def download(self, requirements: list[str], dest: Path, log: list[str], find_links: Path | None = None,
+                 requirement_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Binary wheels only, for the image: pip never meets a source distribution here."""
+        extra = ["--find-links", str(find_links)] if find_links else []
+        files = ["-r", str(requirement_file)] if requirement_file else []
+        return self.run(["download", "--dest", str(dest), *self.target.pip_arguments(), *extra, *files,
+                         *requirements], log)
+
+    def index_config(self, log: list[str]) -> dict[str, str]:
+        """pip's effective settings (files and ``PIP_*``), as ``pip config list`` shows them."""
+        result = self.run(["config", "list"], log)
+        settings: dict[str, str] = {}
+        for line in result.stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if not sep:
+                continue
+            try:
+                settings[key.strip()] = str(ast.literal_eval(value.strip()))
+            except (ValueError, SyntaxError):
+                settings[key.strip()] = value.strip().strip("'\"")
+        return settings
+
+
+def failure(message: str, pip_result: subprocess.CompletedProcess[str], log: list[str], target: Target) -> BuildFailed:
+    errors = [line for line in pip_result.stderr.splitlines() if line.startswith("ERROR:")]
+    detail = "\n".join(errors) or pip_result.stderr.strip()[-2000:] or "pip failed"
+    return BuildFailed(
+        f"{message}:\n{detail}\n(requirements are installed as binary wheels for Python {target.python} on "
+        f"{target.machine}, or built in a sandbox from a pure-Python source distribution; check the "
+        "package names and versions)",
+        "\n".join(log),
+    )
+
+
+@contextmanager
+def package_finder(settings: Mapping[str, str], target: Target) -> Iterator[PackageFinder]:
+    """An unearth finder over the indexes pip would use: index-url, extra-index-url,
+    find-links, trusted-host and cert, environment variables first, then the ``download`` and
+    ``global`` sections."""
+    from unearth.auth import MultiDomainBasicAuth
+    from unearth.fetchers import PyPIClient
+
+    def option(name: str) -> str | None:
+        for key in (f":env:.{name}", f"download.{name}", f"global.{name}"):
+            if key in settings:
+                return settings[key]
+        return None
+
+    no_index = (option("no-index") or "").lower() in ("1", "true", "yes", "on")
+    indexes = [] if no_index else [option("index-url") or "https://pypi.org/simple/",
+                                   *(option("extra-index-url") or "").split()]
+    find_links = (option("find-links") or "").split()
+    trusted = (option("trusted-host") or "").split()
+    cert = option("cert")
+    context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+    client = PyPIClient(trusted_hosts=trusted, verify=context, timeout=60.0)
+    client.auth = MultiDomainBasicAuth(prompting=False, index_urls=indexes)
+    try:
+        # unearth's own client; its Fetcher protocol is narrower than httpx2's signatures.
+        yield PackageFinder(session=client,  # type: ignore[arg-type]
+                            index_urls=indexes, find_links=find_links, trusted_hosts=trusted,
+                            target_python=target.unearth())
+    finally:
+        client.close()
+
+
+def fetch(finder: PackageFinder, package: Package, dest: Path, allowed: list[str]) -> Path:
+    """Download a source distribution as a file (nothing of it runs), checking the index's
+    hash and, for a hash-pinned requirement, the plugin's ``--hash`` values."""
+    link = package.link
+    filename = os.path.basename(link.filename)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", filename) or not filename.lower().endswith(SDIST_SUFFIXES):
+        raise BuildFailed(f"{package.name} {package.version}: unexpected source file name {filename!r}", "")
+    expected = link.hash_option or {}
+    hashers = {name: hashlib.new(name) for name in expected}
+    sha256 = hashers.setdefault("sha256", hashlib.sha256())
+    path, size = dest / filename, 0
+    dest.mkdir(parents=True, exist_ok=True)
+    with finder.session.get_stream(link.normalized) as response, path.open("wb") as out:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_SDIST_BYTES:
+                raise BuildFailed(f"{filename} is larger than {MAX_SDIST_BYTES // 2**20} MB", "")
+            out.write(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    for name, values in expected.items():
+        if hashers[name].hexdigest() not in values:
+            raise BuildFailed(f"{filename} does not match the {name} hash its index publishes: the download "
+                              "was altered or the index is inconsistent; try again or ask the index's admin", "")
+    if allowed and f"sha256:{sha256.hexdigest()}" not in allowed:
+        raise BuildFailed(f"{filename} (sha256:{sha256.hexdigest()}) matches none of the --hash values given for "
+                          f"{package.name} in requirements.txt", "")
+    return path
+
+
+def artifacts(wheels: Path) -> list[Artifact]:
+    out = []
+    for wheel in sorted(wheels.glob("*.whl")):
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        out.append(Artifact(str(name), str(version), hashlib.sha256(wheel.read_bytes()).hexdigest(), wheel.name))
+    return out
+
+
+def missing_requirements(stderr: str) -> list[Requirement]:
+    """The requirements pip found no wheel for (``No matching distribution found for X``)."""
+    found = []
+    for text in _MISSING.findall(stderr):
+        try:
+            found.append(Requirement(re.sub(r"\s*\(from .*\)$", "", text.strip())))
+        except InvalidRequirement:
+            continue
+    return found
+
+
+class Resolver:
+    """Resolves one requirement set into wheels in a work folder; see the module docstring."""
+
+    def __init__(self, pip: HostPip, build: SdistBuild, say: Callable[[str], None]) -> None:
+        self.pip, self.build, self.say = pip, build, say
+        self.target = pip.target
+
+    def resolve(self, lines: list[str], work: Path, log: list[str]) -> Resolution:
+        wheels, built, sources = work / "wheels", work / "built", work / "sdists"
+        built.mkdir(parents=True, exist_ok=True)
+        parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines]
+        hashes = {canonicalize_name(req.name): [o.split("=", 1)[1] for o in requirement_lines.split_options(line)[1]
+                                                if o.startswith("--hash=")] for line, req in parsed}
+        made: dict[str, Path] = {}  # canonical name -> wheel built from its source distribution
+        settings: dict[str, str] | None = None
+
+        def build_from_source(finder: PackageFinder, package: Package) -> None:
+            name = canonicalize_name(package.name)
+            sdist = fetch(finder, package, sources, hashes.get(name, []))
+            made[name] = self.build(sdist, package)
+            shutil.copy2(made[name], built / made[name].name)
+
+        direct = [req for _, req in parsed if self.target.applies(req)]
+        if direct:
+            settings = self.pip.index_config(log)
+            with package_finder(settings, self.target) as finder:
+                # Without this, --only-binary quietly picks an older release that has a wheel.
+                for req in direct:
+                    best = finder.find_best_match(req).best
+                    if best is not None and not best.link.is_wheel:
+                        build_from_source(finder, best)
+        for _ in range(MAX_ROUNDS):
+            requirement_file = work / "requirements.txt"
+            requirement_file.write_text("".join(self._line(line, req, made) for line, req in parsed))
+            shutil.rmtree(wheels, ignore_errors=True)
+            result = self.pip.download([], wheels, log, find_links=built, requirement_file=requirement_file)
+            if result.returncode == 0:
+                return Resolution(artifacts(wheels), wheels, requirement_file, sorted(made))
+            missing = [r for r in missing_requirements(result.stderr) if canonicalize_name(r.name) not in made]
+            if not missing:
+                raise failure("resolving the requirements failed", result, log, self.target)
+            settings = settings if settings is not None else self.pip.index_config(log)
+            with package_finder(settings, self.target) as finder:
+                for req in missing:
+                    best = finder.find_best_match(req).best
+                    if best is None or best.link.is_wheel:
+                        raise failure("resolving the requirements failed", result, log, self.target)
+                    build_from_source(finder, best)
+        raise BuildFailed(f"the requirements still needed source builds after {MAX_ROUNDS} rounds: "
+                          f"{', '.join(sorted(made))}; pin versions that publish wheels", "\n".join(log))
+
+    @staticmethod
+    def _line(line: str, req: Requirement, made: dict[str, Path]) -> str:
+        # In hash-checking mode a wheel built here needs its own hash next to the sdist's.
+        wheel = made.get(canonicalize_name(req.name))
+        if wheel is not None and "--hash" in line:
+            line += f" --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}"
+        return line + "\n"
