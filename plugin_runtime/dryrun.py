@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from plugin_runtime.limits import size_refusal
 from plugin_runtime.recordings import read_events
+from plugin_runtime.requirements import logical_lines
 from plugin_runtime.sandbox.base import Limits, Sandbox
 from plugin_runtime.source import PluginSource
 from plugin_runtime.terminal import escape
@@ -73,7 +74,7 @@ def run_dry_run(
     limits = limits or Limits()
     for warning in source.warnings:
         err.write(f"warning: {escape(warning, multiline=True)}\n")
-    if sandbox == "process" and source.requirements.strip():
+    if sandbox == "process" and logical_lines(source.requirements):
         err.write("warning: --sandbox process does not install requirements.txt: the plugin imports what this "
                   "environment has; --sandbox docker runs it with exactly its requirements, as the service does\n")
     counts: Counter[str] = Counter()

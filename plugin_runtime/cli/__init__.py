@@ -49,6 +49,31 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
     sys.exit(code)
 
 
+@main.command()
+@click.argument("name")
+@click.option("--kili", is_flag=True,
+              help="Import PluginCore from kili.plugins, as on Kili's hosted plugins (it works here without kili).")
+def init(name: str, kili: bool) -> None:
+    """Create the plugin folder NAME here: a working QA bot (main.py), its requirements.txt,
+    recorded events to dry-run it on (events.jsonl), its tests (test_main.py) and a README."""
+    from pathlib import Path
+
+    from plugin_runtime import scaffold
+
+    try:
+        made = scaffold.create(Path.cwd(), name, kili=kili)
+    except PluginRuntimeError as error:
+        fail(error)
+    click.echo(f"created {name}/")
+    width = max(len(file) for file in made.files)
+    for file in made.files:
+        click.echo(f"  {file:{width}}  {scaffold.FILES[file]}")
+    click.echo("next, from this folder:")
+    click.echo(f"  plugin-runtime dry-run {name} --events {name}/events.jsonl --format human")
+    click.echo(f"  pytest {name}")
+    click.echo(f"  plugin-runtime plugins upload {name} --name {name}   # with `plugin-runtime serve` running")
+
+
 @main.command("base-image")
 @click.option("--name", envvar="PLUGIN_RUNTIME_BASE_IMAGE", default="plugin-runtime-base:bookworm",
               show_default=True, help="Image name; a registry image (python:3.12-slim) is pulled.")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from plugin_runtime.errors import PluginRuntimeError
+
+if TYPE_CHECKING:
+    from plugin_runtime.config import Settings
 from plugin_runtime.terminal import escape
 
 
@@ -21,10 +25,10 @@ def fail(error: Exception | str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def settings(data_dir: str | None = None):
+def settings(data_dir: str | None = None) -> Settings:
     from plugin_runtime.config import Settings
 
-    return Settings(**({"data_dir": Path(data_dir)} if data_dir else {}))
+    return Settings(data_dir=Path(data_dir)) if data_dir else Settings()
 
 
 def client_options(function: Callable) -> Callable:
@@ -39,13 +43,87 @@ def client_options(function: Callable) -> Callable:
         from plugin_runtime.client import Client
 
         config = settings(data_dir)
+        target = url or config.client_url
+        wait_for_runtime(target, config.data_dir)
+        # Read after the wait: a runtime that is starting writes its token first.
         resolved = token or config.resolved_token(create=False)
         try:
-            return function(*args, client=Client(url or config.client_url, resolved), **kwargs)
+            return function(*args, client=Client(target, resolved), **kwargs)
         except PluginRuntimeError as error:
             fail(error, 1)
 
     return wrapper
+
+
+def wait_for_runtime(url: str, data_dir: Path, starting_s: float = 30.0, grace_s: float = 3.0) -> None:
+    """Wait for a runtime that is still starting (`plugin-runtime serve &` just before).
+
+    While a server holds the data directory's lock, it is starting: wait for it to answer (up to
+    ``starting_s``). Otherwise allow ``grace_s`` (a server launched a moment ago may not hold its
+    lock yet), then let the command fail with the usual message."""
+    import requests
+
+    deadline = time.monotonic() + grace_s
+    told = False
+    while True:
+        try:
+            requests.get(f"{url.rstrip('/')}/healthz", timeout=5)
+            return
+        except requests.ConnectionError:
+            pass
+        except requests.RequestException:
+            return  # it answers, if slowly: the command reports what follows
+        held = _server_lock_held(data_dir)
+        if held and not told:
+            click.echo(f"waiting for the runtime at {url} to start...", err=True)
+            told = True
+            deadline = time.monotonic() + starting_s
+        elif told and not held:
+            return  # it stopped while starting: the command says it cannot reach it
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
+
+
+def _server_lock_held(data_dir: Path) -> bool:
+    import fcntl
+
+    try:
+        with open(data_dir / "server.lock", "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class Progress:
+    """One status line on stderr, rewritten in place on a terminal and erased when done, so
+    that what follows starts on a clean line; on a pipe or a file, only the ``whole`` line
+    given at the start (no carriage returns for a log or another program to untangle)."""
+
+    def __init__(self, whole: str | None = None) -> None:
+        self.live = sys.stderr.isatty()
+        self._shown = False
+        if whole and not self.live:
+            click.echo(whole, err=True)
+
+    def update(self, text: str) -> None:
+        if self.live:
+            click.echo(f"\r\033[K{text}", nl=False, err=True)
+            self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            click.echo("\r\033[K", nl=False, err=True)
+            self._shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def json_option(function: Callable) -> Callable:

@@ -7,17 +7,20 @@ prints the issues, metadata and statuses that resulted.
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
 
-from plugin_runtime.cli._common import fail
+from plugin_runtime.cli._common import Progress, fail
 from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.terminal import escape
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_plugins" / "invoice_qa"
 
@@ -47,8 +50,6 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
     from plugin_runtime.config import Settings
     from plugin_runtime.recordings import read_events
     from plugin_runtime.server import Runtime
-    from plugin_runtime.source import load_source
-    from plugin_runtime.webhooks import headers
 
     events_file = Path(events_path or Path(plugin_path) / "events.jsonl")
     folder = Path(data_dir or tempfile.mkdtemp(prefix="plugin-runtime-demo-"))
@@ -67,31 +68,15 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
         client = Client(url, runtime.token)
         recorded = [r for r in read_events(events_file) if r.event is not None and r.error is None]
         _prepare_platform(client, recorded)
-        _step(f"uploading {plugin_path} as invoice-qa (building its image)")
-        source = load_source(plugin_path)
-        version = client.post("/v1/plugins/invoice-qa/versions", params={"create": "true"}, data=source.archive())
-        started = time.monotonic()
-        while version["status"] == "deploying":
-            version = client.get("/v1/plugins/invoice-qa/versions/1", params={"wait": 2})
-            click.echo(f"    building... {time.monotonic() - started:.0f} s", err=True)
-        if version["status"] != "active":
-            fail(f"the plugin failed to deploy: {version['build_error']}", 1)
-        projects = sorted({r.event["project_id"] for r in recorded})
+        version = _deploy(client, plugin_path)
+        projects = sorted({r.event["project_id"] for r in recorded if r.event is not None})
         for project_id in projects:
             client.request("PUT", f"/v1/plugins/invoice-qa/projects/{project_id}")
-        _step(f"invoice-qa v1 active on {', '.join(projects)}; replaying {len(recorded)} recorded events (signed webhooks)")
-        secret = runtime.webhook_secrets[0]
-        for number, item in enumerate(recorded, 1):
-            response = client.session.post(f"{url}/v1/events", data=item.raw, headers=headers(secret, item.event["id"], item.raw))
-            if response.status_code not in (200, 202):
-                fail(f"event {item.event['id']} refused: {response.status_code} {response.text}", 1)
-            # As on a live platform, each event's effects land before the next label arrives.
-            _wait_for_runs(client)
-            if sys.stderr.isatty():
-                click.echo(f"\r    {number}/{len(recorded)} events processed", nl=False, err=True)
-        if sys.stderr.isatty():
-            click.echo("", err=True)
+        _step(f"invoice-qa v1 active on {', '.join(projects)}; sending its {len(recorded)} recorded events as "
+              "signed webhooks, each once the runs of the one before are done")
+        _replay(client, url, runtime.webhook_secrets[0], recorded)
         _step("result")
+        _explain(client, recorded, projects, version["subscriptions"])
         _show(client, projects)
         if keep_serving:
             _step(f"serving on {url} (token in {folder / 'token'}); Ctrl-C to stop")
@@ -132,6 +117,36 @@ def _prepare_platform(client, recorded) -> None:
     _step(f"created {len(created_projects)} project(s) and {len(created_assets)} asset(s) on the embedded platform")
 
 
+def _deploy(client, plugin_path: str) -> dict:
+    from plugin_runtime.source import load_source
+
+    _step(f"uploading {plugin_path} as invoice-qa (building its image)")
+    source = load_source(plugin_path)
+    version = client.post("/v1/plugins/invoice-qa/versions", params={"create": "true"}, data=source.archive())
+    started = time.monotonic()
+    with Progress("    building...") as progress:
+        while version["status"] == "deploying":
+            progress.update(f"    building... {time.monotonic() - started:.0f} s")
+            version = client.get("/v1/plugins/invoice-qa/versions/1", params={"wait": 1})
+    if version["status"] != "active":
+        fail(f"the plugin failed to deploy: {version['build_error']}", 1)
+    return version
+
+
+def _replay(client, url: str, secret: str, recorded) -> None:
+    from plugin_runtime.webhooks import headers
+
+    with Progress() as progress:
+        for number, item in enumerate(recorded, 1):
+            progress.update(f"    {number}/{len(recorded)} events sent")
+            response = client.session.post(f"{url}/v1/events", data=item.raw,
+                                           headers=headers(secret, item.event["id"], item.raw))
+            if response.status_code not in (200, 202):
+                fail(f"event {item.event['id']} refused: {response.status_code} {response.text}", 1)
+            # As on a live platform, each event's effects land before the next label arrives.
+            _wait_for_runs(client)
+
+
 def _wait_for_runs(client, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,12 +156,45 @@ def _wait_for_runs(client, timeout: float = 120) -> None:
     click.echo("warning: some runs are still pending", err=True)
 
 
+def _explain(client, recorded, projects: list[str], subscriptions: list[str]) -> None:
+    """The numbers, adding up: events sent and caused, runs, and the events that ran nothing."""
+    sent = [item.event for item in recorded]
+    caused = [event for project_id in projects for event in _stored_events(client, project_id) if event.get("cause")]
+    runs = client.get("/v1/runs", params={"limit": 10_000})
+    statuses = Counter(run["status"] for run in runs)
+    others = "".join(f", {n} {s}" for s, n in sorted(statuses.items()) if s not in ("succeeded", "failed"))
+    click.echo(f"events: {len(sent)} sent ({_by_type(sent)})"
+               + (f", {len(caused)} caused by the bot's actions ({_by_type(caused)})" if caused else ""))
+    click.echo(f"runs: {len(runs)} ({statuses['succeeded']} succeeded, {statuses['failed']} failed{others}): "
+               f"one per event of a type the bot has a hook for ({', '.join(subscriptions)})")
+    with_run = {run["event_id"] for run in runs}
+    idle = [event for event in sent + caused if event["id"] not in with_run]
+    if not idle:
+        return
+    no_hook = [event for event in idle if event["type"] not in subscriptions]
+    if no_hook:
+        click.echo(f"no run for {len(no_hook)} event(s) of types invoice-qa has no hook for: {_by_origin(no_hook)}")
+    if len(no_hook) < len(idle):
+        other = [event for event in idle if event["type"] in subscriptions]
+        click.echo(f"no run for: {_by_origin(other)} (see plugin-runtime runs list and the runtime's log)")
+
+
+def _by_origin(events: list[dict]) -> str:
+    """``onReview (1 sent), onSendBackToQueue (4 caused)``."""
+    counts = Counter((event["type"], "caused" if event.get("cause") else "sent") for event in events)
+    return ", ".join(f"{kind} ({count} {origin})" for (kind, origin), count in counts.items())
+
+
+def _stored_events(client, project_id: str) -> list[dict]:
+    text = client.get("/v1/events", params={"project_id": project_id}, expect_json=False).text
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _by_type(events: list[dict]) -> str:
+    return ", ".join(f"{count} {kind}" for kind, count in Counter(event["type"] for event in events).items())
+
+
 def _show(client, projects: list[str]) -> None:
-    runs = client.get("/v1/runs", params={"limit": 1000})
-    by_status: dict[str, int] = {}
-    for run in runs:
-        by_status[run["status"]] = by_status.get(run["status"], 0) + 1
-    click.echo(f"runs: {', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}")
     for project_id in projects:
         rows = client.get(f"/v1/projects/{project_id}/assets")
         click.echo(f"\nproject {project_id}")
@@ -155,13 +203,32 @@ def _show(client, projects: list[str]) -> None:
         click.echo("-" * len(header))
         for asset in rows:
             accuracy = (asset.get("jsonMetadata") or {}).get("accuracy")
-            issues = [i["text"] for i in asset.get("issues") or []]
+            issues = _issue_lines(asset)
             first = issues[0] if issues else "-"
             click.echo(f"{asset['id']:10} {asset.get('externalId') or '-':18} {asset['status']:10} "
                        f"{'-' if accuracy is None else f'{accuracy:.0f}%':>8}  {first}")
             for more in issues[1:]:
                 click.echo(f"{'':52}{more}")
+    click.echo("\nACCURACY: the share of the bot's rules that the asset's latest label passes.\n"
+               "Plugins cannot close issues yet, so an issue stays open on the platform; 'resolved by the next\n"
+               "label' marks one whose label was replaced by a newer label that passed.")
     sys.stdout.flush()
+
+
+def _issue_lines(asset: dict) -> list[str]:
+    """Each issue, open or resolved by a newer label of the same kind that got no issue."""
+    labels = sorted(asset.get("labels") or [], key=lambda label: label.get("createdAt") or "")
+    flagged = {issue.get("labelId") for issue in asset.get("issues") or []}
+    lines = []
+    for issue in asset.get("issues") or []:
+        text = escape(str(issue["text"]))
+        own = next((label for label in labels if label["id"] == issue.get("labelId")), None)
+        newer = [label for label in labels[labels.index(own) + 1:] if label.get("labelType") == own.get("labelType")] if own else []
+        if issue.get("status") == "OPEN" and newer and newer[-1]["id"] not in flagged:
+            lines.append(f"resolved by the next label ({escape(str(newer[-1]['id']))}): {text}")
+        else:
+            lines.append(f"{str(issue.get('status') or 'open').lower()}: {text}")
+    return lines
 
 
 COMMANDS = [demo]

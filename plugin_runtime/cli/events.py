@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import requests
 
-from plugin_runtime.cli._common import client_options, fail, settings
+from plugin_runtime.cli._common import Progress, client_options, fail, settings, wait_for_runtime
 from plugin_runtime.terminal import escape
 
 RETRY_BUDGET_S = 30.0
@@ -39,30 +39,31 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
     from plugin_runtime.webhooks import headers
 
     config = settings(data_dir)
-    key = (secret.split() if secret else config.webhook_secrets(create=False) or [None])[0]
-    if not key:
+    base = (url or config.client_url).rstrip("/")
+    wait_for_runtime(base, config.data_dir)  # a runtime that is starting writes its secret first
+    keys = secret.split() if secret else config.webhook_secrets(create=False)
+    if not keys:
         fail("no webhook secret: pass --secret, set PLUGIN_RUNTIME_WEBHOOK_SECRET or --data-dir of the server")
-    target = (url or config.client_url).rstrip("/") + "/v1/events"
+    key = keys[0]
+    target = base + "/v1/events"
     session = requests.Session()
     sent, duplicates, failed = 0, 0, []
     records = list(read_events(file))
-    for number, recorded in enumerate(records, 1):
-        if recorded.error is not None:
-            failed.append((recorded.event_id or f"line {recorded.line}", recorded.error))
-            continue
-        body = recorded.raw  # the exact bytes of the line are signed and sent
-        outcome = _post(session, target, key, recorded.event_id or "", body, headers)
-        if outcome in (None, "duplicate"):
-            sent += 1
-            duplicates += outcome == "duplicate"
-            if wait_for_runs:
-                _wait_idle(session, target.rsplit("/v1/", 1)[0])
-        else:
-            failed.append((recorded.event_id or f"line {recorded.line}", outcome))
-        if sys.stderr.isatty():
-            click.echo(f"\rsent {number}/{len(records)}", nl=False, err=True)
-    if sys.stderr.isatty():
-        click.echo("", err=True)
+    with Progress() as progress:
+        for number, recorded in enumerate(records, 1):
+            progress.update(f"sending {number}/{len(records)}")
+            if recorded.error is not None:
+                failed.append((recorded.event_id or f"line {recorded.line}", recorded.error))
+                continue
+            body = recorded.raw  # the exact bytes of the line are signed and sent
+            outcome = _post(session, target, key, recorded.event_id or "", body, headers)
+            if outcome in (None, "duplicate"):
+                sent += 1
+                duplicates += outcome == "duplicate"
+                if wait_for_runs:
+                    _wait_idle(session, target.rsplit("/v1/", 1)[0])
+            else:
+                failed.append((recorded.event_id or f"line {recorded.line}", outcome))
     already = f" ({duplicates} already received: not processed again)" if duplicates else ""
     click.echo(f"{sent} event(s) acknowledged{already}, {len(failed)} not", err=True)
     for event_id, reason in failed:

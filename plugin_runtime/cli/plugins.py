@@ -3,13 +3,14 @@ deactivate, status, build-log, logs."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
 
 import click
 
-from plugin_runtime.cli._common import client_options, emit_json, fail, json_option, table
+from plugin_runtime.cli._common import Progress, client_options, emit_json, fail, json_option, table
 from plugin_runtime.errors import PluginInvalid
 from plugin_runtime.terminal import escape
 
@@ -44,31 +45,50 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
             click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
     params = {"create": str(create).lower()}
     if limits:
-        params["limits"] = __import__("json").dumps(_limits(limits))
+        params["limits"] = json.dumps(_limits(limits))
     version = client.post(f"/v1/plugins/{name}/versions", params=params,
                           data=source.archive(), headers={"Content-Type": "application/zip"})
-    number = version["version"]
     if wait:
-        started = time.monotonic()
-        while version["status"] == "deploying":
-            if not as_json:
-                click.echo(f"\rbuilding {name} v{number}... {time.monotonic() - started:.0f} s", nl=False, err=True)
-            version = client.get(f"/v1/plugins/{name}/versions/{number}", params={"wait": 5})
-        if not as_json:
-            click.echo("", err=True)
+        version = _wait_for_build(client, name, version, quiet=as_json)
     if as_json:
         emit_json(version)
-    elif version["status"] == "failed":
-        click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
     else:
-        subscriptions = escape(", ".join(version["subscriptions"]))
-        click.echo(f"{name} v{number} deployed: the live version (subscribes to {subscriptions})")
-        for warning in version.get("warnings") or []:
-            click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
-        click.echo(f"run it on a project's events with: plugin-runtime plugins activate {name} --project PROJECT_ID",
-                   err=True)
+        _report(client, name, version)
     if version["status"] == "failed":
         sys.exit(1)
+
+
+def _wait_for_build(client, name: str, version: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    number = version["version"]
+    started = time.monotonic()
+    with Progress(None if quiet else f"building {name} v{number}...") as progress:
+        while version["status"] == "deploying":
+            if not quiet:
+                progress.update(f"building {name} v{number}... {time.monotonic() - started:.0f} s")
+            # A short wait on a terminal keeps the counter moving; a pipe shows no counter.
+            version = client.get(f"/v1/plugins/{name}/versions/{number}", params={"wait": 1 if progress.live else 5})
+    return version
+
+
+def _report(client, name: str, version: dict[str, Any]) -> None:
+    """The outcome, then the next step only where one applies."""
+    number = version["version"]
+    if version["status"] == "failed":
+        click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
+        click.echo(f"the whole build log: plugin-runtime plugins build-log {name} --version {number}", err=True)
+        return
+    if version["status"] == "deploying":
+        click.echo(f"{name} v{number} uploaded; building (see: plugin-runtime plugins status {name})")
+        return
+    for warning in version.get("warnings") or []:
+        click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
+    subscriptions = escape(", ".join(version["subscriptions"]))
+    click.echo(f"{name} v{number} deployed: the live version (subscribes to {subscriptions or 'nothing'})")
+    projects = client.get(f"/v1/plugins/{name}").get("projects") or []
+    if projects:
+        click.echo(f"active on {', '.join(projects)}: their next events run v{number}")
+    else:
+        click.echo(f"next, run it on a project's events: plugin-runtime plugins activate {name} --project PROJECT_ID")
 
 
 @plugins.command()
@@ -190,6 +210,15 @@ def build_log(client, name: str, version: int | None, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
+    number = info["version"]
+    if info["status"] == "deploying":
+        click.echo(f"{name} v{number} is still building: its log comes when the build ends")
+        return
+    detail = client.get(f"/v1/plugins/{name}/versions/{number}")
+    if detail.get("image"):
+        click.echo(f"{name} v{number}: image {detail['image']}, ready at {detail.get('ready_at') or '-'}")
+    elif info["status"] != "failed":
+        click.echo(f"{name} v{number}: no image (the runtime runs plugins as processes, --sandbox process)")
     click.echo(escape(info["build_log"] or "", multiline=True) or "(empty log)")
     if info["build_error"]:
         click.echo(f"\nerror: {escape(info['build_error'], multiline=True)}", err=True)

@@ -1,0 +1,68 @@
+"""``plugin-runtime init``: a new plugin folder, ready to dry-run, test and upload.
+
+The files come from ``templates/plugin`` (each ``NAME.tmpl`` becomes ``NAME``), with the
+plugin's name and its ``PluginCore`` import filled in. The folder works anywhere: its test and
+its README use paths relative to the folder, nothing of this repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.registry import NAME
+
+SDK_IMPORT = "from plugin_sdk import PluginCore"
+# The runtime's shim resolves it to plugin_sdk unless requirements.txt lists the real kili.
+KILI_IMPORT = "from kili.plugins import PluginCore  # as on Kili; runs here without the kili package"
+
+#: What each file is for, in the order ``init`` lists them.
+FILES = {
+    "main.py": "the bot: checks IBAN and currency on each submitted label",
+    "requirements.txt": "the Python packages it needs (none yet)",
+    "events.jsonl": "5 recorded events to dry-run it on, one JSON object per line",
+    "test_main.py": "its tests (pytest, plugin_sdk.testing)",
+    "README.md": "these files and the commands to dry-run, test and upload it",
+}
+
+
+class ScaffoldError(PluginRuntimeError):
+    """``init`` refused: a bad name, or a folder that already holds something."""
+
+
+@dataclass
+class Scaffold:
+    folder: Path
+    files: list[str]
+
+
+def create(parent: Path, name: str, kili: bool = False) -> Scaffold:
+    """Write the plugin folder ``parent/name``; never overwrites anything."""
+    if not NAME.fullmatch(name):
+        raise ScaffoldError(
+            f"{name!r} cannot name a plugin: use 1 to 63 characters among a-z, 0-9, '.', '_' and '-', "
+            "starting with a letter or digit (it is the folder's name and the name to upload it as)")
+    folder = parent / name
+    if folder.exists() and not folder.is_dir():
+        raise ScaffoldError(f"{folder} already exists and is not a folder: choose another name")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise ScaffoldError(f"{folder} already exists and is not empty: choose another name, or move it away "
+                            "(init never overwrites files)")
+    values = {"{{name}}": name, "{{import}}": KILI_IMPORT if kili else SDK_IMPORT}
+    templates = resources.files("plugin_runtime") / "templates" / "plugin"
+    target = folder
+    try:
+        folder.mkdir(exist_ok=True)
+        for file in FILES:
+            text = (templates / f"{file}.tmpl").read_text(encoding="utf-8")
+            for key, value in values.items():
+                text = text.replace(key, value)
+            target = folder / file
+            # "x": a file that appeared meanwhile is an error, not overwritten.
+            with open(target, "x", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as error:
+        raise ScaffoldError(f"cannot write {target}: {error.strerror or error}") from error
+    return Scaffold(folder, list(FILES))
