@@ -49,7 +49,7 @@ CODE = "/plugin"
 SDK_REQUIREMENTS = ("pydantic>=2.6,<3",)
 LABEL = "org.plugin-runtime"
 #: Part of the dependency layer's cache key: bump it when the way layers are built changes.
-BUILD_RECIPE = "3"
+BUILD_RECIPE = "4"
 #: Characters of a build's log kept with its image (see _kept_log).
 KEPT_LOG_CHARS = 16_000
 #: Seconds one source distribution may take to build in its sandbox.
@@ -97,13 +97,13 @@ class Builder:
         base: str = base_image.DEFAULT_BASE_IMAGE,
         progress: Progress | None = None,
         pip: list[str] | None = None,
-        build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+        build_timeout_s: float | None = None,
     ) -> None:
         self.client = client
         self.base_name = base
         self.say = progress or (lambda message: None)
         self.pip = pip or [sys.executable, "-m", "pip"]
-        self.build_timeout_s = build_timeout_s
+        self.build_timeout_s = build_timeout_s or DEFAULT_BUILD_TIMEOUT_S
         self._base: base_image.BaseImage | None = None
         self._sdk = sdk_digest()
 

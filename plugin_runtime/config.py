@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     sandbox: str = "docker"
     base_image: str = "plugin-runtime-base:bookworm"
+    #: Seconds one source distribution may take to build in the build sandbox.
+    build_timeout_s: float = Field(default=600.0, gt=0, le=7200)
     concurrency: int = Field(default=4, ge=1, le=64)
     max_queue: int = Field(default=10_000, ge=1)
     #: Pending runs one project may have before its events get 429 (others still get in).

@@ -256,53 +256,82 @@ class Resolver:
         self.target = pip.target
 
     def resolve(self, lines: list[str], work: Path, log: list[str]) -> Resolution:
-        wheels, built, sources = work / "wheels", work / "built", work / "sdists"
-        built.mkdir(parents=True, exist_ok=True)
-        parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines]
-        hashes = {canonicalize_name(req.name): [o.split("=", 1)[1] for o in requirement_lines.split_options(line)[1]
-                                                if o.startswith("--hash=")] for line, req in parsed}
-        made: dict[str, Path] = {}  # canonical name -> wheel built from its source distribution
-        settings: dict[str, str] | None = None
+        return _Resolving(self, lines, work, log).run()
 
-        def build_from_source(finder: PackageFinder, package: Package) -> None:
-            name = canonicalize_name(package.name)
-            sdist = fetch(finder, package, sources, hashes.get(name, []))
-            made[name] = self.build(sdist, package)
-            shutil.copy2(made[name], built / made[name].name)
 
-        direct = [req for _, req in parsed if self.target.applies(req)]
+class _Resolving:
+    """The state of one resolution: the wheels built from source so far, and the pins."""
+
+    def __init__(self, resolver: Resolver, lines: list[str], work: Path, log: list[str]) -> None:
+        self.resolver, self.pip, self.target, self.work, self.log = resolver, resolver.pip, resolver.target, work, log
+        self.wheels, self.built, self.sources = work / "wheels", work / "built", work / "sdists"
+        self.built.mkdir(parents=True, exist_ok=True)
+        self.parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines]
+        self.hashes = {canonicalize_name(req.name): [o.split("=", 1)[1] for o in requirement_lines.split_options(line)[1]
+                                                     if o.startswith("--hash=")] for line, req in self.parsed}
+        self.made: dict[str, Path] = {}  # canonical name -> wheel built from its source distribution
+        self.pins: list[str] = []
+        self._settings: dict[str, str] | None = None
+
+    def finder(self):
+        if self._settings is None:
+            self._settings = self.pip.index_config(self.log)
+        return package_finder(self._settings, self.target)
+
+    def run(self) -> Resolution:
+        direct = [req for _, req in self.parsed if self.target.applies(req)]
         if direct:
-            settings = self.pip.index_config(log)
-            with package_finder(settings, self.target) as finder:
-                # Without this, --only-binary quietly picks an older release that has a wheel.
-                for req in direct:
-                    best = finder.find_best_match(req).best
-                    if best is not None and not best.link.is_wheel:
-                        build_from_source(finder, best)
+            self._pin_newest(direct, hashed=any(self.hashes.values()))
         for _ in range(MAX_ROUNDS):
-            requirement_file = work / "requirements.txt"
-            requirement_file.write_text("".join(self._line(line, req, made) for line, req in parsed))
-            shutil.rmtree(wheels, ignore_errors=True)
-            result = self.pip.download([], wheels, log, find_links=built, requirement_file=requirement_file)
+            requirement_file = self.work / "requirements.txt"
+            requirement_file.write_text("".join(self._line(line, req) for line, req in self.parsed)
+                                        + "".join(pin + "\n" for pin in self.pins))
+            shutil.rmtree(self.wheels, ignore_errors=True)
+            result = self.pip.download([], self.wheels, self.log, find_links=self.built,
+                                       requirement_file=requirement_file)
             if result.returncode == 0:
-                return Resolution(artifacts(wheels), wheels, requirement_file, sorted(made))
-            missing = [r for r in missing_requirements(result.stderr) if canonicalize_name(r.name) not in made]
+                return Resolution(artifacts(self.wheels), self.wheels, requirement_file, sorted(self.made))
+            missing = [r for r in missing_requirements(result.stderr) if canonicalize_name(r.name) not in self.made]
+            if not missing and self.pins:
+                # The newest releases conflict with each other: let pip pick older ones.
+                self.log.append(f"the newest releases ({', '.join(self.pins)}) do not go together; letting pip choose")
+                self.pins = []
+                continue
             if not missing:
-                raise failure("resolving the requirements failed", result, log, self.target)
-            settings = settings if settings is not None else self.pip.index_config(log)
-            with package_finder(settings, self.target) as finder:
+                raise failure("resolving the requirements failed", result, self.log, self.target)
+            with self.finder() as finder:
                 for req in missing:
                     best = finder.find_best_match(req).best
                     if best is None or best.link.is_wheel:
-                        raise failure("resolving the requirements failed", result, log, self.target)
-                    build_from_source(finder, best)
+                        raise failure("resolving the requirements failed", result, self.log, self.target)
+                    self._build_from_source(finder, best)
         raise BuildFailed(f"the requirements still needed source builds after {MAX_ROUNDS} rounds: "
-                          f"{', '.join(sorted(made))}; pin versions that publish wheels", "\n".join(log))
+                          f"{', '.join(sorted(self.made))}; pin versions that publish wheels", "\n".join(self.log))
 
-    @staticmethod
-    def _line(line: str, req: Requirement, made: dict[str, Path]) -> str:
+    def _pin_newest(self, direct: list[Requirement], hashed: bool) -> None:
+        """Pin each direct requirement to its newest matching release, built from source if it
+        has no wheel. Without this, ``--only-binary`` quietly backtracks to an old release
+        whose dependencies all have wheels (kili 26 needs cuid 0.4, an sdist: pip would pick
+        kili 2.131 and an old pandas that breaks on the newest numpy)."""
+        with self.finder() as finder:
+            for req in direct:
+                best = finder.find_best_match(req).best
+                if best is None:
+                    continue  # pip says what is wrong with it
+                if not best.link.is_wheel:
+                    self._build_from_source(finder, best)
+                if not hashed:
+                    self.pins.append(f"{canonicalize_name(best.name)}=={best.version}")
+
+    def _build_from_source(self, finder: PackageFinder, package: Package) -> None:
+        name = canonicalize_name(package.name)
+        sdist = fetch(finder, package, self.sources, self.hashes.get(name, []))
+        self.made[name] = self.resolver.build(sdist, package)
+        shutil.copy2(self.made[name], self.built / self.made[name].name)
+
+    def _line(self, line: str, req: Requirement) -> str:
         # In hash-checking mode a wheel built here needs its own hash next to the sdist's.
-        wheel = made.get(canonicalize_name(req.name))
+        wheel = self.made.get(canonicalize_name(req.name))
         if wheel is not None and "--hash" in line:
             line += f" --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}"
         return line + "\n"

@@ -13,7 +13,9 @@ before the container starts (the root is read-only), the wheel comes back out wi
 from __future__ import annotations
 
 import io
+import os
 import re
+import socket
 import tarfile
 import tempfile
 import uuid
@@ -105,7 +107,10 @@ class SandboxedBuild:
             container.put_archive(WORK, _inputs(sdist, feed))
             container.start()
             status = self._wait(container, sdist, log)
-            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            try:
+                output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            except Exception as error:  # removed under us (an engine restart, an admin's cleanup)
+                output = f"(the build container's log could not be read: {error})"
             log.extend(output.splitlines()[-400:])
             if status != 0:
                 raise BuildFailed(_failed(sdist, project, status, output, self.base), "\n".join(log))
@@ -119,7 +124,7 @@ class SandboxedBuild:
     def _create(self, command: list[str]):
         from docker.types import Mount
 
-        from plugin_runtime.sandbox.docker import security_options, ulimits
+        from plugin_runtime.sandbox.docker import LABEL as SANDBOX, security_options, ulimits
 
         try:
             return self.client.containers.create(
@@ -131,7 +136,9 @@ class SandboxedBuild:
                 mem_limit=f"{self.limits.memory_mb}m", memswap_limit=f"{self.limits.memory_mb}m",
                 nano_cpus=int(self.limits.cpus * 1e9), pids_limit=self.limits.pids, ipc_mode="private",
                 log_config={"type": "json-file", "config": {"max-size": "5m", "max-file": "1"}},
-                labels={LABEL: "1"}, hostname="build",
+                # The sandbox's labels too, so the sweep removes it if this process dies mid-build.
+                labels={LABEL: "1", SANDBOX: "1", f"{SANDBOX}.owner": f"{socket.gethostname()}:{os.getpid()}"},
+                hostname="build",
             )
         except Exception as error:
             raise BuildFailed(f"cannot create the build container: {error}", "") from error

@@ -25,7 +25,8 @@ class Runtime:
         self.platform = EmbeddedPlatform(self.store)
         self.sandboxes = SandboxManager(
             settings.sandbox, self._version, self._archive, self.platform.read,
-            policy=settings.limits_policy(), base_image=settings.base_image, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
+            policy=settings.limits_policy(), base_image=settings.base_image,
+            build_timeout_s=settings.build_timeout_s, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
         )
         self.registry = Registry(self.store, self.sandboxes.build)
         self.registry.on_deleted.append(self.sandboxes.forget)

@@ -280,6 +280,9 @@ def open_for_source(source, limits: Limits | None = None, progress=None, base: s
 
     client = engine.connect()
     sweep(client)
-    builder = Builder(client, base or os.environ.get("PLUGIN_RUNTIME_BASE_IMAGE") or DEFAULT_BASE_IMAGE, progress)
+    from plugin_runtime.config import Settings
+
+    builder = Builder(client, base or os.environ.get("PLUGIN_RUNTIME_BASE_IMAGE") or DEFAULT_BASE_IMAGE, progress,
+                      build_timeout_s=Settings().build_timeout_s)
     result = builder.build(source, f"plugin-runtime-dryrun:{source.digest()[:16]}")
     return DockerSandbox(client, result.image, limits)

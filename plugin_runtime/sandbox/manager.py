@@ -31,13 +31,14 @@ ArchiveLookup = Callable[[str, int], bytes]
 class SandboxManager:
     def __init__(self, kind: str, lookup: VersionLookup, archive: ArchiveLookup, reader: ProjectReader | None,
                  policy: LimitsPolicy | None = None, base_image: str | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, build_timeout_s: float | None = None) -> None:
         if kind not in ("docker", "process"):
             raise ValueError(f"unknown sandbox {kind!r}: docker or process")
         self.kind, self.lookup, self.archive, self.reader = kind, lookup, archive, reader
         self.policy = policy or LimitsPolicy()
         self.progress = progress
         self.base_image = base_image
+        self.build_timeout_s = build_timeout_s
         self._pools: dict[tuple[str, int], WorkerPool] = {}
         self._lock = threading.Lock()
         self._client = None
@@ -68,7 +69,8 @@ class SandboxManager:
             if self._builder is None:
                 from plugin_runtime.base_image import DEFAULT_BASE_IMAGE
 
-                self._builder = Builder(self.client, self.base_image or DEFAULT_BASE_IMAGE, self.progress)
+                self._builder = Builder(self.client, self.base_image or DEFAULT_BASE_IMAGE, self.progress,
+                                        build_timeout_s=self.build_timeout_s)
             try:
                 result = self._builder.build(source, f"plugin-runtime-plugin:{name}-v{version}")
             except BuildFailed as error:

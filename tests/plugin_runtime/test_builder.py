@@ -10,15 +10,18 @@ the plugin in its container.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import hashlib
 import inspect
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -36,6 +39,8 @@ from plugin_sdk.testing import make_event
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
+#: Build containers of this process (other processes may be building at the same time).
+OURS = {"label": [BUILD_LABEL, f"org.plugin-runtime.sandbox.owner={socket.gethostname()}:{os.getpid()}"]}
 
 
 def write_wheel(directory, name, version, files, requires=()):
@@ -159,7 +164,7 @@ def docker_client():
             pytest.skip(f"Docker is unavailable (PLUGIN_RUNTIME_SKIP_DOCKER=1): {error}")
         pytest.fail(str(error), pytrace=False)
     yield client
-    left = client.containers.list(all=True, filters={"label": BUILD_LABEL})
+    left = client.containers.list(all=True, filters=OURS)
     for container in left:
         container.remove(force=True, v=True)
     client.close()
@@ -345,15 +350,30 @@ def test_a_failing_source_build_says_what_to_do_and_leaves_nothing(docker_client
     assert "It needs a compiler" in failed.value.error and "publishes a wheel" in failed.value.error
     assert "x86_64-linux-gnu-gcc" in failed.value.log
     assert not docker_client.images.list(name=tag)
-    assert not docker_client.containers.list(all=True, filters={"label": BUILD_LABEL})
+    assert not docker_client.containers.list(all=True, filters=OURS)
     assert not [m for m in markers if m.exists()]
 
 
-def test_a_source_build_past_its_time_limit_is_stopped(docker_client, tags, index, markers, tmp_path):
+def test_a_source_build_runs_confined_and_is_stopped_at_its_time_limit(docker_client, tags, index, markers, tmp_path):
     name = f"prt-slow-build-{uuid.uuid4().hex[:8]}"
     make_sdist(index, name, "1.0", [str(m) for m in markers], build_body="__import__('time').sleep(3600)")
-    builder = Builder(docker_client, DEFAULT_BASE_IMAGE, build_timeout_s=5)
-    with pytest.raises(BuildFailed, match=r"took longer than 5 s, the build time limit"):
-        builder.build(load_source(plugin_folder(tmp_path, "pass", f"{name}\n")), tags())
-    assert not docker_client.containers.list(all=True, filters={"label": BUILD_LABEL})
+    builder = Builder(docker_client, DEFAULT_BASE_IMAGE, build_timeout_s=20)
+    source = load_source(plugin_folder(tmp_path, "pass", f"{name}\n"))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        building = pool.submit(builder.build, source, tags())
+        deadline = time.monotonic() + 60
+        while not (found := docker_client.containers.list(filters=OURS)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert found, "no build container was seen running"
+        config = docker_client.api.inspect_container(found[0].id)
+        with pytest.raises(BuildFailed, match=r"took longer than 20 s, the build time limit"):
+            building.result(timeout=120)
+    host = config["HostConfig"]
+    assert config["Config"]["User"] == "10001:10001" and host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and host["Privileged"] is False
+    assert "no-new-privileges" in host["SecurityOpt"] and any(o.startswith("seccomp=") for o in host["SecurityOpt"])
+    assert (host["Memory"], host["PidsLimit"], host["NanoCpus"]) == (512 * 2**20, 128, 10**9)
+    assert not [b for b in host.get("Binds") or []] and not [m for m in config["Mounts"] if m["Type"] == "bind"]
+    assert not [v for v in config["Config"]["Env"] if v.startswith("PLUGIN_RUNTIME_")]
+    assert not docker_client.containers.list(all=True, filters=OURS)
     assert not [m for m in markers if m.exists()]
