@@ -102,6 +102,8 @@ def nests_deeper(data: bytes, limit: int = MAX_DEPTH) -> bool:
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
     brackets = _STRING.sub(b"", data).translate(_ONE_KIND, _NOT_BRACKET)
+    if b"[" * (limit + 1) in brackets:  # the usual attack, found in one search
+        return True
     for _ in range(limit):
         shorter = brackets.replace(b"[]", b"")
         if len(shorter) == len(brackets):

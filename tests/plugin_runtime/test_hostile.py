@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import stat
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -235,3 +238,211 @@ def test_hostile_actions_are_rejected_and_recorded(attacker: Service, kind: str,
     # The next run of the same plugin still applies its valid actions.
     fine = attack(attacker, f"fine-after-{kind}")
     assert fine["status"] == "succeeded" and [a["status"] for a in fine["actions"]] == ["applied"]
+
+
+# Plugins writing on the protocol's descriptor -------------------------------------------------
+# A plugin reaches the protocol's channel through the SDK's objects (its logger's handler), so
+# whatever the SDK would never send, a plugin can: each message below once stalled its lane
+# (and then, the queue full, its project) or stored megabytes for one run.
+
+PROTOCOL_ATTACKER = r'''
+import json
+import os
+
+from plugin_sdk import PluginCore
+
+
+def channel(plugin):
+    handler = next(h for h in plugin.logger.handlers if hasattr(h, "executor"))
+    return handler.executor.sink.__self__.channel
+
+
+def line(message):
+    return json.dumps(message).encode() + b"\n"
+
+
+def encoder(plugin, protocol):
+    """The channel's send, encoding as the current event's attack says (until its result)."""
+    sdk_send = protocol.send
+
+    def send(message):
+        if plugin.attack == "surrogates-escaped":  # valid JSON holding "\ud800" escapes
+            os.write(protocol.out, line(message))
+        elif plugin.attack == "surrogates-raw":  # a surrogate's bytes, not UTF-8 (the SDK's old encoding)
+            os.write(protocol.out, json.dumps(message, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+        else:
+            sdk_send(message)
+    return send
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        attack = self.attack = label["jsonResponse"]["ATTACK"]
+        protocol = channel(self)
+        if not hasattr(self, "patched"):
+            self.patched = protocol.send = encoder(self, protocol)
+        if attack == "deep-nesting":
+            os.write(protocol.out, b'{"type":"log","level":"INFO","message":' + b"[" * 100000 + b"]" * 100000 + b"}\n")
+        elif attack == "forged-level":
+            for _ in range(42):
+                os.write(protocol.out, line({"type": "log", "level": "X" * 1_000_000, "message": "", "source": "logger"}))
+        elif attack == "padded-log":
+            for _ in range(42):
+                os.write(protocol.out, line({"type": "log", "level": "INFO", "message": "x", "pad": "y" * 300_000}))
+        elif attack == "huge-priority":
+            self.kili.update_properties_in_assets(asset_ids=[asset_id], priorities=[10**20])
+        elif attack == "nan-metadata":
+            self.kili.update_properties_in_assets(asset_ids=[asset_id], json_metadatas=[{"score": float("nan")}])
+        elif attack == "control-characters":
+            print("\x1b[2J\x1b[1;1H\x1b]0;pwned\x07OK\r\x00done")
+        elif attack == "long-line":
+            print("z" * 900_000)
+        elif attack == "over-the-cap":
+            print("z" * 3_000_000)
+        elif attack.startswith("surrogates"):
+            self.logger.info("log \ud800 line")
+            self.kili.create_issues(project_id=self.project_id, label_id_array=[label["id"]],
+                                    text_array=["issue \udc80 text"])
+            return
+        self.kili.add_to_review(asset_ids=[asset_id])
+'''
+
+BENIGN = '''
+from plugin_sdk import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        self.logger.info("benign checked %s", asset_id)
+        self.kili.send_back_to_queue(asset_ids=[asset_id])
+'''
+
+#: attack -> (the attacker's run status, outcome, words of its error); None: no error.
+PROTOCOL_ATTACKS = {
+    "deep-nesting": ("failed", "invalid_output", "more than 64 levels deep"),
+    "forged-level": ("failed", "invalid_output", "unknown level 'XXXX"),
+    "padded-log": ("failed", "output_limit", "every byte of its log and read messages counts"),
+    "huge-priority": ("failed", "invalid_output", "priority: Input should be less than or equal to 2147483647"),
+    "nan-metadata": ("failed", "invalid_output", "NaN is not a JSON value"),
+    "surrogates-sdk": ("succeeded", None, None),
+    "surrogates-escaped": ("succeeded", None, None),
+    "surrogates-raw": ("succeeded", None, None),
+}
+
+
+def deploy_protocol_plugins(service: Service, project_id: str) -> None:
+    for name, code in (("protocol-attacker", PROTOCOL_ATTACKER), ("benign", BENIGN)):
+        response = upload(service, make_zip([("main.py", code.encode(), None)]), name)
+        assert response.status_code == 202, response.text
+        assert service.runtime.registry.wait(name, 1, 600)["status"] == "active"
+        service.runtime.registry.activate(name, project_id)
+
+
+def runs_of(service: Service, project_id: str, event_id: str, attack: str) -> dict[str, dict]:
+    """Send one event to both plugins, wait for its runs to end, return them by plugin."""
+    event = {"id": event_id, "type": "onSubmit", "project_id": project_id, "asset_id": f"asset-{event_id}",
+             "label": {"id": f"label-{event_id}", "jsonResponse": {"ATTACK": attack}}}
+    assert service.post_event(event).status_code == 202
+    service.settle(120)
+    rows = service.runtime.store.read().execute("SELECT id, plugin FROM runs WHERE event_id = ?", (event_id,))
+    return {row["plugin"]: service.admin.get(f"{service.url}/v1/runs/{row['id']}", timeout=30).json()
+            for row in rows}
+
+
+def assert_protocol_attack_contained(service: Service, project_id: str, attack: str) -> None:
+    status, outcome, words = PROTOCOL_ATTACKS[attack]
+    runs = runs_of(service, project_id, f"{project_id}-{attack}", attack)
+    hostile, benign = runs["protocol-attacker"], runs["benign"]
+    assert (hostile["status"], hostile["outcome"]) == (status, outcome), hostile["error"]
+    if words is None:
+        assert hostile["error"] is None
+    else:
+        assert words in hostile["error"] and hostile["actions"] == []
+    # Nothing huge is stored, whatever the plugin sent.
+    stored = service.runtime.store.read().execute(
+        "SELECT COALESCE(SUM(LENGTH(level) + LENGTH(message) + LENGTH(source)), 0) FROM run_logs WHERE run_id = ?",
+        (hostile["id"],)).fetchone()[0]
+    assert stored < 4096, stored
+    # The benign plugin ran on the same event; both run the next events of the project.
+    assert benign["status"] == "succeeded" and [a["status"] for a in benign["actions"]] == ["applied"]
+    after = runs_of(service, project_id, f"{project_id}-after-{attack}", "fine")
+    assert {plugin: run["status"] for plugin, run in after.items()} == {
+        "protocol-attacker": "succeeded", "benign": "succeeded"}
+    assert [a["action"]["type"] for a in after["protocol-attacker"]["actions"]] == ["add_to_review"]
+
+
+def assert_surrogates_replaced(service: Service, project_id: str, attack: str) -> None:
+    [run] = [r for r in runs_of(service, project_id, f"{project_id}-{attack}-again", attack).values()
+             if r["plugin"] == "protocol-attacker"]
+    # One U+FFFD per surrogate, or per byte of one that arrived as bytes (not UTF-8).
+    assert [re.sub("\ufffd+", "?", log["message"]) for log in run["logs"]] == ["log ? line"]
+    [issue] = service.runtime.store.read().execute(
+        "SELECT text FROM issues WHERE asset_id = ?", (f"asset-{project_id}-{attack}-again",)).fetchall()
+    assert re.sub("\ufffd+", "?", issue[0]) == "issue ? text"
+
+
+@pytest.fixture(scope="module")
+def protocol_project(service: Service) -> str:
+    deploy_protocol_plugins(service, "proj-protocol")
+    return "proj-protocol"
+
+
+@pytest.mark.parametrize("attack", sorted(PROTOCOL_ATTACKS))
+def test_protocol_attacks_end_their_run_and_the_project_goes_on(service: Service, protocol_project: str,
+                                                                 attack: str) -> None:
+    assert_protocol_attack_contained(service, protocol_project, attack)
+    if attack.startswith("surrogates"):
+        assert_surrogates_replaced(service, protocol_project, attack)
+
+
+@pytest.mark.docker
+def test_protocol_attacks_are_contained_in_the_docker_sandbox(tmp_path_factory: pytest.TempPathFactory) -> None:
+    docker = start_service(tmp_path_factory.mktemp("hostile-docker"), "docker")
+    try:
+        deploy_protocol_plugins(docker, "proj-protocol-docker")
+        for attack in sorted(PROTOCOL_ATTACKS):
+            assert_protocol_attack_contained(docker, "proj-protocol-docker", attack)
+        assert_surrogates_replaced(docker, "proj-protocol-docker", "surrogates-raw")
+    finally:
+        stop_service(docker)
+
+
+#: The dry-run's status for each event of the attacker (what it prints or sends).
+DRY_RUN_STATUSES = {
+    **{attack: "ok" if status == "succeeded" else outcome for attack, (status, outcome, _) in PROTOCOL_ATTACKS.items()},
+    "control-characters": "ok", "long-line": "ok", "over-the-cap": "output_limit", "fine": "ok",
+}
+
+
+def _refuse_constant(name: str) -> None:
+    raise AssertionError(f"the dry-run printed {name}, which is not JSON")
+
+
+@pytest.mark.parametrize("output", ["json", "human"])
+def test_the_dry_run_prints_a_result_for_every_hostile_event(tmp_path, write_plugin, write_events,
+                                                              output: str) -> None:
+    from plugin_sdk.testing import make_event
+
+    plugin = write_plugin(tmp_path, PROTOCOL_ATTACKER)
+    attacks = [*sorted(DRY_RUN_STATUSES), "fine"]
+    events = write_events(tmp_path / "events.jsonl", *(
+        make_event(id=f"evt-{n}-{attack}", asset_id=f"asset-{n}", json_response={"ATTACK": attack})
+        for n, attack in enumerate(attacks)))
+    done = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(plugin), "--events", str(events),
+                           "--format", output, "--timeout", "20"], capture_output=True, timeout=300)
+    assert done.returncode == 1, done.stderr.decode("utf-8", "replace")[-2000:]
+    text = done.stdout.decode("utf-8")  # strict: the output is valid UTF-8
+    if output == "human":
+        heads = [line.split()[0] for line in text.splitlines() if line.startswith("evt-")]
+        assert heads == [f"evt-{n}-{attack}" for n, attack in enumerate(attacks)]
+        return
+    results = [json.loads(line, parse_constant=_refuse_constant) for line in text.splitlines()]
+    assert [(r["event_id"], r["status"]) for r in results] == [
+        (f"evt-{n}-{attack}", DRY_RUN_STATUSES[attack]) for n, attack in enumerate(attacks)]
+    by_attack = dict(zip(attacks, results))
+    # What a plugin prints is kept exactly in JSON (escaped there), long lines included.
+    assert [log["message"] for log in by_attack["control-characters"]["logs"]] == [
+        "\x1b[2J\x1b[1;1H\x1b]0;pwned\x07OK\r\x00done"]
+    assert "".join(log["message"] for log in by_attack["long-line"]["logs"]) == "z" * 900_000
+    assert "more than 64 levels deep" in by_attack["deep-nesting"]["error"]
+    assert not re.search("[\ud800-\udfff]", text)

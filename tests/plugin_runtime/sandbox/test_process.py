@@ -302,3 +302,68 @@ def test_the_kili_shim_serves_kili_style_plugins_without_the_kili_package(sandbo
     assert [a.type for a in result.actions] == ["add_to_review"]
     assert result.logs[0].message.startswith("on_kili_event needs Kili's own packages")
     assert result.logs[1].message == "pydantic False"
+
+
+FORGED_HELLO = """
+    import gc
+
+    from plugin_sdk import PluginCore
+
+    # At import, before the SDK's own hello: a hello whose subscriptions would be matched
+    # against every event of the project, were they believed.
+    [channel] = [o for o in gc.get_objects() if type(o).__name__ == "_Channel"]
+    channel.send({"type": "hello", "protocol": 1,
+                  "plugin": {"handler": "PluginHandler", "hooks": [], "subscriptions": SUBSCRIPTIONS}})
+
+
+    class PluginHandler(PluginCore):
+        def on_submit(self, label, asset_id):
+            self.kili.add_to_review(asset_ids=[asset_id])
+"""
+
+
+@pytest.mark.parametrize(("subscriptions", "reason"), [
+    ("[{'onSubmit': 1}]", "'subscriptions' is not a list of strings"),
+    ("'onSubmit'", "'subscriptions' is not a list of strings"),
+    ("['on submit!']", "invalid event pattern 'on submit!'"),
+    ("['asset.x'] * 1000", "1000 subscriptions, over the limit of 256"),
+])
+def test_a_forged_hello_is_a_load_error_not_an_exception(sandbox, subscriptions: str, reason: str) -> None:
+    box = sandbox(FORGED_HELLO.replace("SUBSCRIPTIONS", subscriptions), start_timeout_s=10)
+    result = submit(box)
+    assert result.status == "error"
+    assert "the plugin process sent an invalid message while loading" in result.error and reason in result.error
+
+
+def test_custom_log_levels_cross_as_the_standard_level_below_them(sandbox) -> None:
+    box = sandbox("""
+        import logging
+
+        from plugin_sdk import PluginCore
+
+        logging.addLevelName(25, "NOTICE")
+
+
+        class PluginHandler(PluginCore):
+            def on_submit(self, label, asset_id):
+                self.logger.log(25, "notice")
+                self.logger.log(35, "unnamed")
+                self.logger.critical("critical")
+    """)
+    result = submit(box)
+    assert result.status == "ok", result.error
+    assert [(log.level, log.message) for log in result.logs] == [
+        ("INFO", "notice"), ("WARNING", "unnamed"), ("CRITICAL", "critical")]
+
+
+def test_a_message_over_the_size_limit_is_refused_even_when_its_newline_came_in_the_same_read(sandbox) -> None:
+    # 64 KiB in the first read (not over the limit yet), the rest with the newline in the next.
+    box = sandbox("""
+        from plugin_sdk import PluginCore
+
+        class PluginHandler(PluginCore):
+            def on_submit(self, label, asset_id):
+                return [{"type": "create_issue", "asset_id": asset_id, "label_id": "l", "text": "t" * 70_000}]
+    """, max_message_bytes=64 * 1024, max_log_bytes=1024)
+    result = submit(box)
+    assert (result.status, result.error) == ("output_limit", "the plugin sent a message over 65536 bytes")
