@@ -202,10 +202,12 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/v1/runs", dependencies=[Depends(admin)], tags=["runs"])
     def runs(plugin: str | None = None,
-             status: Literal["pending", "running", "succeeded", "failed", "dead"] | None = None,
+             status: Literal["pending", "running", "succeeded", "failed", "dead", "skipped"] | None = None,
              project_id: str | None = None,
-             limit: int = Query(default=100, ge=1, le=10_000)) -> list[dict[str, Any]]:
-        return views.runs(plugin=plugin, status=status, project_id=project_id, limit=limit)
+             limit: int = Query(default=100, ge=1, le=10_000),
+             root_id: str | None = Query(default=None, description="runs of one webhook's chain of caused events")
+             ) -> list[dict[str, Any]]:
+        return views.runs(plugin=plugin, status=status, project_id=project_id, limit=limit, root_id=root_id)
 
     @app.get("/v1/runs/{run_id}", dependencies=[Depends(admin)], tags=["runs"])
     def run(run_id: str) -> dict[str, Any]:

@@ -39,6 +39,25 @@ class Settings(BaseSettings):
     retry_base_s: float = Field(default=0.5, ge=0, le=60)
     #: Admin maxima for per-plugin limits, e.g. '{"memory_mb": 1024, "timeout_s": 120}'.
     limit_maxima: dict[str, float] = Field(default_factory=dict)
+    #: What one event from outside (a root) may cause through plugins' actions, all depths
+    #: together: runs, and events (send-backs, appended labels). Past either, the root's
+    #: chain stops and is reported.
+    max_caused_runs: int = Field(default=100, ge=0)
+    max_caused_events: int = Field(default=1_000, ge=0)
+    #: A plugin's reads (``self.kili.labels()``, ...) per event: calls, and the server's time
+    #: answering them; past either, reads are refused with ReadLimitExceeded.
+    max_reads_per_event: int = Field(default=1_000, ge=1)
+    max_read_seconds_per_event: float = Field(default=10.0, gt=0)
+
+    def event_budget(self):
+        from plugin_runtime.budget import EventBudget
+
+        return EventBudget(max_runs=self.max_caused_runs, max_events=self.max_caused_events)
+
+    def read_limits(self):
+        from plugin_runtime.reads import ReadLimits
+
+        return ReadLimits(max_calls=self.max_reads_per_event, max_seconds=self.max_read_seconds_per_event)
 
     def limits_policy(self):
         from plugin_runtime.sandbox.base import Limits, LimitsPolicy

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from plugin_runtime.budget import Chain, EventBudget, queue_full
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.platforms.base import Platform
 from plugin_runtime.platforms.embedded import now
@@ -39,7 +40,8 @@ RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
 
 def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | None, depth: int) -> list[dict[str, Any]]:
     """Which plugin versions get a run for an event: those subscribed to its type, except the
-    plugin whose action caused it, and none past ``MAX_DEPTH``."""
+    plugin whose action caused it, and none past ``MAX_DEPTH``. (What a chain of caused events
+    may add up to is the root's budget: ``plugin_runtime.budget``.)"""
     if depth > MAX_DEPTH:
         return []
     return [t for t in targets if t["plugin"] != cause_plugin and subscribed(t["subscriptions"], event_type)]
@@ -47,10 +49,16 @@ def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | Non
 
 class Dispatcher:
     def __init__(self, store: Store, registry: Registry, platform: Platform, run: RunFunction,
-                 concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5) -> None:
+                 concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5,
+                 budget: EventBudget | None = None, max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
         self.store, self.registry, self.platform, self._run = store, registry, platform, run
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
+        self.budget = budget or EventBudget()
+        self.max_queue, self.max_queue_per_project = max_queue, max_queue_per_project
+        # Held from a run's queue check to the queueing of the runs it caused, so two finishing
+        # runs cannot both see room for the same free places.
+        self._admit = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lane")
         self._lock = threading.Lock()
         self._queues: dict[Lane, deque[str]] = {}
@@ -86,26 +94,44 @@ class Dispatcher:
         return event
 
     def _record(self, db, event: dict[str, Any], source: str, cause_run: str | None,
-                cause_plugin: str | None, depth: int) -> list[tuple[Lane, str]]:
+                cause_plugin: str | None, depth: int, chain: Chain | None = None) -> list[tuple[Lane, str]]:
+        """Store an event and its runs; a caused event (``chain``) only within its root's budget,
+        and its runs skipped (with the reason) when the queue is full."""
+        targets = plan(self.registry.targets(db, event["project_id"]), event["type"], cause_plugin, depth)
+        if chain is not None and not chain.admit(db, len(targets)):
+            return []
+        skipped = None if chain is None else self._queue_full(event["project_id"], len(targets), chain.queued)
         if "context" not in event and event.get("asset_id"):
             # Recorded with what the plugin saw, so an export of it dry-runs the same way.
             event = {**event, "context": self.platform.context(db, event)}
+        root_id = event["id"] if chain is None else chain.root_id
         cursor = db.execute(
-            "INSERT INTO events (id, type, project_id, asset_id, body, source, cause_run, cause_plugin, depth, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, type, project_id, asset_id, body, source, cause_run, cause_plugin, depth, received_at,"
+            " root_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (event["id"], event["type"], event["project_id"], event.get("asset_id"), dumps(event), source,
-             cause_run, cause_plugin, depth, now()))
+             cause_run, cause_plugin, depth, now(), root_id))
         seq = cursor.lastrowid
         runs = []
-        for target in plan(self.registry.targets(db, event["project_id"]), event["type"], cause_plugin, depth):
+        for target in targets:
             run_id = f"run-{uuid.uuid4().hex[:16]}"
             db.execute(
-                "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at,"
+                " root_id, outcome, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, event["id"], seq, target["plugin"], target["version"], event["project_id"],
-                 event.get("asset_id"), now()))
-            runs.append(((target["plugin"], target["version"], event["project_id"]), run_id))
+                 event.get("asset_id"), "skipped" if skipped else "pending", now(), root_id,
+                 "queue_full" if skipped else None, skipped, now() if skipped else None))
+            if not skipped:
+                runs.append(((target["plugin"], target["version"], event["project_id"]), run_id))
+        if chain is not None:
+            chain.recorded(db, len(targets), skipped)
         return runs
+
+    def _queue_full(self, project_id: str, planned: int, queued: int) -> str | None:
+        """Caused events count against the queues as webhooks do (which get 429 instead);
+        ``queued``: runs this chain queued, not yet counted as pending."""
+        return (queue_full(self.pending(project_id) + queued, planned, self.max_queue_per_project,
+                           f"project {project_id!r}", "PLUGIN_RUNTIME_MAX_QUEUE_PER_PROJECT")
+                or queue_full(self.pending() + queued, planned, self.max_queue, "the runtime", "PLUGIN_RUNTIME_MAX_QUEUE"))
 
     # Lanes -------------------------------------------------------------------------------
 
@@ -216,7 +242,8 @@ class Dispatcher:
     def _finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: str | None,
                 dead: bool = False) -> None:
         emitted_runs: list[tuple[Lane, str]] = []
-        with self.store.write() as db:
+        metrics = {"reads": (result.model_extra or {}).get("reads")}
+        with self._admit, self.store.write() as db:
             run = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if run["status"] in ("succeeded", "failed", "dead"):
                 return  # already finished: never apply twice
@@ -238,33 +265,35 @@ class Dispatcher:
                      for i, c in enumerate(checks)])
                 at = event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
                 emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None], at=at)
-                for number, caused in enumerate(emitted):
-                    caused = {**caused, "id": f"{run_id}-e{number}", "cause": {"run_id": run_id, "plugin": run["plugin"]}}
-                    emitted_runs += self._record(db, caused, "platform", run_id, run["plugin"], self._depth(db, run) + 1)
+                if emitted:
+                    chain = Chain.of_run(db, run, self.budget)
+                    for number, caused in enumerate(emitted):
+                        caused = {**caused, "id": f"{run_id}-e{number}", "cause": {"run_id": run_id, "plugin": run["plugin"]}}
+                        emitted_runs += self._record(db, caused, "platform", run_id, run["plugin"], chain.depth + 1, chain)
+                    metrics["caused"] = chain.report.metrics()
+                    db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
+                                   [(run_id, len(lines) + i, *line)
+                                    for i, line in enumerate(chain.report.log_lines(chain.root_id))])
                 status = "succeeded"
             else:
                 status = "dead" if dead else "failed"
             db.execute(
-                "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ? WHERE id = ?",
-                (status, outcome or (None if result.ok else result.status), result.error, result.duration_ms, now(), run_id))
+                "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ?, metrics = ? WHERE id = ?",
+                (status, outcome or (None if result.ok else result.status), result.error, result.duration_ms, now(),
+                 dumps({key: value for key, value in metrics.items() if value}), run_id))
         self._enqueue(emitted_runs)
         for callback in self.on_applied:
             callback(run_id)
 
-    @staticmethod
-    def _depth(db, run) -> int:
-        row = db.execute("SELECT depth FROM events WHERE id = ?", (run["event_id"],)).fetchone()
-        return row[0] if row else 0
-
     def retry(self, run_id: str, live_version: bool = False) -> dict[str, Any]:
-        """Run a failed or dead run again: a new attempt of the same run, or with
+        """Run a failed, dead or skipped run again: a new attempt of the same run, or with
         ``live_version`` a run of the same event by the plugin's live version (after a fix)."""
         with self.store.write() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
-            if row["status"] not in ("failed", "dead"):
-                raise ValueError(f"run {run_id} is {row['status']}: only failed or dead runs are retried")
+            if row["status"] not in ("failed", "dead", "skipped"):
+                raise ValueError(f"run {run_id} is {row['status']}: only failed, dead or skipped runs are retried")
             plugin = db.execute("SELECT current_version FROM plugins WHERE name = ?", (row["plugin"],)).fetchone()
             if plugin is None:
                 raise ValueError(f"plugin {row['plugin']!r} was deleted: its runs cannot be retried")
@@ -275,7 +304,7 @@ class Dispatcher:
             else:
                 existing = db.execute("SELECT id, status FROM runs WHERE event_id = ? AND plugin = ? AND version = ?",
                                       (row["event_id"], row["plugin"], version)).fetchone()
-                if existing is not None and existing["status"] not in ("failed", "dead"):
+                if existing is not None and existing["status"] not in ("failed", "dead", "skipped"):
                     raise ValueError(f"event {row['event_id']} already has run {existing['id']} ({existing['status']}) "
                                      f"for version {version}")
                 if existing is not None:

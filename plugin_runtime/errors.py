@@ -27,6 +27,12 @@ class SandboxUnavailable(PluginRuntimeError):
     """The sandbox could not run anything (no Python, no Docker engine, ...)."""
 
 
+class ReadLimitExceeded(PluginRuntimeError):
+    """A plugin's read refused because its event's reads reached a limit. It is the answer to
+    the plugin's ``call`` (the SDK raises ``plugin_sdk.ReadLimitExceeded``), never raised out of
+    a run."""
+
+
 class BuildFailed(PluginRuntimeError):
     """A plugin's image could not be built; ``error`` is what the user must fix, ``log`` all."""
 

@@ -9,6 +9,7 @@ from plugin_runtime.config import Settings
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.dispatcher import Dispatcher
 from plugin_runtime.platforms.embedded import EmbeddedPlatform
+from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
 from plugin_runtime.store import Store
@@ -23,16 +24,19 @@ class Runtime:
         self.webhook_secrets = settings.webhook_secrets()
         self.store = Store(settings.data_dir / "runtime.db")
         self.platform = EmbeddedPlatform(self.store)
+        # Plugins' reads are answered by the platform within each run's read budget.
+        self.reads = ReadMeter(self.platform.read, settings.read_limits())
         self.sandboxes = SandboxManager(
-            settings.sandbox, self._version, self._archive, self.platform.read,
+            settings.sandbox, self._version, self._archive, self.reads,
             policy=settings.limits_policy(), base_image=settings.base_image,
             build_timeout_s=settings.build_timeout_s, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
         )
-        self.registry = Registry(self.store, self.sandboxes.build)
+        self.registry = Registry(self.store, self.reads.bounded(self.sandboxes.build))
         self.registry.on_deleted.append(self.sandboxes.forget)
-        self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.sandboxes.run,
+        self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.reads.metered(self.sandboxes.run),
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
-                                     retry_base_s=settings.retry_base_s)
+                                     retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
+                                     max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project)
         self._stop = threading.Event()
 
     def _version(self, name: str, version: int) -> dict:

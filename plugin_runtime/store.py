@@ -168,6 +168,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE projects ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
     """,
+    # 5: event budgets (each caused event and run knows its root event; the root counts what
+    # it caused), per-run metrics (reads), and indexes so plugins' reads never scan a project
+    """
+    ALTER TABLE events ADD COLUMN root_id TEXT;
+    ALTER TABLE events ADD COLUMN caused_runs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN caused_events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN dropped_events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN budget_exceeded TEXT;
+    CREATE INDEX events_budget ON events (budget_exceeded) WHERE budget_exceeded IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN root_id TEXT;
+    CREATE INDEX runs_root ON runs (root_id, event_seq);
+    ALTER TABLE runs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX labels_project ON labels (project_id, created_at, seq);
+    CREATE INDEX labels_project_type ON labels (project_id, label_type);
+    CREATE INDEX assets_project_order ON assets (project_id, created_at, id);
+    CREATE INDEX assets_project_status ON assets (project_id, status);
+    CREATE INDEX issues_project ON issues (project_id, created_at, seq);
+    """,
 ]
 
 

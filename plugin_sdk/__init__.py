@@ -20,6 +20,7 @@ from plugin_sdk.errors import (
     PluginDefinitionError,
     PluginError,
     ProjectScopeError,
+    ReadLimitExceeded,
     UnresolvedAssetError,
     UnsupportedMethodError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PluginDefinitionError",
     "ProjectScopeError",
     "ContextUnavailable",
+    "ReadLimitExceeded",
     "UnresolvedAssetError",
     "UnsupportedMethodError",
     *_LAZY,

@@ -101,7 +101,7 @@ class _Session:
             raise ProtocolError(f"expected the reply to call {call_id}, got {reply!r}")
         if reply.get("error"):
             if reply.get("error_type") == "ReadLimitExceeded":
-                raise ReadLimitExceeded(reply["error"])
+                raise ReadLimitExceeded(str(reply["error"]).removeprefix("ReadLimitExceeded: "))
             raise PluginError(reply["error"])
         return reply.get("result")
 

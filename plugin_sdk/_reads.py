@@ -52,6 +52,7 @@ class KiliReads:
         output_format: str = "dict",
         *,
         as_generator: bool = False,
+        _count: bool = False,
         **unsupported: Any,
     ) -> Any:
         """Labels of the plugin's project, newest last, as plain camelCase dicts."""
@@ -64,16 +65,17 @@ class KiliReads:
             asset_external_id_strictly_in=asset_external_id_strictly_in, author_in=author_in,
             id_contains=id_contains, label_id=label_id, type_in=type_in, user_id=user_id,
         )
-        records = self._read("labels", query)
-        selected = _queries.page(records, first, skip)
+        if _count:
+            return int(self._read("count_labels", query))
+        records = self._read("labels", _paged(query, first, skip))
         use = None if tuple(fields) == DEFAULT_LABEL_FIELDS else fields
-        out = [_queries.project_fields(r, use, f"label {r.get('id')!r}") for r in selected]
+        out = [_queries.project_fields(r, use, f"label {r.get('id')!r}") for r in records]
         return iter(out) if as_generator else out
 
     def count_labels(self, project_id: str, asset_id: str | None = None, **filters: Any) -> int:
         """How many labels :meth:`labels` would return for these filters."""
         _check_read_arguments("count_labels", filters, enforce=False)
-        return len(self.labels(project_id, asset_id=asset_id, fields=("id",), **filters))
+        return int(self.labels(project_id, asset_id=asset_id, _count=True, **filters))
 
     def assets(
         self,
@@ -90,6 +92,7 @@ class KiliReads:
         status_in: list[str] | None = None,
         *,
         as_generator: bool = False,
+        _count: bool = False,
         **unsupported: Any,
     ) -> Any:
         """Assets of the plugin's project, as plain camelCase dicts."""
@@ -99,15 +102,16 @@ class KiliReads:
             asset_id_not_in=asset_id_not_in, external_id_in=external_id_in,
             external_id_strictly_in=external_id_strictly_in, status_in=status_in,
         )
-        records = self._read("assets", query)
-        selected = _queries.page(records, first, skip)
-        out = [_queries.project_fields(r, fields, f"asset {r.get('id')!r}") for r in selected]
+        if _count:
+            return int(self._read("count_assets", query))
+        records = self._read("assets", _paged(query, first, skip))
+        out = [_queries.project_fields(r, fields, f"asset {r.get('id')!r}") for r in records]
         return iter(out) if as_generator else out
 
     def count_assets(self, project_id: str, asset_id: str | None = None, **filters: Any) -> int:
         """How many assets :meth:`assets` would return for these filters."""
         _check_read_arguments("count_assets", filters, enforce=False)
-        return len(self.assets(project_id, asset_id=asset_id, fields=("id",), **filters))
+        return int(self.assets(project_id, asset_id=asset_id, _count=True, **filters))
 
     def projects(
         self,
@@ -123,10 +127,9 @@ class KiliReads:
         """The plugin's own project (a list of one dict), whatever ``project_id`` says
         within the plugin's scope."""
         _check_read_arguments("projects", unsupported)
-        records = self._read("projects", {"project_id": project_id})
-        selected = _queries.page(records, first, skip)
+        records = self._read("projects", _paged({"project_id": project_id}, first, skip))
         use = None if tuple(fields) == DEFAULT_PROJECT_FIELDS else fields
-        out = [_queries.project_fields(r, use, "the project") for r in selected]
+        out = [_queries.project_fields(r, use, "the project") for r in records]
         return iter(out) if as_generator else out
 
     def count_projects(self, project_id: str | None = None, **filters: Any) -> int:
@@ -148,22 +151,24 @@ class KiliReads:
         status: str | None = None,
         *,
         as_generator: bool = False,
+        _count: bool = False,
     ) -> Any:
         """Issues and questions of the plugin's project (``issue_type`` ISSUE or QUESTION,
         ``status`` OPEN, SOLVED or CANCELLED), oldest first."""
         query = dict(project_id=project_id, asset_id=asset_id, asset_id_in=asset_id_in,
                      issue_type=issue_type, status=status)
-        records = self._read("issues", query)
-        selected = _queries.page(records, first, skip)
+        if _count:
+            return int(self._read("count_issues", query))
+        records = self._read("issues", _paged(query, first, skip))
         use = None if tuple(fields) == DEFAULT_ISSUE_FIELDS else fields
-        out = [_queries.project_fields(r, use, f"issue {r.get('id')!r}") for r in selected]
+        out = [_queries.project_fields(r, use, f"issue {r.get('id')!r}") for r in records]
         return iter(out) if as_generator else out
 
     def count_issues(self, project_id: str, asset_id: str | None = None, asset_id_in: list[str] | None = None,
                      issue_type: str | None = None, status: str | None = None) -> int:
         """How many issues :meth:`issues` would return for these filters."""
-        return len(self.issues(project_id, fields=("id",), asset_id=asset_id, asset_id_in=asset_id_in,
-                               issue_type=issue_type, status=status))
+        return int(self.issues(project_id, asset_id=asset_id, asset_id_in=asset_id_in, issue_type=issue_type,
+                               status=status, _count=True))
 
 def _check_read_arguments(method: str, given: dict[str, Any], enforce: bool = True) -> None:
     """Accept Kili's own keyword arguments; refuse a name Kili does not have (as Python would),
@@ -176,13 +181,32 @@ def _check_read_arguments(method: str, given: dict[str, Any], enforce: bool = Tr
         _queries.refuse_unsupported(method, given, ())
 
 
-def answer_from_context(scope: EventScope, method: str, query: dict[str, Any]) -> list[dict]:
+def _paged(query: dict[str, Any], first: int | None, skip: int | None) -> dict[str, Any]:
+    """``query`` with Kili's paging, which whoever answers applies (the live platform in its
+    database, so a page costs a page)."""
+    _queries.page([], first, skip)  # refuses negative values here, with the plugin's traceback
+    paged = dict(query)
+    if first is not None:
+        paged["first"] = first
+    if skip:
+        paged["skip"] = skip
+    return paged
+
+
+def answer_from_context(scope: EventScope, method: str, query: dict[str, Any]) -> Any:
+    """A read (or a ``count_`` of one) answered from the event's recorded context, filtered
+    and paged as the live platform answers it."""
+    if method.startswith("count_"):
+        unpaged = {k: v for k, v in query.items() if k not in ("first", "skip")}
+        return len(answer_from_context(scope, method[len("count_"):], unpaged))
     if method == "issues":
-        return scope.read_issues(query)
-    if method == "labels":
-        return scope.read_labels(query)
-    if method == "assets":
-        return scope.read_assets(query)
-    if method == "projects":
-        return [scope.read_project()]
-    raise UnsupportedMethodError(f"kili.{method} cannot be answered from a recorded event")
+        records = scope.read_issues(query)
+    elif method == "labels":
+        records = scope.read_labels(query)
+    elif method == "assets":
+        records = scope.read_assets(query)
+    elif method == "projects":
+        records = [scope.read_project()]
+    else:
+        raise UnsupportedMethodError(f"kili.{method} cannot be answered from a recorded event")
+    return _queries.page(records, query.get("first"), query.get("skip"))

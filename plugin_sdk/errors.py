@@ -25,3 +25,9 @@ class UnresolvedAssetError(PluginError, LookupError):
 
 class UnsupportedMethodError(PluginError, AttributeError):
     """A Kili client method or argument that a sandboxed plugin cannot use."""
+
+
+class ReadLimitExceeded(PluginError):
+    """The runtime refused a read: this event's reads reached their limit of calls or of the
+    server's time (the message names which). Read less per event: filter (``asset_id``,
+    ``first``, ...) or read once and keep the result."""

@@ -11,7 +11,7 @@ from plugin_runtime.terminal import escape
 
 from plugin_runtime.cli._common import client_options, emit_json, json_option, table
 
-STATUSES = ["pending", "running", "succeeded", "failed", "dead"]
+STATUSES = ["pending", "running", "succeeded", "failed", "dead", "skipped"]
 
 
 @click.group()
@@ -23,12 +23,16 @@ def runs() -> None:
 @click.option("--plugin")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--project", "project_id")
+@click.option("--root", "root_id", metavar="EVENT_ID", help="Only the runs of this event's chain (the event and "
+              "every event its runs' actions caused).")
 @click.option("--limit", type=int, default=100, show_default=True)
 @json_option
 @client_options
-def list_(client, plugin: str | None, status: str | None, project_id: str | None, limit: int, as_json: bool) -> None:
+def list_(client, plugin: str | None, status: str | None, project_id: str | None, root_id: str | None, limit: int,
+          as_json: bool) -> None:
     """Recent runs, newest first."""
-    rows = client.get("/v1/runs", params={"plugin": plugin, "status": status, "project_id": project_id, "limit": limit})
+    rows = client.get("/v1/runs", params={"plugin": plugin, "status": status, "project_id": project_id,
+                                          "root_id": root_id, "limit": limit})
     if as_json:
         emit_json(rows)
     else:
@@ -36,6 +40,10 @@ def list_(client, plugin: str | None, status: str | None, project_id: str | None
             row["duration_ms"] = None if row["duration_ms"] is None else round(row["duration_ms"], 1)
         table(rows, ["id", "event_id", "asset_id", "plugin", "version", "status", "outcome", "rejected", "duration_ms"],
               "no runs")
+        spent = {row["root_id"]: row["root_budget_exceeded"] for row in rows if row.get("root_budget_exceeded")}
+        for root_id, reason in spent.items():
+            click.echo(f"budget exceeded by the chain of event {escape(root_id)}: {escape(reason)} "
+                       f"(runs list --root {escape(root_id)})")
 
 
 @runs.command()
@@ -51,6 +59,8 @@ def show(client, run_id: str, as_json: bool) -> None:
     for key in ("id", "event_id", "plugin", "version", "project_id", "asset_id", "status", "outcome",
                 "attempts", "duration_ms", "created_at", "finished_at"):
         click.echo(f"{key:12} {escape(str(run.get(key)))}")
+    for line in _budget_lines(run):
+        click.echo(line)
     if run.get("error"):
         click.echo(f"error:\n{escape(run['error'], multiline=True)}")
     click.echo("actions:" if run["actions"] else "actions: none")
@@ -65,6 +75,23 @@ def show(client, run_id: str, as_json: bool) -> None:
         click.echo(f"  ... {len(run['logs']) - HUMAN_LOG_LINES} more lines (--json shows all)")
 
 
+def _budget_lines(run: dict) -> list[str]:
+    """Reads, what the run's actions caused, and its root event's budget, when there is any."""
+    lines, metrics, root = [], run.get("metrics") or {}, run.get("root") or {}
+    if metrics.get("reads"):
+        reads = metrics["reads"]
+        lines.append(f"{'reads':12} {reads['calls']} calls, {reads['seconds']:.3f} s, {reads['refused']} refused")
+    if metrics.get("caused"):
+        caused = metrics["caused"]
+        lines.append(f"{'caused':12} {caused['events']} events, {caused['runs']} runs queued, "
+                     f"{caused['skipped_runs']} skipped (queue full), {caused['dropped_events']} events dropped (budget)")
+    if root.get("caused_events") or root.get("budget_exceeded"):
+        state = f"budget exceeded: {escape(root['budget_exceeded'])}" if root.get("budget_exceeded") else "within budget"
+        lines.append(f"{'root':12} {escape(str(root['id']))}: caused {root['caused_runs']} runs, "
+                     f"{root['caused_events']} events, {root['dropped_events']} dropped; {state}")
+    return lines
+
+
 @runs.command()
 @click.argument("run_id")
 @click.option("--live-version", is_flag=True,
@@ -72,7 +99,7 @@ def show(client, run_id: str, as_json: bool) -> None:
 @json_option
 @client_options
 def retry(client, run_id: str, live_version: bool, as_json: bool) -> None:
-    """Run a failed or dead run again."""
+    """Run a failed, dead or skipped run again."""
     info = client.post(f"/v1/runs/{run_id}/retry", params={"live_version": str(live_version).lower()})
     if as_json:
         emit_json(info)

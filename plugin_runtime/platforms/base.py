@@ -45,6 +45,8 @@ class Platform(Protocol):
         """The ``context`` recorded with an event the platform emits (project, asset)."""
         ...
 
-    def read(self, project_id: str, method: str, query: dict[str, Any]) -> Any:
-        """Answer a plugin's read (``labels``, ``assets``, ``projects``) for its project."""
+    def read(self, project_id: str, method: str, query: dict[str, Any], deadline: float | None = None) -> Any:
+        """Answer a plugin's read (``labels``, ``assets``, ``issues``, ``projects`` and the
+        ``count_`` of each) for its project, filtered and paged (``first``, ``skip``) at the
+        source; TimeoutError past ``deadline`` (``time.perf_counter``)."""
         ...

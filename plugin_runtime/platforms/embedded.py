@@ -20,8 +20,9 @@ from plugin_runtime.platforms.base import (
     STATUS_FOR_LABEL,
     ActionCheck,
 )
+from plugin_runtime.platforms import embedded_reads
+from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
-from plugin_sdk import _queries
 
 ASSET_STATUSES = ("TODO", "ONGOING", "LABELED", "TO_REVIEW", "REVIEWED")
 #: Project settings kept and returned as Kili names them, with Kili's defaults.
@@ -285,12 +286,12 @@ class EmbeddedPlatform:
 
     def label(self, db: sqlite3.Connection, label_id: str) -> dict:
         row = db.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone()
-        return _label(row)
+        return label_record(row)
 
     def labels_of(self, db: sqlite3.Connection, asset_id: str) -> list[dict]:
         """The asset's labels, oldest first (by ``createdAt``, then arrival), with Kili's
         "latest" flags computed per author."""
-        labels = [_label(r) for r in db.execute(
+        labels = [label_record(r) for r in db.execute(
             "SELECT * FROM labels WHERE asset_id = ? ORDER BY created_at, seq", (asset_id,))]
         latest: dict[tuple[str, Any], int] = {}
         for index, label in enumerate(labels):
@@ -322,20 +323,17 @@ class EmbeddedPlatform:
             "inferenceMark": row["inference_mark"], "labels": self.labels_of(db, asset_id),
         }
         if with_issues:
-            out["issues"] = [
-                {"id": r["id"], "type": r["type"], "status": r["status"], "labelId": r["label_id"],
-                 "objectMid": r["object_mid"], "text": r["text"], "createdAt": r["created_at"],
-                 "comments": [{"text": r["text"]}] if r["text"] else []}
-                for r in db.execute("SELECT * FROM issues WHERE asset_id = ? ORDER BY seq", (asset_id,))
-            ]
+            out["issues"] = [issue_record(r) for r in
+                             db.execute("SELECT * FROM issues WHERE asset_id = ? ORDER BY seq", (asset_id,))]
         return out
 
     def assets(self, db: sqlite3.Connection, project_id: str) -> list[dict]:
         ids = [r[0] for r in db.execute("SELECT id FROM assets WHERE project_id = ? ORDER BY created_at, id", (project_id,))]
         return [self.asset(db, project_id, asset_id) for asset_id in ids]
 
-    def read(self, project_id: str, method: str, query: dict[str, Any]) -> Any:
-        """A plugin's live read, restricted to its project (answers ``call`` messages)."""
+    def read(self, project_id: str, method: str, query: dict[str, Any], deadline: float | None = None) -> Any:
+        """A plugin's live read, restricted to its project (answers ``call`` messages), as
+        indexed queries; stops with TimeoutError past ``deadline`` (``time.perf_counter``)."""
         db = self.store.read()
         if method == "projects":
             try:
@@ -344,16 +342,10 @@ class EmbeddedPlatform:
                 # Activated before the project exists here: it is empty so far.
                 return [{"id": project_id, "title": None, "inputType": None, "jsonInterface": {"jobs": {}},
                          **PROJECT_SETTINGS}]
-        assets = [a for a in self.assets(db, project_id)]
-        if method == "assets":
-            return _queries.filter_assets(assets, query)
-        if method == "labels":
-            labels = [_queries.normalise_label(l, a["id"]) for a in assets for l in a["labels"]]
-            return _queries.filter_labels(labels, query)
-        if method == "issues":
-            issues = [{**issue, "assetId": a["id"]} for a in assets for issue in a["issues"]]
-            return _queries.filter_issues(issues, query)
-        raise PlatformError(f"kili.{method} is not a read the runtime answers")
+        try:
+            return embedded_reads.read(self, db, project_id, method, query, deadline)
+        except LookupError as error:
+            raise PlatformError(str(error)) from None
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -374,14 +366,3 @@ def _latest(labels: list[dict], label_type: str) -> dict | None:
     # labels_of returns them oldest first, by createdAt as the metrics module reads them.
     of_type = [label for label in labels if label.get("labelType") == label_type]
     return of_type[-1] if of_type else None
-
-
-def _label(row: sqlite3.Row) -> dict:
-    out = {
-        "id": row["id"], "labelType": row["label_type"], "jsonResponse": loads(row["json_response"], {}),
-        "authorId": row["author_id"], "secondsToLabel": row["seconds_to_label"], "modelName": row["model_name"],
-        "createdAt": row["created_at"], "assetId": row["asset_id"], "consensusMark": row["consensus_mark"],
-        "honeypotMark": row["honeypot_mark"], "inferenceMark": row["inference_mark"],
-    }
-    # Recorded extra fields come first: what the platform computed or stores wins.
-    return {**loads(row["extra"], {}), **out}

@@ -446,3 +446,75 @@ def test_the_dry_run_prints_a_result_for_every_hostile_event(tmp_path, write_plu
     assert "".join(log["message"] for log in by_attack["long-line"]["logs"]) == "z" * 900_000
     assert "more than 64 levels deep" in by_attack["deep-nesting"]["error"]
     assert not re.search("[\ud800-\udfff]", text)
+
+
+def test_a_two_plugin_storm_stays_within_its_root_budget(service: Service) -> None:
+    """Two plugins sending the asset back ten times (and ten other assets once each) on every
+    event they see grew one webhook into 2,222 runs; its chain now stops at the root's budget."""
+    from tests.plugin_runtime.test_budgets import BENIGN, STORM, assert_benign_still_runs, deploy, make_project, post, run_rows, show
+
+    budget = service.runtime.settings.max_caused_runs
+    make_project(service, "proj-storm", 10)
+    for name in ("storm-a", "storm-b"):
+        deploy(service, name, STORM.replace("FAN", "10"), "proj-storm")
+    deploy(service, "storm-benign", BENIGN, "proj-storm")
+    post(service, "evt-storm", "proj-storm", "proj-storm-asset-0")
+    service.settle(120)
+    root = service.runtime.store.read().execute("SELECT * FROM events WHERE id = 'evt-storm'").fetchone()
+    # Every caused event has one run (the other plugin's): the budget of runs is what stops it.
+    assert root["caused_runs"] == budget and root["caused_events"] == budget and root["dropped_events"] > 0
+    assert "PLUGIN_RUNTIME_MAX_CAUSED_RUNS" in root["budget_exceeded"]
+    runs = run_rows(service, "root_id = 'evt-storm'")
+    assert len(runs) == 2 + budget and {r["status"] for r in runs} == {"succeeded"}
+    stopper = next(r for r in runs if json.loads(r["metrics"]).get("caused", {}).get("dropped_events"))
+    detail = show(service, stopper["id"])
+    assert detail["root"]["budget_exceeded"] == root["budget_exceeded"]
+    assert any("event budget of root event 'evt-storm' spent" in line["message"] for line in detail["logs"])
+    assert_benign_still_runs(service, "proj-storm", "evt-storm-after", "storm-benign")
+
+
+READ_LOOP = '''
+from plugin_sdk import PluginCore
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        while True:
+            self.kili.labels(project_id=self.project_id)
+'''
+
+
+def test_a_read_loop_is_refused_at_its_limit_and_the_server_stays_responsive(service: Service) -> None:
+    import threading
+
+    from tests.plugin_runtime.test_budgets import BENIGN, assert_benign_still_runs, deploy, make_project, post, run_rows, show
+
+    limit = service.runtime.settings.max_reads_per_event
+    make_project(service, "proj-loop", 3)
+    deploy(service, "loop-reader", READ_LOOP, "proj-loop")
+    deploy(service, "loop-benign", BENIGN, "proj-loop")
+    answers: list[object] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(requests.get(f"{service.url}/healthz", timeout=10).status_code)
+            except requests.RequestException as error:
+                answers.append(repr(error))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        post(service, "evt-loop", "proj-loop", "proj-loop-asset-0")
+        service.settle(120)
+    finally:
+        stop.set()
+        poller.join()
+    assert answers and set(answers) == {200}
+    [run] = run_rows(service, "event_id = 'evt-loop'")
+    assert run["status"] == "failed" and run["outcome"] == "error"
+    assert "ReadLimitExceeded" in run["error"] and f"reached the limit of {limit} calls" in run["error"]
+    detail = show(service, run["id"])
+    assert detail["metrics"]["reads"]["calls"] == limit and detail["metrics"]["reads"]["refused"] == 1
+    assert any(line["source"] == "runtime" and "1 read(s) refused" in line["message"] for line in detail["logs"])
+    assert_benign_still_runs(service, "proj-loop", "evt-loop-after", "loop-benign")

@@ -120,3 +120,20 @@ def test_actions_are_importable_lazily_from_the_package() -> None:
     assert plugin_sdk.CreateIssue is CreateIssue and plugin_sdk.UpdateAsset is UpdateAsset
     with pytest.raises(AttributeError, match="no attribute 'DeleteAsset'"):
         plugin_sdk.DeleteAsset  # noqa: B018 - the attribute access is the test
+
+
+def test_identical_actions_merge_where_they_last_occur_so_the_outcome_is_unchanged() -> None:
+    from plugin_sdk.actions import merge_identical
+
+    metadata = lambda value: {"type": "update_asset", "asset_id": "a", "json_metadata": {"v": value}}  # noqa: E731
+    issue = lambda text: {"type": "create_issue", "asset_id": "a", "label_id": "l", "text": text}  # noqa: E731
+    back = lambda asset: {"type": "send_back_to_queue", "asset_id": asset}  # noqa: E731
+    actions = ACTIONS.validate_python([metadata(1), back("a"), metadata(2), back("a"), issue("bad"), metadata(1),
+                                       issue("bad"), issue("other"), back("b")])
+    merged = dump_actions(merge_identical(actions))
+    # The metadata ends as {"v": 1}, as without merging; each issue and send-back once.
+    assert merged == [metadata(2), back("a"), metadata(1), {**issue("bad"), "object_mid": None},
+                      {**issue("other"), "object_mid": None}, back("b")]
+    assert merge_identical([]) == []
+    ten = ACTIONS.validate_python([back("a")] * 10)
+    assert dump_actions(merge_identical(ten)) == [back("a")]
