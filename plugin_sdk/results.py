@@ -71,7 +71,7 @@ def result_from_outcome(
 
     from plugin_sdk.actions import ACTIONS, merge_identical
 
-    status = outcome.get("status") if outcome.get("status") in ("ok", "error") else "error"
+    status: Status = "ok" if outcome.get("status") == "ok" else "error"
     error = outcome.get("error")
     if error is not None and not isinstance(error, str):
         error = f"the hook failed; its error is not text: {str(error)[:2000]}"
@@ -87,7 +87,8 @@ def result_from_outcome(
                         f"{len(actions) - len(merged)} identical action(s) merged: each distinct action applies once"}]
         actions = merged
     return RunResult(
-        event_id=event_id, status=status, actions=actions, logs=logs, error=error,
+        event_id=event_id, status=status, actions=actions, logs=[LogRecord.model_validate(log) for log in logs],
+        error=error,
         duration_ms=duration_ms, skipped=bool(outcome.get("skipped")),
     )
 

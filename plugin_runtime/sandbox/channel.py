@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.sandbox.base import Limits
 from plugin_sdk import _wire
-from plugin_sdk.results import RunResult, result_from_outcome
+from plugin_sdk.results import LogRecord, RunResult, Status, result_from_outcome
 from plugin_sdk.subscriptions import HOOKS, check_pattern
 
 _log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class _Failed(Exception):
     """Ends a run: its ``status`` and ``error`` (a reason, or a function giving it once the
     plugin is stopped)."""
 
-    def __init__(self, status: str, error: str | Callable[[], str]) -> None:
+    def __init__(self, status: Status, error: str | Callable[[], str]) -> None:
         super().__init__(status)
         self.status, self.error = status, error
 
@@ -222,7 +222,8 @@ class Worker:
             try:
                 self._send({"type": _wire.EVENT, "event": event})
             except OSError:
-                raise _Failed("error", lambda: "the plugin process was gone before the event: " + self._exit_info()) from None
+                gone = "the plugin process was gone before the event: "
+                raise _Failed("error", lambda: gone + self._exit_info()) from None
             self.events_served += 1
             outcome = self._collect(event_id, started + self.limits.timeout_s, logs)
             return result_from_outcome(event_id, outcome, logs, (time.monotonic() - started) * 1000)
@@ -233,8 +234,8 @@ class Worker:
             raise
         except Exception as error:  # a host bug on odd output fails this run, never its lane
             _log.exception("reading the output of the plugin failed unexpectedly")
-            failed = _Failed("invalid_output", f"the runtime could not read the plugin's output ({type(error).__name__}: {error})")
-            return self._failed(event_id, failed, logs, started)
+            reason = f"the runtime could not read the plugin's output ({type(error).__name__}: {error})"
+            return self._failed(event_id, _Failed("invalid_output", reason), logs, started)
 
     def _failed(self, event_id: Any, failed: _Failed, logs: list[dict[str, Any]], started: float) -> RunResult:
         self.stop()
@@ -244,8 +245,8 @@ class Worker:
             status, error = "oom_killed", (
                 f"the plugin ran out of memory (limit {self.limits.memory_mb} MB) and was killed"
             )
-        return RunResult(event_id=event_id, status=status, logs=logs, error=error,
-                         duration_ms=(time.monotonic() - started) * 1000)
+        return RunResult(event_id=event_id, status=status, logs=[LogRecord.model_validate(log) for log in logs],
+                         error=error, duration_ms=(time.monotonic() - started) * 1000)
 
     def _collect(self, event_id: Any, deadline: float, logs: list[dict[str, Any]]) -> dict[str, Any]:
         """The hook's ``result`` message; its logs collected and its reads answered meanwhile."""
@@ -282,7 +283,8 @@ class Worker:
         except _Closed:
             raise _Failed("error", lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
         except _TooLarge:
-            raise _Failed("output_limit", f"the plugin sent a message over {self.limits.max_message_bytes} bytes") from None
+            limit = self.limits.max_message_bytes
+            raise _Failed("output_limit", f"the plugin sent a message over {limit} bytes") from None
         except OutputLimit as error:
             raise _Failed("output_limit", str(error)) from None
 
@@ -291,7 +293,8 @@ class Worker:
         if not isinstance(actions, list):
             raise _Failed("invalid_output", "the plugin returned actions that are not a list")
         if len(actions) > self.limits.max_actions:
-            raise _Failed("output_limit", f"the hook produced {len(actions)} actions, over the limit of {self.limits.max_actions}")
+            raise _Failed("output_limit",
+                          f"the hook produced {len(actions)} actions, over the limit of {self.limits.max_actions}")
         return {**message, "status": message.get("status") if message.get("status") in ("ok", "error") else "error"}
 
     def _answer(self, message: dict[str, Any]) -> None:
