@@ -134,6 +134,23 @@ def plugin_info(message: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+#: What is kept of a hook's error however much the hook logged before.
+MIN_ERROR_BYTES = 16 * 1024
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-8 bytes: its start and, where a traceback's exception is,
+    its end, saying how much was left out."""
+    if len(text) * 4 <= limit:  # no need to encode: under the limit whatever the characters
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    head, tail = limit // 4, limit // 2
+    return (data[:head].decode("utf-8", "ignore") + f"\n... ({len(data) - head - tail} bytes left out) ...\n"
+            + data[-tail:].decode("utf-8", "ignore"))
+
+
 def _log_record(message: dict[str, Any]) -> dict[str, Any]:
     level, text = message.get("level"), message.get("message")
     # The SDK sends only standard levels: another one was written past it, on the descriptor.
@@ -206,7 +223,8 @@ class Worker:
             return
         self.stop()
         if message["type"] == _wire.LOAD_ERROR:
-            self.load_error = str(message.get("error"))
+            # Repeated as the error of every event of the project: bounded like a run's logs.
+            self.load_error = cut(str(message.get("error")), self.limits.max_log_bytes)
             self.load_stage = message.get("stage") if isinstance(message.get("stage"), str) else None
         else:
             self.load_error = f"the plugin process answered {message['type'][:40]!r} instead of hello"
@@ -271,7 +289,7 @@ class Worker:
             elif kind == _wire.CALL:
                 self._answer(message)
             elif kind == _wire.RESULT and message.get("event_id") == event_id:
-                return self._outcome(message)
+                return self._outcome(message, self.limits.max_log_bytes - sent)
             else:
                 raise _Failed("invalid_output", f"unexpected {kind[:40]!r} message during the hook")
 
@@ -288,7 +306,12 @@ class Worker:
         except OutputLimit as error:
             raise _Failed("output_limit", str(error)) from None
 
-    def _outcome(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _outcome(self, message: dict[str, Any], room: int) -> dict[str, Any]:
+        """The result message, checked; its error (a traceback) cut to what is left of the log
+        budget, since it is stored with the logs (at least ``MIN_ERROR_BYTES`` of it)."""
+        error = message.get("error")
+        if isinstance(error, str):
+            message = {**message, "error": cut(error, max(room, MIN_ERROR_BYTES))}
         actions = message.get("actions") or []
         if not isinstance(actions, list):
             raise _Failed("invalid_output", "the plugin returned actions that are not a list")

@@ -367,3 +367,40 @@ def test_a_message_over_the_size_limit_is_refused_even_when_its_newline_came_in_
     """, max_message_bytes=64 * 1024, max_log_bytes=1024)
     result = submit(box)
     assert (result.status, result.error) == ("output_limit", "the plugin sent a message over 65536 bytes")
+
+
+def test_a_huge_error_is_cut_to_the_log_budget_keeping_both_ends(sandbox) -> None:
+    box = sandbox("""
+        from plugin_sdk import PluginCore
+
+        class PluginHandler(PluginCore):
+            def on_submit(self, label, asset_id):
+                if label["jsonResponse"].get("do") == "raise":
+                    self.logger.info("x" * 900_000)
+                    raise ValueError("start " + "e" * 5_000_000 + " end")
+                self.kili.send_back_to_queue(asset_ids=[asset_id])
+    """, timeout_s=20)
+    result = submit(box, "raise")
+    assert result.status == "error"
+    # Stored with the logs, it gets what is left of their budget.
+    logged = sum(len(log.message) for log in result.logs)
+    assert logged == 900_000 and 64 * 1024 < len(result.error.encode()) <= 1024 * 1024 - logged
+    assert 'File "main.py"' in result.error and "bytes left out" in result.error
+    assert result.error.endswith("e end")
+    assert_works(box)
+
+
+def test_a_huge_load_error_is_cut_to_the_log_budget(sandbox) -> None:
+    box = sandbox("""
+        from plugin_sdk import PluginCore
+
+        raise RuntimeError("broken " + "b" * 3_000_000)
+
+
+        class PluginHandler(PluginCore):
+            def on_submit(self, label, asset_id):
+                pass
+    """, start_timeout_s=20)
+    result = submit(box)
+    assert result.status == "error" and "RuntimeError while importing the plugin: broken bbb" in result.error
+    assert len(result.error.encode()) <= 1024 * 1024 and "bytes left out" in result.error
