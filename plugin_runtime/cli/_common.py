@@ -21,7 +21,7 @@ from plugin_runtime.terminal import escape
 
 def fail(error: Exception | str, code: int = 2) -> None:
     """Refused input or unreachable service: the message alone, on stderr."""
-    click.echo(f"error: {error}", err=True)
+    click.echo(f"error: {escape(str(error), multiline=True)}", err=True)  # may quote plugin text
     sys.exit(code)
 
 

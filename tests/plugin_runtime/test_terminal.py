@@ -149,3 +149,16 @@ def test_dry_run_human_view_escapes_and_json_keeps_plugin_text(tmp_path: Path, w
                                                       "print " + EVIL]
     assert [a["text"] for a in ok["actions"] if a["type"] == "create_issue"] == ["issue " + EVIL]
     assert "RuntimeError: error " + EVIL in failed["error"]
+
+
+def test_errors_quoting_plugin_file_names_are_escaped(evil_service: Service, tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("main.py", PLUGIN)
+        zipped.writestr("../\x1b]0;pwned\x07\u202eyp.evil", "x = 1\n")
+    done = subprocess.run([sys.executable, "-m", "plugin_runtime", "plugins", "upload", str(archive), "--name", "evil2",
+                           "--url", evil_service.url, "--token", evil_service.runtime.token],
+                          capture_output=True, timeout=300, cwd=REPO)
+    assert done.returncode != 0
+    assert not raw_controls(done.stdout) and not raw_controls(done.stderr), done.stderr.decode()
+    assert "climbs out" in done.stderr.decode() and "pwned" in done.stderr.decode()
