@@ -184,7 +184,7 @@ class Builder:
         self.say(f"resolving {len(wanted)} requirement(s) for Python {self.base.python} (binary wheels only)")
         pip = resolver.HostPip(self.pip, self.target)
         return resolver.Resolver(pip, lambda sdist, package: self._build_sdist(pip, sdist, package, work, log),
-                                 self.say).resolve(wanted + extra, work, log)
+                                 self.say).resolve(wanted, work, log, added=extra)
 
     def deps_key(self, resolution: resolver.Resolution) -> str:
         h = hashlib.sha256()
@@ -204,12 +204,24 @@ class Builder:
         self.say(f"building {sdist.name} (published as source only) in the build sandbox")
         requires = sdist_build.build_requires(sdist)
         feed = work / "feed" / digest[:16]
-        result = pip.download(["pip", *requires], feed, log)
-        if result.returncode != 0:
-            raise resolver.failure(f"downloading what {sdist.name} needs to build ({', '.join(requires) or 'pip'}) "
-                                   "as binary wheels failed", result, log, pip.target)
         build = sdist_build.SandboxedBuild(self.client, self.base, self.build_timeout_s)
-        wheel = build.build(sdist, feed, package.name, work / "out" / digest[:16], log)
+        for attempt in range(3):
+            result = pip.download(["pip", *requires], feed, log)
+            if result.returncode != 0:
+                raise resolver.failure(f"downloading what {sdist.name} needs to build ({', '.join(requires)}) "
+                                       "as binary wheels failed", result, log, pip.target)
+            start = len(log)
+            try:
+                wheel = build.build(sdist, feed, package.name, work / "out" / digest[:16], log)
+                break
+            except BuildFailed:
+                # A backend may ask for more while building (get_requires_for_build_wheel): pip in
+                # the sandbox names them; fetch them as wheels too and build again.
+                more = [str(r) for r in resolver.missing_requirements("\n".join(log[start:])) if str(r) not in requires]
+                if not more or attempt == 2:
+                    raise
+                log.append(f"{sdist.name} also needs {', '.join(more)} to build")
+                requires = [*requires, *more]
         try:
             cached.mkdir(parents=True, exist_ok=True)
             shutil.copy2(wheel, cached / wheel.name)

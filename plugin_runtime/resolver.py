@@ -255,18 +255,21 @@ class Resolver:
         self.pip, self.build, self.say = pip, build, say
         self.target = pip.target
 
-    def resolve(self, lines: list[str], work: Path, log: list[str]) -> Resolution:
-        return _Resolving(self, lines, work, log).run()
+    def resolve(self, lines: list[str], work: Path, log: list[str], added: list[str] | None = None) -> Resolution:
+        """Wheels for ``lines`` (a plugin's requirements) and ``added`` (the runtime's own,
+        which always have wheels: they are not looked up first)."""
+        return _Resolving(self, lines, added or [], work, log).run()
 
 
 class _Resolving:
     """The state of one resolution: the wheels built from source so far, and the pins."""
 
-    def __init__(self, resolver: Resolver, lines: list[str], work: Path, log: list[str]) -> None:
+    def __init__(self, resolver: Resolver, lines: list[str], added: list[str], work: Path, log: list[str]) -> None:
         self.resolver, self.pip, self.target, self.work, self.log = resolver, resolver.pip, resolver.target, work, log
         self.wheels, self.built, self.sources = work / "wheels", work / "built", work / "sdists"
         self.built.mkdir(parents=True, exist_ok=True)
-        self.parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines]
+        self.parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines + added]
+        self.own = self.parsed[:len(lines)]
         self.hashes = {canonicalize_name(req.name): [o.split("=", 1)[1] for o in requirement_lines.split_options(line)[1]
                                                      if o.startswith("--hash=")] for line, req in self.parsed}
         self.made: dict[str, Path] = {}  # canonical name -> wheel built from its source distribution
@@ -279,7 +282,7 @@ class _Resolving:
         return package_finder(self._settings, self.target)
 
     def run(self) -> Resolution:
-        direct = [req for _, req in self.parsed if self.target.applies(req)]
+        direct = [req for _, req in self.own if self.target.applies(req)]
         if direct:
             self._pin_newest(direct, hashed=any(self.hashes.values()))
         for _ in range(MAX_ROUNDS):

@@ -38,7 +38,6 @@ from plugin_sdk.testing import make_event
 
 pytestmark = pytest.mark.docker
 
-REPO = Path(__file__).resolve().parents[2]
 #: Build containers of this process (other processes may be building at the same time).
 OURS = {"label": [BUILD_LABEL, f"org.plugin-runtime.sandbox.owner={socket.gethostname()}:{os.getpid()}"]}
 
@@ -97,7 +96,7 @@ _mark("import")
 
 def get_requires_for_build_wheel(config_settings=None):
     _mark("get_requires_for_build_wheel")
-    return []
+    return {dynamic!r}
 
 
 def get_requires_for_build_sdist(config_settings=None):
@@ -123,14 +122,15 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 
 def make_sdist(folder: Path, name: str, version: str, markers: list[str], requires=(), build_requires=(),
-               build_body: str = "SIX = __import__('six').__version__ if {needs_six} else None") -> Path:
+               dynamic_requires=(), build_body: str = "SIX = __import__('six').__version__ if {needs_six} else None") -> Path:
     """``name-version.tar.gz`` with an in-tree build backend (``backend-path``) that marks
-    ``markers`` in every hook and builds a wheel of module ``name`` (dashes as underscores)."""
+    ``markers`` in every hook and builds a wheel of module ``name`` (dashes as underscores).
+    ``dynamic_requires`` are asked for by the backend while building, not declared."""
     module = name.replace("-", "_")
     top = f"{name}-{version}"
-    body = build_body.format(needs_six="six" in build_requires)
+    body = build_body.format(needs_six="six" in (*build_requires, *dynamic_requires))
     backend = BACKEND.format(markers=markers, writer=inspect.getsource(write_wheel), build_body=body, name=name,
-                             version=version, module=module, requires=list(requires))
+                             version=version, module=module, requires=list(requires), dynamic=list(dynamic_requires))
     pyproject = textwrap.dedent(f"""\
         [build-system]
         requires = {json.dumps(list(build_requires))}
@@ -237,9 +237,10 @@ def test_a_source_only_package_is_built_in_the_sandbox_never_on_the_host(
     suffix = uuid.uuid4().hex[:8]
     top, dep = f"prt-source-only-{suffix}", f"prt-source-dep-{suffix}"
     # The plugin's requirement needs six to build (fed as a wheel) and depends on another
-    # source-only package, found only once the first one's wheel is read.
+    # source-only package, found only once the first one's wheel is read, whose backend asks
+    # for six only while building.
     make_sdist(index, top, "1.0", [str(m) for m in markers], requires=[dep], build_requires=["six"])
-    make_sdist(index, dep, "2.0", [str(m) for m in markers])
+    make_sdist(index, dep, "2.0", [str(m) for m in markers], dynamic_requires=["six"])
     folder = plugin_folder(tmp_path, f"""
         import {top.replace('-', '_')} as top, {dep.replace('-', '_')} as dep
         print(top.SEEN)
@@ -250,7 +251,8 @@ def test_a_source_only_package_is_built_in_the_sandbox_never_on_the_host(
     assert not [m for m in markers if m.exists()], "a build backend ran on the host"
     seen_top, seen_dep = (ast.literal_eval(line) for line in run_once(docker_client, result.image))
     assert seen_top["uid"] == 10001 and seen_top["secrets"] == [] and seen_top["six"]
-    assert seen_dep == {"uid": 10001, "secrets": [], "six": None}
+    assert seen_dep["uid"] == 10001 and seen_dep["secrets"] == [] and seen_dep["six"]
+    assert f"{dep}-2.0.tar.gz also needs six to build" in "\n".join(result.log)
     assert "built prt_source_only" in "\n".join(result.log)
     assert not [m for m in markers if m.exists()]
 
