@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin_runtime.service_fixtures import REPO, Service, start_service, stop_service
+from tests.plugin_runtime.service_fixtures import REPO, Service, free_port, start_service, stop_service
 
 PLUGIN = '''
 from plugin_sdk import PluginCore
@@ -140,8 +140,6 @@ def test_build_log_without_images_says_why_it_is_empty(service: Service, plugin:
 
 
 def test_a_command_waits_for_a_runtime_that_is_still_starting(tmp_path: Path, plugin: Path) -> None:
-    from tests.plugin_runtime.service_fixtures import free_port
-
     port = str(free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGIN_RUNTIME_")}
     env.update(PLUGIN_RUNTIME_PORT=port, PLUGIN_RUNTIME_DATA_DIR=str(tmp_path / "data"))
@@ -159,8 +157,6 @@ def test_a_command_waits_for_a_runtime_that_is_still_starting(tmp_path: Path, pl
 
 
 def test_without_a_runtime_the_command_says_how_to_start_one(tmp_path: Path) -> None:
-    from tests.plugin_runtime.service_fixtures import free_port
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGIN_RUNTIME_")}
     env.update(PLUGIN_RUNTIME_PORT=str(free_port()), PLUGIN_RUNTIME_DATA_DIR=str(tmp_path / "none"))
     done = subprocess.run([sys.executable, "-m", "plugin_runtime", "plugins", "list"], env=env,
