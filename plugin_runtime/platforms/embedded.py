@@ -23,6 +23,7 @@ from plugin_runtime.platforms.base import (
 from plugin_runtime.platforms import embedded_reads
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
+from plugin_sdk import _queries
 
 ASSET_STATUSES = ("TODO", "ONGOING", "LABELED", "TO_REVIEW", "REVIEWED")
 #: Project settings kept and returned as Kili names them, with Kili's defaults.
@@ -337,11 +338,12 @@ class EmbeddedPlatform:
         db = self.store.read()
         if method == "projects":
             try:
-                return [self.project(db, project_id)]
+                project = self.project(db, project_id)
             except PlatformError:
                 # Activated before the project exists here: it is empty so far.
-                return [{"id": project_id, "title": None, "inputType": None, "jsonInterface": {"jobs": {}},
-                         **PROJECT_SETTINGS}]
+                project = {"id": project_id, "title": None, "inputType": None, "jsonInterface": {"jobs": {}},
+                           **PROJECT_SETTINGS}
+            return _queries.page([project], query.get("first"), query.get("skip"))
         try:
             return embedded_reads.read(self, db, project_id, method, query, deadline)
         except LookupError as error:

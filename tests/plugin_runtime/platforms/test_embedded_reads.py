@@ -133,3 +133,10 @@ def test_a_read_past_its_deadline_stops(platform) -> None:
         embedded.read("proj", "labels", {}, deadline=time.perf_counter())
     # The connection is left as it was: the next read answers.
     assert embedded.read("proj", "count_labels", {}, deadline=time.perf_counter() + 60) == 3015
+
+
+def test_the_project_read_pages_too(platform) -> None:
+    embedded, _ = platform
+    assert [p["id"] for p in embedded.read("proj", "projects", {})] == ["proj"]
+    assert embedded.read("proj", "projects", {"first": 0}) == [] and embedded.read("proj", "projects", {"skip": 1}) == []
+    assert [p["id"] for p in embedded.read("new-proj", "projects", {"first": 1})] == ["new-proj"]
