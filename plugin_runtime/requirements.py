@@ -53,14 +53,14 @@ def _refusal(requirement_text: str) -> str | None:
     if spec.startswith(_VCS):
         return "is a version-control URL"
     if ":" in spec:  # a scheme (https:, file:), a drive letter (C:) or a URL after "@"
-        return "is a URL or a drive path"
+        return "is a URL or a drive letter"
     if "@" in spec:
         return "is a direct reference ('name @ URL')"
     if "/" in spec or "\\" in spec or spec.startswith((".", "~")):
         return "is a path"
     name = re.split(r"[\s\[<>=!~(]", spec, maxsplit=1)[0]
     if spec.endswith(_ARCHIVES) or name.endswith(_ARCHIVES):
-        return "is read by pip as an archive file"
+        return "is an archive file name"
     return None
 
 
@@ -84,9 +84,10 @@ def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
         refusal = _refusal(requirement_text)
         if refusal:
             problems.append(
-                f"{where}: {requirement_text!r} {refusal}: only packages from the configured "
-                "indexes can be installed; name the package (such as `rules==1.0`) and publish it "
-                "to an index the runtime uses, or copy its code into the plugin's folder"
+                f"{where}: {requirement_text!r} {refusal}, which pip reads as a URL or a path: only "
+                "packages from the configured indexes can be installed; name the package (such as "
+                "`rules==1.0`) and publish it to an index the runtime uses, or copy its code into the "
+                "plugin's folder"
             )
             continue
         try:

@@ -96,25 +96,25 @@ def test_every_bad_line_is_reported_at_once_with_the_file_name() -> None:
 
 
 @pytest.mark.parametrize(("line", "why"), [
-    ("evil-1.0.tar.gz", "is read by pip as an archive file"),
-    ("EVIL-1.0.TAR.GZ", "is read by pip as an archive file"),
-    ("evil-1.0-py3-none-any.whl", "is read by pip as an archive file"),
-    ("evil.zip", "is read by pip as an archive file"),
-    ("evil.Zip ; python_version >= '3'", "is read by pip as an archive file"),
-    ("evil.tgz", "is read by pip as an archive file"),
-    ("evil-1.0.tar.bz2", "is read by pip as an archive file"),
-    ("evil-1.0.tar.xz", "is read by pip as an archive file"),
-    ("evil-1.0.tar", "is read by pip as an archive file"),
+    ("evil-1.0.tar.gz", "is an archive file name"),
+    ("EVIL-1.0.TAR.GZ", "is an archive file name"),
+    ("evil-1.0-py3-none-any.whl", "is an archive file name"),
+    ("evil.zip", "is an archive file name"),
+    ("evil.Zip ; python_version >= '3'", "is an archive file name"),
+    ("evil.tgz", "is an archive file name"),
+    ("evil-1.0.tar.bz2", "is an archive file name"),
+    ("evil-1.0.tar.xz", "is an archive file name"),
+    ("evil-1.0.tar", "is an archive file name"),
     ("vendor/evil", "is a path"),
     ("vendor\\evil", "is a path"),
     (".evil", "is a path"),
     ("~evil", "is a path"),
-    ("C:evil", "is a URL or a drive path"),
-    ("c:\\wheels\\evil.whl", "is a URL or a drive path"),
-    ("file:evil-1.0.tar.gz", "is a URL or a drive path"),
-    ("FILE:///opt/evil", "is a URL or a drive path"),
-    ("http:evil", "is a URL or a drive path"),
-    ("evil@https://x.example/evil.whl", "is a URL or a drive path"),
+    ("C:evil", "is a URL or a drive letter"),
+    ("c:\\wheels\\evil.whl", "is a URL or a drive letter"),
+    ("file:evil-1.0.tar.gz", "is a URL or a drive letter"),
+    ("FILE:///opt/evil", "is a URL or a drive letter"),
+    ("http:evil", "is a URL or a drive letter"),
+    ("evil@https://x.example/evil.whl", "is a URL or a drive letter"),
     ("evil @ ./evil", "is a direct reference ('name @ URL')"),
     ("Git+https://x.example/evil.git", "is a version-control URL"),
     ("hg+https://x.example/evil", "is a version-control URL"),
@@ -124,7 +124,8 @@ def test_every_bad_line_is_reported_at_once_with_the_file_name() -> None:
 def test_whatever_pip_reads_as_a_path_or_url_is_refused_naming_the_line_and_the_fix(line: str, why: str) -> None:
     [problem] = refused(f"requests==2.32.3\n{line}\n")
     assert problem == (
-        f"requirements.txt:2: {line!r} {why}: only packages from the configured indexes can be installed; "
+        f"requirements.txt:2: {line!r} {why}, which pip reads as a URL or a path: only packages from the "
+        "configured indexes can be installed; "
         "name the package (such as `rules==1.0`) and publish it to an index the runtime uses, or copy its code "
         "into the plugin's folder")
 
