@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,22 @@ class Service:
         while self.runtime.pending_runs() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert self.runtime.pending_runs() == 0, "runs still pending"
+
+    def deploy(self, name: str, code: str, project: str = "proj-1", wait: bool = True) -> dict[str, Any]:
+        """Upload ``code`` as the ``main.py`` of plugin ``name`` and activate it on ``project``;
+        with ``wait``, return the version once it is built and active."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("main.py", code)
+        response = self.admin.post(f"{self.url}/v1/plugins/{name}/versions", params={"create": "true"},
+                                   data=buffer.getvalue(), timeout=60)
+        assert response.status_code == 202, response.text
+        assert self.admin.put(f"{self.url}/v1/plugins/{name}/projects/{project}", timeout=30).status_code == 200
+        if not wait:
+            return response.json()
+        version = self.runtime.registry.wait(name, response.json()["version"], 60)
+        assert version["status"] == "active", version
+        return version
 
     def count(self, table: str) -> int:
         return self.runtime.store.read().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

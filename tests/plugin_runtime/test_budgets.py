@@ -3,9 +3,7 @@ the real service (HTTP, SQLite, process sandbox) with small limits so each bound
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,16 +39,6 @@ class PluginHandler(PluginCore):
         self.kili.add_to_review(asset_ids=[asset_id])
 '''
 
-
-def deploy(service: Service, name: str, code: str, project: str) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("main.py", code)
-    response = service.admin.post(f"{service.url}/v1/plugins/{name}/versions", params={"create": "true"},
-                                  data=buffer.getvalue(), timeout=60)
-    assert response.status_code == 202, response.text
-    assert service.runtime.registry.wait(name, 1, 60)["status"] == "active"
-    assert service.admin.put(f"{service.url}/v1/plugins/{name}/projects/{project}", timeout=30).status_code == 200
 
 
 def make_project(service: Service, project: str, assets: int) -> None:
@@ -114,7 +102,7 @@ def small(tmp_path: Path):
 def test_identical_actions_of_a_run_apply_once_and_the_chain_stays_linear(small: Service) -> None:
     make_project(small, "proj-merge", 1)
     for name in ("echo-a", "echo-b"):
-        deploy(small, name, STORM.replace("FAN", "0"), "proj-merge")
+        small.deploy(name, STORM.replace("FAN", "0"), "proj-merge")
     post(small, "evt-merge", "proj-merge", "proj-merge-asset-0")
     small.settle()
     runs = run_rows(small, "root_id = 'evt-merge'")
@@ -132,8 +120,8 @@ def test_identical_actions_of_a_run_apply_once_and_the_chain_stays_linear(small:
 def test_a_spent_budget_stops_the_chain_and_is_reported(small: Service) -> None:
     make_project(small, "proj-fan", 4)
     for name in ("fan-a", "fan-b"):
-        deploy(small, name, STORM.replace("FAN", "4"), "proj-fan")
-    deploy(small, "benign", BENIGN, "proj-fan")
+        small.deploy(name, STORM.replace("FAN", "4"), "proj-fan")
+    small.deploy("benign", BENIGN, "proj-fan")
     post(small, "evt-fan", "proj-fan", "proj-fan-asset-0")
     small.settle()
     caused = run_rows(small, "root_id = 'evt-fan' AND event_id != 'evt-fan'")
@@ -160,9 +148,9 @@ def test_caused_events_count_against_the_project_queue(tmp_path: Path) -> None:
     service = start_service(tmp_path / "data", "process", max_queue_per_project=2)
     try:
         make_project(service, "proj-queue", 5)
-        deploy(service, "fan", STORM.replace("FAN", "5").replace("def on_send_back_to_queue", "def _unused"),
+        service.deploy("fan", STORM.replace("FAN", "5").replace("def on_send_back_to_queue", "def _unused"),
                "proj-queue")
-        deploy(service, "listener", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+        service.deploy("listener", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                                     "    def on_send_back_to_queue(self, asset_id):\n        self.logger.info('heard %s', asset_id)\n",
                "proj-queue")
         post(service, "evt-queue", "proj-queue", "proj-queue-asset-0")
@@ -205,8 +193,8 @@ class PluginHandler(PluginCore):
 
 def test_live_reads_page_and_count_in_the_platform_and_stop_at_their_limit(small: Service) -> None:
     make_project(small, "proj-reads", 3)
-    deploy(small, "reader", READER, "proj-reads")
-    deploy(small, "benign", BENIGN, "proj-reads")
+    small.deploy("reader", READER, "proj-reads")
+    small.deploy("benign", BENIGN, "proj-reads")
     for number in range(3):
         post(small, f"evt-read-{number}", "proj-reads", f"proj-reads-asset-{number}")
     small.settle()
@@ -228,7 +216,7 @@ def test_reads_stop_at_the_time_budget(tmp_path: Path) -> None:
                             max_reads_per_event=1_000_000)
     try:
         make_project(service, "proj-slow", 1)
-        deploy(service, "looper", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+        service.deploy("looper", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                                   "    def on_submit(self, label, asset_id):\n        while True:\n"
                                   "            self.kili.labels(project_id=self.project_id)\n", "proj-slow")
         post(service, "evt-slow", "proj-slow", "proj-slow-asset-0")

@@ -29,7 +29,7 @@ import pytest
 
 from plugin_runtime.base_image import DEFAULT_BASE_IMAGE
 from plugin_runtime.builder import Builder, BuildFailed
-from plugin_runtime.errors import PluginInvalid, SandboxUnavailable
+from plugin_runtime.errors import PluginInvalid
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.docker import DockerSandbox
 from plugin_runtime.sdist_build import LABEL as BUILD_LABEL
@@ -154,20 +154,12 @@ def make_sdist(folder: Path, name: str, version: str, markers: list[str], requir
 
 
 @pytest.fixture(scope="module")
-def docker_client():
-    from plugin_runtime import engine
-
-    try:
-        client = engine.connect()
-    except SandboxUnavailable as error:
-        if os.environ.get("PLUGIN_RUNTIME_SKIP_DOCKER") == "1":
-            pytest.skip(f"Docker is unavailable (PLUGIN_RUNTIME_SKIP_DOCKER=1): {error}")
-        pytest.fail(str(error), pytrace=False)
-    yield client
-    left = client.containers.list(all=True, filters=OURS)
+def docker_client(docker_client):
+    """The session's engine, checked afterwards for build containers left behind."""
+    yield docker_client
+    left = docker_client.containers.list(all=True, filters=OURS)
     for container in left:
         container.remove(force=True, v=True)
-    client.close()
     assert not left, f"build containers left behind: {[c.name for c in left]}"
 
 

@@ -4,7 +4,6 @@ process sandbox, and nothing left behind."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.docker import LABEL
 
 pytestmark = pytest.mark.docker
@@ -21,20 +19,6 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "example_plugins/invoice_qa"
 EVENTS = f"{PLUGIN}/events.jsonl"
-
-
-@pytest.fixture(scope="module")
-def docker_client():
-    from plugin_runtime import engine
-
-    try:
-        client = engine.connect()
-    except SandboxUnavailable as error:
-        if os.environ.get("PLUGIN_RUNTIME_SKIP_DOCKER") == "1":
-            pytest.skip(f"Docker is unavailable (PLUGIN_RUNTIME_SKIP_DOCKER=1): {error}")
-        pytest.fail(str(error), pytrace=False)
-    yield client
-    client.close()
 
 
 def dry_run(sandbox: str) -> tuple[int, list[dict], str, int]:

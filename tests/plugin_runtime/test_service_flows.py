@@ -3,11 +3,9 @@ label submission, causes and chains, retries, export to dry-run, migrations."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,18 +20,6 @@ def service(tmp_path: Path):
     yield running
     stop_service(running)
 
-
-def deploy(service: Service, name: str, code: str, project: str = "proj-1", wait: bool = True) -> dict:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("main.py", code)
-    response = service.admin.post(f"{service.url}/v1/plugins/{name}/versions", params={"create": "true"},
-                                  data=buffer.getvalue(), timeout=30)
-    assert response.status_code == 202, response.text
-    assert service.admin.put(f"{service.url}/v1/plugins/{name}/projects/{project}", timeout=30).status_code == 200
-    if wait:
-        return service.runtime.registry.wait(name, 1, 60)
-    return response.json()
 
 
 def submit(service: Service, event_id: str, asset: str = "asset-1", project: str = "proj-1", **response) -> None:
@@ -50,7 +36,7 @@ def runs(service: Service, plugin: str | None = None) -> list[dict]:
 def test_events_for_a_version_still_deploying_wait_for_it(service: Service) -> None:
     slow = ("import time\ntime.sleep(1.5)\nfrom plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
             "    def on_submit(self, label, asset_id):\n        self.kili.add_to_review(asset_ids=[asset_id])\n")
-    version = deploy(service, "slow", slow, wait=False)
+    version = service.deploy("slow", slow, wait=False)
     assert version["status"] == "deploying"
     submit(service, "evt-early")
     service.runtime.registry.wait("slow", 1, 60)
@@ -65,7 +51,7 @@ def test_platform_submissions_emit_onsubmit_and_onreview(service: Service) -> No
     code = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
             "    def on_submit(self, label, asset_id):\n        self.logger.info('submit %s', label['labelType'])\n"
             "    def on_review(self, label, asset_id):\n        self.logger.info('review %s', label['labelType'])\n")
-    deploy(service, "watcher", code)
+    service.deploy("watcher", code)
     cli = lambda *args: service.cli(*args, check=True)  # noqa: E731
     cli("projects", "create", "proj-1")
     cli("assets", "create", "--project", "proj-1", "--id", "asset-1", "--external-id", "a.pdf")
@@ -88,8 +74,8 @@ APPENDER = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore
 
 
 def test_events_caused_by_a_plugin_never_retrigger_it_and_chains_stop(service: Service) -> None:
-    deploy(service, "ping", APPENDER.format(name="ping"))
-    deploy(service, "pong", APPENDER.format(name="pong"))
+    service.deploy("ping", APPENDER.format(name="ping"))
+    service.deploy("pong", APPENDER.format(name="pong"))
     submit(service, "evt-start")
     service.settle()
     all_runs = runs(service)
@@ -105,7 +91,7 @@ def test_events_caused_by_a_plugin_never_retrigger_it_and_chains_stop(service: S
 def test_a_failed_run_can_be_retried(service: Service) -> None:
     code = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
             "    def on_submit(self, label, asset_id):\n        raise ValueError('bad label')\n")
-    deploy(service, "failing", code)
+    service.deploy("failing", code)
     submit(service, "evt-fail")
     service.settle()
     [run] = runs(service, "failing")
@@ -181,7 +167,7 @@ def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path) ->
     try:
         slow = ("import time\nfrom plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                 "    def on_submit(self, label, asset_id):\n        time.sleep(0.5)\n")
-        deploy(busy, "slow", slow, project="noisy")
+        busy.deploy("slow", slow, project="noisy")
         busy.runtime.registry.activate("slow", "quiet")
         statuses = []
         for i in range(8):
@@ -209,7 +195,7 @@ def test_infrastructure_failures_are_retried_then_dead_lettered_and_redeliverabl
 
     flaky = start_service(tmp_path / "flaky", "process", max_attempts=3, retry_base_s=0.01)
     try:
-        deploy(flaky, "steady", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+        flaky.deploy("steady", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                                 "    def on_submit(self, label, asset_id):\n        self.kili.add_to_review(asset_ids=[asset_id])\n")
         real_init = process._Process.__init__
         starts = []
@@ -247,7 +233,7 @@ def test_a_plugin_can_read_its_project_when_it_is_created_in_the_service(service
             "        [project] = kili.projects(project_id=project_id, fields=['jsonInterface'])\n"
             "        self.jobs = sorted(project['jsonInterface']['jobs'])\n"
             "    def on_submit(self, label, asset_id):\n        self.logger.info('jobs %s', self.jobs)\n")
-    deploy(service, "reads-early", code)
+    service.deploy("reads-early", code)
     submit(service, "evt-early-read")
     service.settle()
     [run] = runs(service, "reads-early")
@@ -266,7 +252,7 @@ def test_a_plugin_reads_open_issues_live_to_avoid_duplicates(service: Service) -
             "            self.kili.create_issues(project_id=self.project_id, label_id_array=[label['id']],\n"
             "                                    text_array=['Check the label'])\n"
             "        self.logger.info('open issues before: %d', open_issues)\n")
-    deploy(service, "once", code)
+    service.deploy("once", code)
     for number in range(3):
         submit(service, f"evt-issue-{number}")
         service.settle()

@@ -3,7 +3,6 @@ as visible escapes, and the JSON views keep them exactly."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -55,16 +54,6 @@ def test_escape_shows_every_terminal_control_and_keeps_text() -> None:
     assert escape(text, multiline=True) == escape(text) == text
 
 
-def _deploy(service: Service, name: str, code: str, project: str) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("main.py", code)
-    response = service.admin.post(f"{service.url}/v1/plugins/{name}/versions", params={"create": "true"},
-                                  data=buffer.getvalue(), timeout=30)
-    assert response.status_code == 202, response.text
-    assert service.runtime.registry.wait(name, 1, 60)["status"] == "active"
-    assert service.admin.put(f"{service.url}/v1/plugins/{name}/projects/{project}", timeout=30).status_code == 200
-
 
 def _cli(service: Service, *args: str) -> subprocess.CompletedProcess:
     """The CLI as an admin runs it, output kept as bytes (what the terminal would receive)."""
@@ -77,7 +66,7 @@ def _cli(service: Service, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def evil_service(tmp_path_factory: pytest.TempPathFactory):
     service = start_service(tmp_path_factory.mktemp("escapes"), "process")
-    _deploy(service, "evil", PLUGIN, "proj-evil")
+    service.deploy("evil", PLUGIN, "proj-evil")
     for event_id, response in (("evt-ok", {}), ("evt-fail", {"FAIL": True})):
         event = {"id": event_id, "type": "onSubmit", "project_id": "proj-evil", "asset_id": "asset-1",
                  "label": {"id": f"label-{event_id}", "labelType": "DEFAULT", "jsonResponse": response}}

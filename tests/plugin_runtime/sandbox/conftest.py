@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.docker import LABEL, DockerSandbox
 from plugin_runtime.source import PluginSource, load_source
@@ -33,21 +32,6 @@ def owned_containers(client, **labels: str) -> list:
     wanted = [LABEL, f"{LABEL}.owner={OWNER}", *(f"{k}={v}" for k, v in labels.items())]
     return client.containers.list(all=True, filters={"label": wanted})
 
-
-@pytest.fixture(scope="session")
-def docker_client():
-    """A client of the real engine; fails the session when there is none (skips with
-    ``PLUGIN_RUNTIME_SKIP_DOCKER=1``)."""
-    from plugin_runtime import engine
-
-    try:
-        client = engine.connect(timeout=300)
-    except SandboxUnavailable as error:
-        if os.environ.get("PLUGIN_RUNTIME_SKIP_DOCKER") == "1":
-            pytest.skip(f"Docker is unavailable (PLUGIN_RUNTIME_SKIP_DOCKER=1): {error}")
-        pytest.fail(str(error), pytrace=False)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="session")
