@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def read_events(path: str | Path) -> Iterator[Recorded]:
             stream = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as error:
             raise EventsFileError(f"cannot read events from {path}: {error.strerror}") from error
+    first = True
     try:
         for number, line in enumerate(stream, 1):
             if not line.strip():
@@ -77,13 +79,49 @@ def read_events(path: str | Path) -> Iterator[Recorded]:
             try:
                 event = parse_event(line)
             except ValueError as error:
+                if first:
+                    _refuse_whole_json(path, line)
+                first = False
                 raw_id = _sniff_id(line)
                 yield Recorded(number, {"id": raw_id} if raw_id else None, f"{path}:{number}: {error}", line.strip())
                 continue
+            first = False
             yield Recorded(number, event, None, line.strip())
+        if first:
+            raise EventsFileError(f"{'stdin' if str(path) == '-' else path} holds no events: an events file holds "
+                                  "one JSON object per line (`plugin-runtime events export` records a project's "
+                                  "events; `plugin-runtime init` writes an example)")
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def _refuse_whole_json(path: str | Path, line: bytes) -> None:
+    """A first line that is not an event, in a file that is one JSON document (an event written
+    over several lines, or an array of events): one error saying how to convert it, rather than
+    one per line."""
+    try:
+        whole = json.loads(line)
+    except ValueError:
+        whole = None
+        if str(path) != "-" and Path(path).is_file() and Path(path).stat().st_size <= 16 * 1024 * 1024:
+            try:
+                whole = json.loads(Path(path).read_bytes())
+            except (ValueError, RecursionError):
+                return
+    # Never the input's own name: `> same-file` would empty it before it is read.
+    source = shlex.quote(str(path))
+    target = shlex.quote(f"{Path(path).stem}-lines.jsonl" if str(path) != "-" else "events.jsonl")
+    if isinstance(whole, list):
+        raise EventsFileError(
+            f"{path} holds a JSON array of {len(whole)} item(s); an events file holds one event per line "
+            f"(JSON Lines), not an array. Convert it with: python3 -c 'import json, sys; "
+            f"[print(json.dumps(e)) for e in json.load(open(sys.argv[1]))]' {source} > {target}")
+    if isinstance(whole, dict):
+        lines = len(Path(path).read_bytes().splitlines())
+        raise EventsFileError(
+            f"{path} holds one JSON object written over {lines} lines; an events file holds one event per "
+            f"line (JSON Lines). Put it on one line with: python3 -m json.tool --compact {source} > {target}")
 
 
 def _sniff_id(line: bytes) -> str | None:

@@ -81,12 +81,17 @@ def serve(settings: Settings) -> None:
     import socket
 
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = open(settings.data_dir / "server.lock", "w")  # noqa: SIM115 - held while serving
+    # "a": a second server must not empty the URL the first one wrote before finding the lock held.
+    lock = open(settings.data_dir / "server.lock", "a")  # noqa: SIM115 - held while serving
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         raise PluginRuntimeError(f"another plugin-runtime server already uses {settings.data_dir}: "
                                  "stop it, or give this one its own --data-dir") from None
+    # Where it serves, for a client that finds the lock held but nothing at the URL it was given.
+    lock.truncate(0)
+    lock.write(f"http://{settings.host}:{settings.port}\n")
+    lock.flush()
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

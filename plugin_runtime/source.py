@@ -5,6 +5,7 @@ to what the plugin needs, and checked without importing it (the host never runs 
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import io
 import stat
@@ -194,14 +195,33 @@ def check_main(text: str, filename: str = "main.py") -> tuple[str, list[str], li
             f"PluginHandler; it is used, but Kili requires the name PluginHandler"
         )
     hooks = _hooks(handler, classes, set())
+    typos = _misspelt_hooks(handler, hooks)
     if not hooks and not _has_foreign_base(handler, classes) and not _kili_event_methods(handler):
         raise PluginInvalid([
             f"{filename}:{handler.lineno}: {handler.name} has no hook, so the plugin would never "
             "run: define on_submit(self, label, asset_id), on_review(self, label, asset_id), "
             "on_custom_interface_click, on_send_back_to_queue(self, asset_id) or on_event(self, "
-            "event) in it"
+            "event) in it" + "".join(f"\n  {filename}:{line}: {name} is not a hook: did you mean {hook}?"
+                                     for line, name, hook in typos)
         ])
+    warnings += [f"{filename}:{line}: {name} is not a hook and is never called: did you mean {hook}?"
+                 for line, name, hook in typos]
     return handler.name, hooks, warnings
+
+
+def _misspelt_hooks(node: ast.ClassDef, hooks: list[str]) -> list[tuple[int, str, str]]:
+    """Methods named almost like a hook the class lacks (``on_sumbit``): never called, silently."""
+    def key(name: str) -> str:  # onSubmit, on_Submit and onsubmit all mean on_submit
+        return name.lower().replace("_", "")
+
+    missing = {key(hook): hook for hook in _HOOK_NAMES if hook not in hooks}
+    found = []
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name not in _HOOK_NAMES:
+            close = difflib.get_close_matches(key(item.name), list(missing), n=1, cutoff=0.85)
+            if close:
+                found.append((item.lineno, item.name, missing[close[0]]))
+    return found
 
 
 def _base_names(node: ast.ClassDef) -> list[str]:

@@ -9,6 +9,7 @@ import click
 
 from plugin_runtime.cli._common import fail
 from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.terminal import escape
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,8 +20,9 @@ def main() -> None:
 
 @main.command("dry-run")
 @click.argument("plugin", type=click.Path(exists=True, dir_okay=True, path_type=str))
-@click.option("--events", "events", required=True, type=click.Path(allow_dash=True),
-              help="Recorded events, one JSON object per line ('-' for stdin).")
+@click.option("--events", "events", type=click.Path(allow_dash=True),
+              help="Recorded events, one JSON object per line ('-' for stdin). Default: the plugin "
+                   "folder's events.jsonl.")
 @click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process",
               show_default=True, help="Where the plugin runs.")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
@@ -28,7 +30,7 @@ def main() -> None:
 @click.option("--format", "output_format", type=click.Choice(["auto", "json", "human"]),
               default="auto", show_default=True,
               help="json: one line per event; human: a summary; auto: human on a terminal.")
-def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_format: str) -> None:
+def dry_run(plugin: str, events: str | None, sandbox: str, timeout: float, output_format: str) -> None:
     """Run PLUGIN (a main.py, a folder or a .zip) against recorded EVENTS, printing the
     actions each event would produce. Exit code 0 only if every event is ok."""
     from plugin_runtime.dryrun import run_dry_run
@@ -41,7 +43,7 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
     try:
         source = load_source(plugin)
         code = run_dry_run(
-            source, events, sandbox=sandbox, limits=Limits(timeout_s=timeout),
+            source, events or _default_events(plugin), sandbox=sandbox, limits=Limits(timeout_s=timeout),
             out=sys.stdout, err=sys.stderr, human=human, progress=sys.stderr.isatty(),
         )
     except PluginRuntimeError as error:
@@ -49,29 +51,51 @@ def dry_run(plugin: str, events: str, sandbox: str, timeout: float, output_forma
     sys.exit(code)
 
 
+def _default_events(plugin: str) -> str:
+    """The events.jsonl next to the plugin's main.py (as ``init`` writes it), said on stderr."""
+    import os
+
+    folder = plugin if os.path.isdir(plugin) else os.path.dirname(plugin) or "."
+    found = os.path.join(folder, "events.jsonl")
+    if plugin.endswith(".zip") or not os.path.isfile(found):
+        raise click.UsageError(
+            f"Missing option '--events': no events.jsonl next to the plugin ({found}). Give the recorded "
+            "events to replay, one JSON object per line: --events FILE (`plugin-runtime events export` "
+            "records a project's; `plugin-runtime init` writes an example)")
+    click.echo(f"events: {escape(found)} (--events FILE for others)", err=True)
+    return found
+
+
 @main.command()
 @click.argument("name")
 @click.option("--kili", is_flag=True,
               help="Import PluginCore from kili.plugins, as on Kili's hosted plugins (it works here without kili).")
 def init(name: str, kili: bool) -> None:
-    """Create the plugin folder NAME here: a working QA bot (main.py), its requirements.txt,
-    recorded events to dry-run it on (events.jsonl), its tests (test_main.py) and a README."""
-    from pathlib import Path
+    """Create the plugin folder NAME (or a path: its last part names the plugin; '.' fills the
+    current, empty folder): a working QA bot (main.py), its requirements.txt, recorded events to
+    dry-run it on (events.jsonl), its tests (test_main.py) and a README."""
+    import os
+    import shlex
 
     from plugin_runtime import scaffold
 
     try:
-        made = scaffold.create(Path.cwd(), name, kili=kili)
+        made = scaffold.create(name, kili=kili)
     except PluginRuntimeError as error:
         fail(error)
-    click.echo(f"created {name}/")
+    where = os.path.relpath(made.folder)
+    if where.startswith(".."):
+        where = os.path.abspath(made.folder)
+    click.echo(f"created {made.name} in ./" if where == "." else f"created {escape(where)}/")
     width = max(len(file) for file in made.files)
     for file in made.files:
         click.echo(f"  {file:{width}}  {scaffold.FILES[file]}")
+    # Copy-pasteable as printed: the folder quoted for the shell where it needs to be.
+    folder, events = shlex.quote(where), shlex.quote(os.path.join(where, "events.jsonl") if where != "." else "events.jsonl")
     click.echo("next, from this folder:")
-    click.echo(f"  plugin-runtime dry-run {name} --events {name}/events.jsonl --format human")
-    click.echo(f"  pytest {name}")
-    click.echo(f"  plugin-runtime plugins upload {name} --name {name}   # with `plugin-runtime serve` running")
+    click.echo(f"  plugin-runtime dry-run {escape(folder)} --events {escape(events)} --format human")
+    click.echo(f"  pytest {escape(folder)}" if where != "." else "  pytest")
+    click.echo(f"  plugin-runtime plugins upload {escape(folder)} --name {made.name}   # with `plugin-runtime serve` running")
 
 
 @main.command("base-image")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from plugin_runtime.client import ClientError
 from plugin_runtime.errors import PluginRuntimeError
 
 if TYPE_CHECKING:
@@ -43,16 +45,62 @@ def client_options(function: Callable) -> Callable:
         from plugin_runtime.client import Client
 
         config = settings(data_dir)
-        target = url or config.client_url
+        target = checked_url(url or config.client_url)
         wait_for_runtime(target, config.data_dir)
         # Read after the wait: a runtime that is starting writes its token first.
         resolved = token or config.resolved_token(create=False)
         try:
             return function(*args, client=Client(target, resolved), **kwargs)
+        except ClientError as error:
+            if error.status == 401 and not resolved:
+                fail(f"no admin token: {missing_here(config.data_dir, 'token', '--token')}", 1)
+            fail(f"{error}{_next_step(str(error))}", 1)
         except PluginRuntimeError as error:
             fail(error, 1)
 
     return wrapper
+
+
+_MISSING = re.compile(r"404: (plugin|run|project|asset) '([^']*)' does not exist(?: in project '([^']*)')?")
+
+
+def _next_step(message: str) -> str:
+    """Where to find what exists, after the service said something does not."""
+    missing = _MISSING.fullmatch(message)
+    if missing is None:
+        return ""
+    kind, name, project = missing.groups()
+    if kind == "asset":
+        return (f" (`plugin-runtime assets list --project {project}` lists its assets; `plugin-runtime assets "
+                f"create --project {project} --id {name}` creates this one)")
+    if kind == "project":
+        return (f" (`plugin-runtime projects list` lists the projects; `plugin-runtime projects create {name}` "
+                "creates it, and so does sending a recorded event of that project)")
+    return f" (`plugin-runtime {kind}s list` lists the {kind}s)"
+
+
+def checked_url(url: str) -> str:
+    """The service's URL, or a usage error that shows the expected shape."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(f"{url!r} is not the runtime's URL: give it as http://HOST:PORT, e.g. http://127.0.0.1:8400 "
+             "(--url or PLUGIN_RUNTIME_URL)")
+    return url
+
+
+def missing_here(data_dir: Path, what: str, option: str) -> str:
+    """Why the runtime's ``what`` (token, webhook-secret) was not found, and how to point the CLI at it."""
+    if (data_dir / what).is_file():
+        return f"{data_dir / what} is not readable: run this as the user who runs `plugin-runtime serve`, or pass {option}"
+    found = f"no {data_dir / what}" if data_dir.is_dir() else f"no runtime data directory ({data_dir}) in this folder"
+    return (f"{found}; a runtime keeps its {what} in the data directory of the folder where `plugin-runtime "
+            f"serve` runs: run this command from that folder, or pass --data-dir PATH or {option}")
 
 
 def wait_for_runtime(url: str, data_dir: Path, starting_s: float = 30.0, grace_s: float = 3.0) -> None:
@@ -73,7 +121,10 @@ def wait_for_runtime(url: str, data_dir: Path, starting_s: float = 30.0, grace_s
             pass
         except requests.RequestException:
             return  # it answers, if slowly: the command reports what follows
-        held = _server_lock_held(data_dir)
+        held, serving = _server_lock(data_dir)
+        if held and serving and _port(serving) not in (0, _port(url)):
+            fail(f"nothing answers at {url}; the runtime of the data directory {data_dir} serves at {serving}: "
+                 f"pass --url {serving} (or set PLUGIN_RUNTIME_URL)", 1)
         if held and not told:
             click.echo(f"waiting for the runtime at {url} to start...", err=True)
             told = True
@@ -85,17 +136,30 @@ def wait_for_runtime(url: str, data_dir: Path, starting_s: float = 30.0, grace_s
         time.sleep(0.2)
 
 
-def _server_lock_held(data_dir: Path) -> bool:
+def _server_lock(data_dir: Path) -> tuple[bool, str | None]:
+    """Whether a server holds the data directory's lock, and the URL it wrote there."""
     import fcntl
 
     try:
         with open(data_dir / "server.lock", "rb") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+            serving = lock.read(200).decode("utf-8", "replace").strip() or None
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True, serving
     except OSError:
-        return False
-    return False
+        pass
+    return False, None
+
+
+def _port(url: str) -> int | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
 
 
 class Progress:
@@ -148,9 +212,11 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: str = "
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or value == []:
         return "-"
-    if isinstance(value, (dict, list)):
+    if isinstance(value, list) and all(isinstance(item, (str, int)) for item in value):
+        text = ", ".join(str(item) for item in value)  # projects, subscriptions: names, not JSON
+    elif isinstance(value, (dict, list)):
         text = json.dumps(value, ensure_ascii=False)
     else:
         text = str(value)

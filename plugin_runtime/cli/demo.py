@@ -217,15 +217,14 @@ def _show(client, projects: list[str]) -> None:
 
 def _issue_lines(asset: dict) -> list[str]:
     """Each issue, open or resolved by a newer label of the same kind that got no issue."""
-    labels = sorted(asset.get("labels") or [], key=lambda label: label.get("createdAt") or "")
-    flagged = {issue.get("labelId") for issue in asset.get("issues") or []}
+    from plugin_runtime.cli.platform import resolved_by
+
     lines = []
     for issue in asset.get("issues") or []:
         text = escape(str(issue["text"]))
-        own = next((label for label in labels if label["id"] == issue.get("labelId")), None)
-        newer = [label for label in labels[labels.index(own) + 1:] if label.get("labelType") == own.get("labelType")] if own else []
-        if issue.get("status") == "OPEN" and newer and newer[-1]["id"] not in flagged:
-            lines.append(f"resolved by the next label ({escape(str(newer[-1]['id']))}): {text}")
+        newer = resolved_by(asset, issue)
+        if newer:
+            lines.append(f"resolved by the next label ({escape(newer)}): {text}")
         else:
             lines.append(f"{str(issue.get('status') or 'open').lower()}: {text}")
     return lines

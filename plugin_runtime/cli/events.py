@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 import requests
 
-from plugin_runtime.cli._common import Progress, client_options, fail, settings, wait_for_runtime
+from plugin_runtime.cli._common import (
+    Progress, checked_url, client_options, fail, missing_here, settings, wait_for_runtime)
+from plugin_runtime.errors import EventsFileError
 from plugin_runtime.terminal import escape
 
 RETRY_BUDGET_S = 30.0
@@ -39,21 +41,25 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
     from plugin_runtime.webhooks import headers
 
     config = settings(data_dir)
-    base = (url or config.client_url).rstrip("/")
+    base = checked_url(url or config.client_url).rstrip("/")
+    try:
+        records = list(read_events(file))
+    except EventsFileError as error:
+        fail(error)
     wait_for_runtime(base, config.data_dir)  # a runtime that is starting writes its secret first
     keys = secret.split() if secret else config.webhook_secrets(create=False)
     if not keys:
-        fail("no webhook secret: pass --secret, set PLUGIN_RUNTIME_WEBHOOK_SECRET or --data-dir of the server")
+        fail(f"no webhook secret: {missing_here(config.data_dir, 'webhook-secret', '--secret')}")
     key = keys[0]
     target = base + "/v1/events"
     session = requests.Session()
     sent, duplicates, failed = 0, 0, []
-    records = list(read_events(file))
     with Progress() as progress:
         for number, recorded in enumerate(records, 1):
             progress.update(f"sending {number}/{len(records)}")
             if recorded.error is not None:
-                failed.append((recorded.event_id or f"line {recorded.line}", recorded.error))
+                reason = recorded.error.removeprefix(f"{file}:{recorded.line}: ")  # said once, as "line N"
+                failed.append((recorded.event_id or f"line {recorded.line}", reason))
                 continue
             body = recorded.raw  # the exact bytes of the line are signed and sent
             outcome = _post(session, target, key, recorded.event_id or "", body, headers)
@@ -68,6 +74,10 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
     click.echo(f"{sent} event(s) acknowledged{already}, {len(failed)} not", err=True)
     for event_id, reason in failed:
         click.echo(f"not acknowledged: {escape(f'{event_id}: {reason}')}", err=True)
+    if any(reason.startswith("401") for _, reason in failed):
+        click.echo("the runtime accepts only events signed with its webhook secret (the webhook-secret file of its "
+                   "data directory): run this from the folder where `plugin-runtime serve` runs, or pass "
+                   "--data-dir PATH or the right --secret", err=True)
     if failed:
         sys.exit(1)
 

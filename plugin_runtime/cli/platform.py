@@ -78,6 +78,18 @@ def asset_view(asset: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def resolved_by(asset: dict[str, Any], issue: dict[str, Any]) -> str | None:
+    """The id of the newer label (of the same kind) that replaced an open issue's label and got no
+    issue itself: plugins cannot close issues yet, so such an issue reads "resolved by the next label"."""
+    labels = sorted(asset.get("labels") or [], key=lambda label: label.get("createdAt") or "")
+    own = next((label for label in labels if label["id"] == issue.get("labelId")), None)
+    if issue.get("status") != "OPEN" or own is None:
+        return None
+    newer = [label for label in labels[labels.index(own) + 1:] if label.get("labelType") == own.get("labelType")]
+    flagged = {other.get("labelId") for other in asset.get("issues") or []}
+    return str(newer[-1]["id"]) if newer and newer[-1]["id"] not in flagged else None
+
+
 @click.group()
 def assets() -> None:
     """Assets of the embedded platform."""
@@ -132,8 +144,10 @@ def assets_show(client, asset_id: str, project_id: str, as_json: bool) -> None:
         click.echo(escape(f"  {label['id']} {label['labelType']} by {label.get('authorId') or '-'}"))
     click.echo(f"issues         {len(view['issues'])}")
     for issue in view["issues"]:
-        mid = f" (object {issue['objectMid']})" if issue.get("objectMid") else ""
-        click.echo(f"  [{issue['status']}] " + escape(f"{issue['text']}{mid}"))
+        where = f"label {issue.get('labelId') or '-'}" + (f", object {issue['objectMid']}" if issue.get("objectMid") else "")
+        newer = resolved_by(view, issue)
+        state = f"{issue['status']}, resolved by the next label {newer}" if newer else issue["status"]
+        click.echo(escape(f"  [{state}] {issue['text']} ({where})"))
 
 
 @click.group()

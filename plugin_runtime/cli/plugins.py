@@ -38,16 +38,16 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
         source = load_source(path)
     except PluginInvalid as error:
         fail(error)
-    if not as_json:
-        for dropped in source.dropped:
-            click.echo(f"dropped: {escape(dropped)}", err=True)
-        for warning in source.warnings:
-            click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
     params = {"create": str(create).lower()}
     if limits:
         params["limits"] = json.dumps(_limits(limits))
     version = client.post(f"/v1/plugins/{name}/versions", params=params,
                           data=source.archive(), headers={"Content-Type": "application/zip"})
+    if not as_json:  # once it is accepted: a refused upload says only why
+        for dropped in source.dropped:
+            click.echo(f"dropped: {escape(dropped)}", err=True)
+        for warning in source.warnings:
+            click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
     if wait:
         version = _wait_for_build(client, name, version, quiet=as_json)
     if as_json:
@@ -137,8 +137,10 @@ def versions(client, name: str, as_json: bool) -> None:
     rows = client.get(f"/v1/plugins/{name}/versions")
     if as_json:
         emit_json(rows)
-    else:
-        table(rows, ["version", "status", "digest", "subscriptions", "created_at", "build_error"])
+        return
+    for row in rows:
+        row["digest"] = (row.get("digest") or "")[:12] or None  # enough to tell versions apart; --json has it all
+    table(rows, ["version", "status", "digest", "subscriptions", "created_at", "build_error"])
 
 
 @plugins.command()
@@ -219,6 +221,10 @@ def build_log(client, name: str, version: int | None, as_json: bool) -> None:
         click.echo(f"{name} v{number}: image {detail['image']}, ready at {detail.get('ready_at') or '-'}")
     elif info["status"] != "failed":
         click.echo(f"{name} v{number}: no image (the runtime runs plugins as processes, --sandbox process)")
+        if not info["build_log"]:
+            click.echo("nothing is built for such a runtime, so there is no build log: the version was checked "
+                       "and loaded once from its files before going live")
+            return
     click.echo(escape(info["build_log"] or "", multiline=True) or "(empty log)")
     if info["build_error"]:
         click.echo(f"\nerror: {escape(info['build_error'], multiline=True)}", err=True)

@@ -58,7 +58,10 @@ def show(client, run_id: str, as_json: bool) -> None:
         return
     for key in ("id", "event_id", "plugin", "version", "project_id", "asset_id", "status", "outcome",
                 "attempts", "duration_ms", "created_at", "finished_at"):
-        click.echo(f"{key:12} {escape(str(run.get(key)))}")
+        value = run.get(key)
+        if key == "duration_ms" and isinstance(value, (int, float)):
+            value = f"{value:.1f}"
+        click.echo(f"{key:12} {'-' if value is None else escape(str(value))}")
     for line in _budget_lines(run):
         click.echo(line)
     if run.get("error"):
@@ -76,20 +79,29 @@ def show(client, run_id: str, as_json: bool) -> None:
 
 
 def _budget_lines(run: dict) -> list[str]:
-    """Reads, what the run's actions caused, and its root event's budget, when there is any."""
+    """Reads, what the run's actions caused, and its root event's budget, where there is something to say."""
     lines, metrics, root = [], run.get("metrics") or {}, run.get("root") or {}
     if metrics.get("reads"):
         reads = metrics["reads"]
         lines.append(f"{'reads':12} {reads['calls']} calls, {reads['seconds']:.3f} s, {reads['refused']} refused")
     if metrics.get("caused"):
         caused = metrics["caused"]
-        lines.append(f"{'caused':12} {caused['events']} events, {caused['runs']} runs queued, "
-                     f"{caused['skipped_runs']} skipped (queue full), {caused['dropped_events']} events dropped (budget)")
-    if root.get("caused_events") or root.get("budget_exceeded"):
+        parts = [_count(caused["events"], "event"), f"{_count(caused['runs'], 'run')} queued for them"]
+        if caused.get("skipped_runs"):
+            parts.append(f"{_count(caused['skipped_runs'], 'run')} skipped (queue full)")
+        if caused.get("dropped_events"):
+            parts.append(f"{_count(caused['dropped_events'], 'event')} dropped (budget)")
+        lines.append(f"{'caused':12} {', '.join(parts)}")
+    # The root's totals only add something when the run's event is not the root, or the budget ran out.
+    if root.get("budget_exceeded") or (root.get("caused_events") and root.get("id") != run.get("event_id")):
         state = f"budget exceeded: {escape(root['budget_exceeded'])}" if root.get("budget_exceeded") else "within budget"
-        lines.append(f"{'root':12} {escape(str(root['id']))}: caused {root['caused_runs']} runs, "
-                     f"{root['caused_events']} events, {root['dropped_events']} dropped; {state}")
+        lines.append(f"{'root':12} {escape(str(root['id']))}: caused {_count(root['caused_runs'], 'run')}, "
+                     f"{_count(root['caused_events'], 'event')}, {root['dropped_events']} dropped; {state}")
     return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 @runs.command()

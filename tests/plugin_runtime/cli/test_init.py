@@ -92,12 +92,12 @@ def test_the_folder_dry_runs_and_its_tests_pass_outside_the_repository(tmp_path:
 
 def test_init_never_overwrites_a_folder_that_holds_something(tmp_path: Path) -> None:
     (tmp_path / "bot").mkdir()
-    (tmp_path / "bot" / "main.py").write_text("# mine\n")
+    (tmp_path / "bot" / "notes.txt").write_text("# mine\n")
     result = _invoke_in(tmp_path, "init", "bot")
     assert result.exit_code == 2
     assert "already exists and is not empty" in result.output
-    assert (tmp_path / "bot" / "main.py").read_text() == "# mine\n"
-    assert sorted(p.name for p in (tmp_path / "bot").iterdir()) == ["main.py"]
+    assert (tmp_path / "bot" / "notes.txt").read_text() == "# mine\n"
+    assert sorted(p.name for p in (tmp_path / "bot").iterdir()) == ["notes.txt"]
 
 
 def test_init_fills_an_empty_folder_and_refuses_a_file_or_a_bad_name(tmp_path: Path) -> None:
@@ -107,11 +107,82 @@ def test_init_fills_an_empty_folder_and_refuses_a_file_or_a_bad_name(tmp_path: P
     (tmp_path / "afile").write_text("x")
     refused = _invoke_in(tmp_path, "init", "afile")
     assert (refused.exit_code, "is not a folder" in refused.output) == (2, True)
-    for bad in ("Bad", "a/b", "../up", "-x"):
+    for bad in ("Bad", "a/B", "-x", "my bot"):
         result = _invoke_in(tmp_path, "init", "--", bad) if bad.startswith("-") else _invoke_in(tmp_path, "init", bad)
         assert result.exit_code == 2, bad
         assert "cannot name a plugin" in result.output
-    assert not (tmp_path.parent / "up").exists()
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize(("given", "suggested"), [("my bot", "my-bot"), ("My_Bot", "my_bot"), ("-x", "x"),
+                                                  ("Invoice QA!", "invoice-qa")])
+def test_a_bad_name_gets_a_name_to_use_instead(tmp_path: Path, given: str, suggested: str) -> None:
+    result = _invoke_in(tmp_path, "init", "--", given)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {given!r} cannot name a plugin: try {suggested!r}. A plugin's name is ")
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert _invoke_in(tmp_path, "init", suggested).exit_code == 0  # the suggestion is a valid name
+
+
+def test_init_twice_says_the_plugin_is_there_and_keeps_it(tmp_path: Path) -> None:
+    assert _invoke_in(tmp_path, "init", "bot").exit_code == 0
+    (tmp_path / "bot" / "main.py").write_text("# my edits\n")
+    again = _invoke_in(tmp_path, "init", "bot")
+    assert again.exit_code == 2
+    assert again.output == ("error: bot already holds a plugin (its main.py): work in it as it is, "
+                            "or choose another name for a new one (init never overwrites files)\n")
+    assert (tmp_path / "bot" / "main.py").read_text() == "# my edits\n"
+
+
+def test_init_takes_a_path_and_names_the_plugin_after_its_last_part(tmp_path: Path) -> None:
+    result = _invoke_in(tmp_path, "init", "plugins/invoice-bot")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "plugins" / "invoice-bot"
+    assert sorted(p.name for p in folder.iterdir()) == FILES
+    assert (folder / "main.py").read_text().startswith('"""invoice-bot: ')
+    lines = result.output.splitlines()
+    assert lines[0] == "created plugins/invoice-bot/"
+    assert lines[-3:] == [
+        "  plugin-runtime dry-run plugins/invoice-bot --events plugins/invoice-bot/events.jsonl --format human",
+        "  pytest plugins/invoice-bot",
+        "  plugin-runtime plugins upload plugins/invoice-bot --name invoice-bot   # with `plugin-runtime serve` running",
+    ]
+    # The printed commands work as printed, from where init ran.
+    dry = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", "plugins/invoice-bot", "--events",
+                          "plugins/invoice-bot/events.jsonl"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+
+
+def test_init_dot_fills_the_current_empty_folder_named_after_it(tmp_path: Path) -> None:
+    folder = tmp_path / "qa-bot"
+    folder.mkdir()
+    result = _invoke_in(folder, "init", ".")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == FILES
+    assert (folder / "main.py").read_text().startswith('"""qa-bot: ')
+    assert result.output.splitlines()[0] == "created qa-bot in ./"
+    assert result.output.splitlines()[-3:] == [
+        "  plugin-runtime dry-run . --events events.jsonl --format human",
+        "  pytest",
+        "  plugin-runtime plugins upload . --name qa-bot   # with `plugin-runtime serve` running",
+    ]
+    assert _invoke_in(folder, "init", ".").exit_code == 2  # now it holds a plugin
+
+
+def test_the_generated_readme_commands_are_whole_lines_to_copy(tmp_path: Path) -> None:
+    """Each command of the plugin's README is a line of its own (its comment above it), so a
+    long name cannot push the comments out of line or into the command."""
+    _invoke_in(tmp_path, "init", "a-rather-long-plugin-name")
+    readme = (tmp_path / "a-rather-long-plugin-name" / "README.md").read_text()
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    commands = [line for line in block if not line.startswith("#")]
+    assert commands == [
+        "plugin-runtime dry-run a-rather-long-plugin-name --events a-rather-long-plugin-name/events.jsonl --format human",
+        "pytest a-rather-long-plugin-name",
+        "plugin-runtime plugins upload a-rather-long-plugin-name --name a-rather-long-plugin-name",
+    ]
+    assert "plugins activate a-rather-long-plugin-name --project proj-invoices" in readme
 
 
 def test_a_runtime_data_directory_in_the_folder_is_never_part_of_the_plugin(tmp_path: Path) -> None:
