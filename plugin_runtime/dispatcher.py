@@ -18,13 +18,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from plugin_runtime import logs
 from plugin_runtime.budget import Chain, EventBudget, queue_full
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.platforms.base import Platform
 from plugin_runtime.platforms.embedded import now
 from plugin_runtime.registry import Registry
+from plugin_runtime.statuses import (
+    ENDED, QUEUED, RETRYABLE, ActionStatus, RunOutcome, RunStatus, VersionStatus, placeholders,
+)
 from plugin_runtime.store import Store, dumps, loads
-from plugin_sdk.results import RunResult
+from plugin_sdk.results import RunResult, Status
 from plugin_sdk.subscriptions import subscribed
 
 #: Events caused by plugins' actions stop triggering runs past this depth.
@@ -118,9 +122,12 @@ class Dispatcher:
                 "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at,"
                 " root_id, outcome, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, event["id"], seq, target["plugin"], target["version"], event["project_id"],
-                 event.get("asset_id"), "skipped" if skipped else "pending", now(), root_id,
-                 "queue_full" if skipped else None, skipped, now() if skipped else None))
-            if not skipped:
+                 event.get("asset_id"), RunStatus.SKIPPED if skipped else RunStatus.PENDING, now(), root_id,
+                 RunOutcome.QUEUE_FULL if skipped else None, skipped, now() if skipped else None))
+            if skipped:
+                logs.run_ended(run_id, event["id"], target["plugin"], target["version"], event["project_id"],
+                               RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, None)
+            else:
                 runs.append(((target["plugin"], target["version"], event["project_id"]), run_id))
         if chain is not None:
             chain.recorded(db, len(targets), skipped)
@@ -147,8 +154,8 @@ class Dispatcher:
     def resume(self) -> None:
         """Queue every pending run (after a restart, or when a build finished)."""
         rows = self.store.read().execute(
-            "SELECT id, plugin, version, project_id FROM runs WHERE status IN ('pending', 'running') ORDER BY event_seq"
-        ).fetchall()
+            f"SELECT id, plugin, version, project_id FROM runs WHERE status IN {placeholders(QUEUED)} ORDER BY event_seq",
+            QUEUED).fetchall()
         with self._lock:
             queued = {run for queue in self._queues.values() for run in queue}
         self._enqueue([((r["plugin"], r["version"], r["project_id"]), r["id"]) for r in rows if r["id"] not in queued])
@@ -194,20 +201,21 @@ class Dispatcher:
         """Run one run to its end. True when it must wait for its version's build."""
         db = self.store.read()
         run = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if run is None or run["status"] in ("succeeded", "failed", "dead"):
+        if run is None or run["status"] in ENDED:
             return False
         version = db.execute("SELECT status, build_error FROM plugin_versions WHERE plugin = ? AND version = ?",
                              (run["plugin"], run["version"])).fetchone()
-        if version is None or version["status"] == "failed":
+        if version is None or version["status"] == VersionStatus.FAILED:
             reason = "the plugin was deleted" if version is None else f"the build failed: {version['build_error']}"
-            self._finish(run_id, RunResult(event_id=run["event_id"], status="error", error=reason), None, "build_failed")
+            self._finish(run_id, RunResult(event_id=run["event_id"], status=Status.ERROR, error=reason), None,
+                         RunOutcome.BUILD_FAILED)
             return False
-        if version["status"] == "deploying":
+        if version["status"] == VersionStatus.DEPLOYING:
             return True
         event = loads(db.execute("SELECT body FROM events WHERE id = ?", (run["event_id"],)).fetchone()[0])
         with self.store.write() as wdb:
-            wdb.execute("UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
-                        (now(), run_id))
+            wdb.execute("UPDATE runs SET status = ?, attempts = attempts + 1, started_at = ? WHERE id = ?",
+                        (RunStatus.RUNNING, now(), run_id))
         try:
             result = self._run(run["plugin"], run["version"], event)
             self._finish(run_id, result, event, None)
@@ -225,27 +233,33 @@ class Dispatcher:
     def _retry_later(self, run_id: str, run: Any, reason: str) -> bool:
         attempts = run["attempts"] + 1
         if attempts >= self.max_attempts:
-            dead = RunResult(event_id=run["event_id"], status="error", error=reason)
+            _log.error("run %s dead letter after %d attempt(s) (runs retry redelivers it): %s", run_id, attempts, reason)
+            dead = RunResult(event_id=run["event_id"], status=Status.ERROR, error=reason)
             try:
-                self._finish(run_id, dead, None, "infrastructure", dead=True)
+                self._finish(run_id, dead, None, RunOutcome.INFRASTRUCTURE, dead=True)
             except Exception:  # not even the dead letter's logs could be written: mark it alone
                 _log.exception("run %s could not be dead-lettered with its logs", run_id)
                 with self.store.write() as wdb:
-                    wdb.execute("UPDATE runs SET status = 'dead', outcome = 'infrastructure', error = ?, finished_at = ?"
-                                " WHERE id = ?", (reason, now(), run_id))
+                    wdb.execute("UPDATE runs SET status = ?, outcome = ?, error = ?, finished_at = ? WHERE id = ?",
+                                (RunStatus.DEAD, RunOutcome.INFRASTRUCTURE, reason, now(), run_id))
+                logs.run_ended(run_id, run["event_id"], run["plugin"], run["version"], run["project_id"],
+                               RunStatus.DEAD, RunOutcome.INFRASTRUCTURE, None, attempts)
             return False
         with self.store.write() as wdb:
-            wdb.execute("UPDATE runs SET status = 'pending', error = ? WHERE id = ?", (reason, run_id))
-        time.sleep(min(30.0, self.retry_base_s * 2 ** attempts))
+            wdb.execute("UPDATE runs SET status = ?, error = ? WHERE id = ?", (RunStatus.PENDING, reason, run_id))
+        delay = min(30.0, self.retry_base_s * 2 ** attempts)
+        _log.warning("run %s attempt %d of %d failed, retrying in %.1f s: %s", run_id, attempts, self.max_attempts,
+                     delay, reason)
+        time.sleep(delay)
         return False if self._stopping else self._execute(run_id)
 
-    def _finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: str | None,
+    def _finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: RunOutcome | None,
                 dead: bool = False) -> None:
         emitted_runs: list[tuple[Lane, str]] = []
         metrics = {"reads": (result.model_extra or {}).get("reads")}
         with self._admit, self.store.write() as db:
             run = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if run["status"] in ("succeeded", "failed", "dead"):
+            if run["status"] in ENDED:
                 return  # already finished: never apply twice
             db.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,))
             lines = [(log.level, log.message, log.source) for log in result.logs]
@@ -261,7 +275,7 @@ class Dispatcher:
                 checks = self.platform.check(db, event, dump_actions(result.actions))
                 db.executemany(
                     "INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
-                    [(run_id, i, dumps(c.action), "rejected" if c.reason else "applied", c.reason)
+                    [(run_id, i, dumps(c.action), ActionStatus.REJECTED if c.reason else ActionStatus.APPLIED, c.reason)
                      for i, c in enumerate(checks)])
                 at = event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
                 emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None], at=at)
@@ -274,13 +288,16 @@ class Dispatcher:
                     db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
                                    [(run_id, len(lines) + i, *line)
                                     for i, line in enumerate(chain.report.log_lines(chain.root_id))])
-                status = "succeeded"
+                status = RunStatus.SUCCEEDED
             else:
-                status = "dead" if dead else "failed"
+                status = RunStatus.DEAD if dead else RunStatus.FAILED
+            outcome = outcome or RunOutcome.of(result.status)
             db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ?, metrics = ? WHERE id = ?",
-                (status, outcome or (None if result.ok else result.status), result.error, result.duration_ms, now(),
+                (status, outcome, result.error, result.duration_ms, now(),
                  dumps({key: value for key, value in metrics.items() if value}), run_id))
+        logs.run_ended(run_id, run["event_id"], run["plugin"], run["version"], run["project_id"], status, outcome,
+                       result.duration_ms, run["attempts"])
         self._enqueue(emitted_runs)
         for callback in self.on_applied:
             callback(run_id)
@@ -292,33 +309,37 @@ class Dispatcher:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
-            if row["status"] not in ("failed", "dead", "skipped"):
+            if row["status"] not in RETRYABLE:
                 raise ValueError(f"run {run_id} is {row['status']}: only failed, dead or skipped runs are retried")
             plugin = db.execute("SELECT current_version FROM plugins WHERE name = ?", (row["plugin"],)).fetchone()
             if plugin is None:
                 raise ValueError(f"plugin {row['plugin']!r} was deleted: its runs cannot be retried")
             version = plugin["current_version"] if live_version and plugin["current_version"] else row["version"]
             if version == row["version"]:
-                db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (run_id,))
+                db.execute("UPDATE runs SET status = ?, outcome = NULL, error = NULL WHERE id = ?",
+                           (RunStatus.PENDING, run_id))
                 target = run_id
             else:
                 existing = db.execute("SELECT id, status FROM runs WHERE event_id = ? AND plugin = ? AND version = ?",
                                       (row["event_id"], row["plugin"], version)).fetchone()
-                if existing is not None and existing["status"] not in ("failed", "dead", "skipped"):
+                if existing is not None and existing["status"] not in RETRYABLE:
                     raise ValueError(f"event {row['event_id']} already has run {existing['id']} ({existing['status']}) "
                                      f"for version {version}")
                 if existing is not None:
                     target = existing["id"]
-                    db.execute("UPDATE runs SET status = 'pending', outcome = NULL, error = NULL WHERE id = ?", (target,))
+                    db.execute("UPDATE runs SET status = ?, outcome = NULL, error = NULL WHERE id = ?",
+                               (RunStatus.PENDING, target))
                 else:
                     target = f"run-{uuid.uuid4().hex[:16]}"
                     db.execute(
                         "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (target, row["event_id"], row["event_seq"], row["plugin"], version, row["project_id"],
-                         row["asset_id"], now()))
+                         row["asset_id"], RunStatus.PENDING, now()))
+        _log.info("run %s queued again (runs retry): event=%s plugin=%s@%s project=%s", target, row["event_id"],
+                  row["plugin"], version, row["project_id"])
         self._enqueue([((row["plugin"], version, row["project_id"]), target)])
-        return {"id": target, "status": "pending", "version": version}
+        return {"id": target, "status": RunStatus.PENDING, "version": version}
 
     def pending(self, project_id: str | None = None) -> int:
         """Runs queued or running (all, or one project's)."""

@@ -23,7 +23,7 @@ from plugin_runtime.sandbox.base import Limits, Sandbox
 from plugin_runtime.source import PluginSource
 from plugin_runtime.terminal import escape
 from plugin_sdk.actions import dump_actions
-from plugin_sdk.results import RunResult
+from plugin_sdk.results import RunResult, Status
 
 SandboxFactory = Callable[[PluginSource, Limits], Sandbox]
 
@@ -51,7 +51,7 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and now - self.last > 0.2:
             self.last = now
-            self.err.write(f"\r{done} events  ({counts['ok']} ok, {done - counts['ok']} not ok)")
+            self.err.write(f"\r{done} events  ({counts[Status.OK]} ok, {done - counts[Status.OK]} not ok)")
             self.err.flush()
 
     def clear(self) -> None:
@@ -85,7 +85,7 @@ def run_dry_run(
     try:
         for recorded in read_events(events):
             if recorded.error is not None:
-                result = RunResult(event_id=recorded.event_id, status="error", error=recorded.error)
+                result = RunResult(event_id=recorded.event_id, status=Status.ERROR, error=recorded.error)
                 err.write(f"error: {escape(recorded.error, multiline=True)}\n")
                 event: dict[str, Any] | None = None
             else:
@@ -112,7 +112,7 @@ def run_dry_run(
         summary += f"; {rejected_actions} action(s) the service would reject"
     line = f"dry-run: {done} events in {elapsed:.2f} s: {summary}"
     (out if human else err).write(("\n" if human else "") + line + "\n")
-    return 0 if done == counts["ok"] and not rejected_actions else 1
+    return 0 if done == counts[Status.OK] and not rejected_actions else 1
 
 
 def _rejected(result: RunResult) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin_runtime.statuses import ActionStatus
 from plugin_runtime.store import Store, dumps, loads
 
 
@@ -18,7 +19,8 @@ class RunViews:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = ("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id AND a.status = 'rejected')"
+        sql = ("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id"
+               f" AND a.status = '{ActionStatus.REJECTED}')"
                f" AS rejected, {_ROOT_BUDGET} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY event_seq DESC, id LIMIT ?")
         return [_run(row) for row in self.store.read().execute(sql, (*params, limit))]
@@ -26,7 +28,7 @@ class RunViews:
     def run(self, run_id: str) -> dict[str, Any] | None:
         db = self.store.read()
         row = db.execute("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id"
-                         f" AND a.status = 'rejected') AS rejected, {_ROOT_BUDGET} FROM runs WHERE id = ?",
+                         f" AND a.status = '{ActionStatus.REJECTED}') AS rejected, {_ROOT_BUDGET} FROM runs WHERE id = ?",
                          (run_id,)).fetchone()
         if row is None:
             return None

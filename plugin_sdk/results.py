@@ -7,10 +7,24 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugin_sdk._enums import StrEnum
 from plugin_sdk.actions import Action
 
-#: ``ok`` is success; every other status is a failed run whose actions are not applied.
-Status = Literal["ok", "error", "timeout", "oom_killed", "output_limit", "invalid_output"]
+
+class Status(StrEnum):
+    """How a hook ended: ``ok`` is success; every other status is a failed run whose actions
+    are not applied. Members compare equal to their strings (``result.status == "ok"``)."""
+
+    OK = "ok"
+    #: An exception, ``sys.exit``, a crash, a load failure or an invalid event line.
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    #: Killed by the sandbox's memory limit (Docker sandbox).
+    OOM_KILLED = "oom_killed"
+    #: Too many logs, actions or bytes.
+    OUTPUT_LIMIT = "output_limit"
+    #: Actions that fail validation, or a message the host refuses.
+    INVALID_OUTPUT = "invalid_output"
 
 
 class LogRecord(BaseModel):
@@ -39,7 +53,7 @@ class RunResult(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == Status.OK
 
     def actions_of(self, kind: str) -> list[Any]:
         """The actions of one ``type`` (``"create_issue"``, ``"update_asset"``, ...)."""
@@ -71,16 +85,16 @@ def result_from_outcome(
 
     from plugin_sdk.actions import ACTIONS, merge_identical
 
-    status: Status = "ok" if outcome.get("status") == "ok" else "error"
+    status = Status.OK if outcome.get("status") == Status.OK else Status.ERROR
     error = outcome.get("error")
     if error is not None and not isinstance(error, str):
         error = f"the hook failed; its error is not text: {str(error)[:2000]}"
     actions: list[Any] = []
-    if status == "ok":
+    if status == Status.OK:
         try:
             actions = ACTIONS.validate_python(outcome.get("actions") or [])
         except ValidationError as invalid:
-            status, error = "invalid_output", describe_invalid_actions(invalid)
+            status, error = Status.INVALID_OUTPUT, describe_invalid_actions(invalid)
     merged = merge_identical(actions)
     if len(merged) < len(actions):
         logs = [*logs, {"level": "INFO", "source": "runtime", "message":

@@ -7,11 +7,12 @@ import json
 import click
 
 from plugin_runtime.dryrun import HUMAN_LOG_LINES, shorten
+from plugin_runtime.statuses import RunStatus
 from plugin_runtime.terminal import escape
 
 from plugin_runtime.cli._common import client_options, emit_json, json_option, table
 
-STATUSES = ["pending", "running", "succeeded", "failed", "dead", "skipped"]
+STATUSES = [status.value for status in RunStatus]
 
 
 @click.group()

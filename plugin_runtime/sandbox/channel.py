@@ -156,10 +156,10 @@ def _log_record(message: dict[str, Any]) -> dict[str, Any]:
     # The SDK sends only standard levels: another one was written past it, on the descriptor.
     if not isinstance(level, str) or level.upper() not in _wire.LEVELS:
         shown = level[:40] + "..." if isinstance(level, str) and len(level) > 40 else level
-        raise _Failed("invalid_output", f"the plugin sent a log record with the unknown level {shown!r} "
+        raise _Failed(Status.INVALID_OUTPUT, f"the plugin sent a log record with the unknown level {shown!r} "
                                         f"(known: {', '.join(_wire.LEVELS)})")
     if not isinstance(text, str):
-        raise _Failed("invalid_output", "the plugin sent a log record whose message is not text")
+        raise _Failed(Status.INVALID_OUTPUT, "the plugin sent a log record whose message is not text")
     source = message.get("source")
     return {"level": level.upper(), "message": text, "source": source if source in _SOURCES else "logger"}
 
@@ -241,7 +241,7 @@ class Worker:
                 self._send({"type": _wire.EVENT, "event": event})
             except OSError:
                 gone = "the plugin process was gone before the event: "
-                raise _Failed("error", lambda: gone + self._exit_info()) from None
+                raise _Failed(Status.ERROR, lambda: gone + self._exit_info()) from None
             self.events_served += 1
             outcome = self._collect(event_id, started + self.limits.timeout_s, logs)
             return result_from_outcome(event_id, outcome, logs, (time.monotonic() - started) * 1000)
@@ -253,14 +253,14 @@ class Worker:
         except Exception as error:  # a host bug on odd output fails this run, never its lane
             _log.exception("reading the output of the plugin failed unexpectedly")
             reason = f"the runtime could not read the plugin's output ({type(error).__name__}: {error})"
-            return self._failed(event_id, _Failed("invalid_output", reason), logs, started)
+            return self._failed(event_id, _Failed(Status.INVALID_OUTPUT, reason), logs, started)
 
     def _failed(self, event_id: Any, failed: _Failed, logs: list[dict[str, Any]], started: float) -> RunResult:
         self.stop()
         # How the plugin ended (exit code, OOM) is known only once it is stopped.
         status, error = failed.status, failed.error() if callable(failed.error) else failed.error
-        if status != "timeout" and self._oom_killed():
-            status, error = "oom_killed", (
+        if status != Status.TIMEOUT and self._oom_killed():
+            status, error = Status.OOM_KILLED, (
                 f"the plugin ran out of memory (limit {self.limits.memory_mb} MB) and was killed"
             )
         return RunResult(event_id=event_id, status=status, logs=[LogRecord.model_validate(log) for log in logs],
@@ -274,7 +274,7 @@ class Worker:
             try:
                 message = _wire.decode_untrusted(line)
             except ValueError as error:
-                raise _Failed("invalid_output", f"the plugin process wrote outside the protocol: {error}") from None
+                raise _Failed(Status.INVALID_OUTPUT, f"the plugin process wrote outside the protocol: {error}") from None
             kind = message["type"]
             record = _log_record(message) if kind == _wire.LOG else None
             if kind in (_wire.LOG, _wire.CALL):
@@ -282,7 +282,7 @@ class Worker:
                 # a megabyte long is output too.
                 sent += len(line)
                 if sent > self.limits.max_log_bytes:
-                    raise _Failed("output_limit", f"the hook logged or printed more than {self.limits.max_log_bytes} "
+                    raise _Failed(Status.OUTPUT_LIMIT, f"the hook logged or printed more than {self.limits.max_log_bytes} "
                                                   "bytes (every byte of its log and read messages counts)")
             if record is not None:
                 logs.append(record)
@@ -291,20 +291,20 @@ class Worker:
             elif kind == _wire.RESULT and message.get("event_id") == event_id:
                 return self._outcome(message, self.limits.max_log_bytes - sent)
             else:
-                raise _Failed("invalid_output", f"unexpected {kind[:40]!r} message during the hook")
+                raise _Failed(Status.INVALID_OUTPUT, f"unexpected {kind[:40]!r} message during the hook")
 
     def _next(self, deadline: float) -> bytes:
         try:
             return self.reader.next(deadline)
         except _Timeout:
-            raise _Failed("timeout", f"the hook did not return within {self.limits.timeout_s:g} s") from None
+            raise _Failed(Status.TIMEOUT, f"the hook did not return within {self.limits.timeout_s:g} s") from None
         except _Closed:
-            raise _Failed("error", lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
+            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
         except _TooLarge:
             limit = self.limits.max_message_bytes
-            raise _Failed("output_limit", f"the plugin sent a message over {limit} bytes") from None
+            raise _Failed(Status.OUTPUT_LIMIT, f"the plugin sent a message over {limit} bytes") from None
         except OutputLimit as error:
-            raise _Failed("output_limit", str(error)) from None
+            raise _Failed(Status.OUTPUT_LIMIT, str(error)) from None
 
     def _outcome(self, message: dict[str, Any], room: int) -> dict[str, Any]:
         """The result message, checked; its error (a traceback) cut to what is left of the log
@@ -314,11 +314,11 @@ class Worker:
             message = {**message, "error": cut(error, max(room, MIN_ERROR_BYTES))}
         actions = message.get("actions") or []
         if not isinstance(actions, list):
-            raise _Failed("invalid_output", "the plugin returned actions that are not a list")
+            raise _Failed(Status.INVALID_OUTPUT, "the plugin returned actions that are not a list")
         if len(actions) > self.limits.max_actions:
-            raise _Failed("output_limit",
+            raise _Failed(Status.OUTPUT_LIMIT,
                           f"the hook produced {len(actions)} actions, over the limit of {self.limits.max_actions}")
-        return {**message, "status": message.get("status") if message.get("status") in ("ok", "error") else "error"}
+        return {**message, "status": message.get("status") if message.get("status") in (Status.OK, Status.ERROR) else Status.ERROR}
 
     def _answer(self, message: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": _wire.REPLY, "call_id": message.get("call_id")}
@@ -335,7 +335,7 @@ class Worker:
         try:
             self._send(reply)
         except OSError:
-            raise _Failed("error", lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
+            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
 
     def _send(self, message: dict[str, Any]) -> None:
         self._write(_wire.encode(message))

@@ -17,7 +17,7 @@ from plugin_runtime.sandbox.channel import CallHandler, Worker
 
 #: Answers a plugin's read for the project its worker serves: (project_id, method, query).
 ProjectReader = Callable[[str, str, dict[str, Any]], Any]
-from plugin_sdk.results import RunResult
+from plugin_sdk.results import RunResult, Status
 from plugin_sdk.subscriptions import subscribed
 
 
@@ -80,10 +80,10 @@ class WorkerPool:
         try:
             worker = self.worker(project_id)
             if worker.load_error is not None:
-                return RunResult(event_id=event.get("id"), status="error", error=worker.load_error)
+                return RunResult(event_id=event.get("id"), status=Status.ERROR, error=worker.load_error)
             assert worker.info is not None
             if not subscribed(worker.info.get("subscriptions", []), event["type"]):
-                return RunResult(event_id=event.get("id"), status="ok", skipped=True)
+                return RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
             return worker.run(event)
         finally:
             with self._lock:

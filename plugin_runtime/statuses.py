@@ -1,0 +1,82 @@
+"""The statuses and outcomes the runtime stores and shows, named once.
+
+Each member is its string (``RunStatus.DEAD == "dead"``): the database, the HTTP API's JSON and
+the CLI hold the same strings as before these enums existed. What a hook's sandbox run gave is
+``plugin_sdk.results.Status``; a failed run's ``outcome`` is that status, or what the runtime
+decided (``RunOutcome``).
+"""
+
+from __future__ import annotations
+
+from plugin_sdk._enums import StrEnum
+from plugin_sdk.results import Status
+
+
+class RunStatus(StrEnum):
+    """Where a run is: queued, running, or how it ended."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    #: The plugin misbehaved (its ``outcome`` says how); ``runs retry`` runs it again.
+    FAILED = "failed"
+    #: Infrastructure kept failing past the retries: the dead-letter list.
+    DEAD = "dead"
+    #: Never ran (``outcome`` says why, e.g. ``queue_full``); ``runs retry`` runs it.
+    SKIPPED = "skipped"
+
+
+#: Runs that wait for a lane or hold one: what counts as pending.
+QUEUED = (RunStatus.PENDING, RunStatus.RUNNING)
+#: A run in one of these has ended: finishing it again must apply nothing twice.
+ENDED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.DEAD)
+#: What ``runs retry`` accepts.
+RETRYABLE = (RunStatus.FAILED, RunStatus.DEAD, RunStatus.SKIPPED)
+
+
+class RunOutcome(StrEnum):
+    """Why a run did not succeed: its sandbox status, or what the runtime decided."""
+
+    ERROR = Status.ERROR.value
+    TIMEOUT = Status.TIMEOUT.value
+    OOM_KILLED = Status.OOM_KILLED.value
+    OUTPUT_LIMIT = Status.OUTPUT_LIMIT.value
+    INVALID_OUTPUT = Status.INVALID_OUTPUT.value
+    #: Docker down, a container that would not start, or any unexpected failure: retried, then dead.
+    INFRASTRUCTURE = "infrastructure"
+    #: Its version's build failed, or the plugin was deleted.
+    BUILD_FAILED = "build_failed"
+    #: A caused event found the project's or the runtime's queue full.
+    QUEUE_FULL = "queue_full"
+
+    @classmethod
+    def of(cls, status: Status) -> RunOutcome | None:
+        """The outcome a run's sandbox status gives: none for ``ok``."""
+        return None if status == Status.OK else cls(status.value)
+
+
+class VersionStatus(StrEnum):
+    """A plugin version: deploying -> active | failed; an active one becomes inactive when
+    another version goes live, and active again on rollback."""
+
+    DEPLOYING = "deploying"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    FAILED = "failed"
+
+
+#: Versions that were built and can be rolled back to.
+BUILT = (VersionStatus.ACTIVE, VersionStatus.INACTIVE)
+
+
+class ActionStatus(StrEnum):
+    """What the runtime did with one action of a run."""
+
+    APPLIED = "applied"
+    #: Refused by a check (another project's asset, a size limit); its reason is stored with it.
+    REJECTED = "rejected"
+
+
+def placeholders(values: tuple[StrEnum, ...]) -> str:
+    """``(?, ?)`` for an SQL ``IN`` over ``values``, bound as parameters."""
+    return "(" + ", ".join("?" * len(values)) + ")"
