@@ -15,10 +15,18 @@ from plugin_runtime.terminal import escape
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="plugin-runtime")
 def main() -> None:
-    """Run event-triggered QA bots (plugins) on labeling projects."""
+    """Run event-triggered QA bots (plugins) on labeling projects.
+
+    \b
+    A first plugin, in a folder of your own:
+      plugin-runtime init my-bot          a working bot, recorded events, tests
+      plugin-runtime dry-run my-bot       what it does with each recorded event
+      pytest my-bot                       its tests
+      plugin-runtime serve &              a runtime, then: plugins upload, activate
+    """
 
 
-@main.command("dry-run")
+@main.command("dry-run", short_help="Replay recorded events through a plugin, printing its actions.")
 @click.argument("plugin", type=click.Path(exists=True, dir_okay=True, path_type=str))
 @click.option("--events", "events", type=click.Path(allow_dash=True),
               help="Recorded events, one JSON object per line ('-' for stdin). Default: the plugin "
@@ -66,7 +74,7 @@ def _default_events(plugin: str) -> str:
     return found
 
 
-@main.command()
+@main.command(short_help="Create a plugin folder: a QA bot, its events, its tests.")
 @click.argument("name")
 @click.option("--kili", is_flag=True,
               help="Import PluginCore from kili.plugins, as on Kili's hosted plugins (it works here without kili).")
@@ -98,7 +106,7 @@ def init(name: str, kili: bool) -> None:
     click.echo(f"  plugin-runtime plugins upload {escape(folder)} --name {made.name}   # with `plugin-runtime serve` running")
 
 
-@main.command("base-image")
+@main.command("base-image", short_help="Build (once) the base image plugin containers start from.")
 @click.option("--name", envvar="PLUGIN_RUNTIME_BASE_IMAGE", default="plugin-runtime-base:bookworm",
               show_default=True, help="Image name; a registry image (python:3.12-slim) is pulled.")
 def base_image_command(name: str) -> None:
@@ -115,7 +123,7 @@ def base_image_command(name: str) -> None:
     click.echo(f"{image.name}: Python {image.python} ({image.machine}, glibc {image.glibc}), id {image.image_id[:19]}")
 
 
-@main.command()
+@main.command(short_help="Run the runtime service: webhooks, admin API, platform.")
 @click.option("--host", envvar="PLUGIN_RUNTIME_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="PLUGIN_RUNTIME_PORT", type=int, default=8400, show_default=True)
 @click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False),

@@ -35,7 +35,7 @@ def _step(message: str) -> None:
     click.echo(click.style(f"==> {message}", bold=True), err=True)
 
 
-@click.command()
+@click.command(short_help="The invoice QA bot end to end, with the result.")
 @click.option("--plugin", "plugin_path", type=click.Path(exists=True), default=str(EXAMPLE), show_default=True)
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--sandbox", type=click.Choice(["docker", "process"]), default="docker", show_default=True)
@@ -68,7 +68,7 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
         client = Client(url, runtime.token)
         recorded = [r for r in read_events(events_file) if r.event is not None and r.error is None]
         _prepare_platform(client, recorded)
-        version = _deploy(client, plugin_path)
+        version = _deploy(client, plugin_path, sandbox)
         projects = sorted({r.event["project_id"] for r in recorded if r.event is not None})
         for project_id in projects:
             client.request("PUT", f"/v1/plugins/invoice-qa/projects/{project_id}")
@@ -117,10 +117,11 @@ def _prepare_platform(client, recorded) -> None:
     _step(f"created {len(created_projects)} project(s) and {len(created_assets)} asset(s) on the embedded platform")
 
 
-def _deploy(client, plugin_path: str) -> dict:
+def _deploy(client, plugin_path: str, sandbox: str) -> dict:
     from plugin_runtime.source import load_source
 
-    _step(f"uploading {plugin_path} as invoice-qa (building its image)")
+    doing = "building its image" if sandbox == "docker" else "checking and loading it once: no image as processes"
+    _step(f"uploading {plugin_path} as invoice-qa ({doing})")
     source = load_source(plugin_path)
     version = client.post("/v1/plugins/invoice-qa/versions", params={"create": "true"}, data=source.archive())
     started = time.monotonic()

@@ -17,17 +17,18 @@ from plugin_runtime.terminal import escape
 RETRY_BUDGET_S = 30.0
 
 
-@click.group()
+@click.group(short_help="Send recorded events, or export them for dry-runs.")
 def events() -> None:
     """Send recorded events to the service, or export them for dry-runs."""
 
 
 @events.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--url", envvar="PLUGIN_RUNTIME_URL")
+@click.option("--url", envvar="PLUGIN_RUNTIME_URL", help="The service, default http://127.0.0.1:8400.")
 @click.option("--secret", envvar="PLUGIN_RUNTIME_WEBHOOK_SECRET",
               help="Webhook secret (default: the data dir's; the first of several signs).")
-@click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False))
+@click.option("--data-dir", envvar="PLUGIN_RUNTIME_DATA_DIR", type=click.Path(file_okay=False),
+              help="Data directory of a server on this machine (its webhook secret is read there).")
 @click.option("--token", envvar="PLUGIN_RUNTIME_TOKEN", hidden=True,
               help="Accepted like every client command; the intake checks signatures, not the token.")
 @click.option("--wait-for-runs", is_flag=True,

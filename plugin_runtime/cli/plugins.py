@@ -4,8 +4,10 @@ deactivate, status, build-log, logs."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -58,6 +60,18 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
         sys.exit(1)
 
 
+def _default_name(path: str) -> str:
+    """The name of the plugin's folder (as ``init`` made it), or of its zip, when --name is not given."""
+    from plugin_runtime.registry import NAME
+
+    target = Path(os.path.abspath(path))
+    name = target.stem if target.suffix.lower() == ".zip" else target.name if target.is_dir() else target.parent.name
+    if not NAME.fullmatch(name):
+        fail(f"pass --name NAME: the plugin's folder {name!r} cannot name a plugin (1 to 63 characters among a-z, "
+             "0-9, '.', '_' and '-', starting with a letter or digit)")
+    return name
+
+
 def _wait_for_build(client, name: str, version: dict[str, Any], quiet: bool) -> dict[str, Any]:
     number = version["version"]
     started = time.monotonic()
@@ -93,27 +107,28 @@ def _report(client, name: str, version: dict[str, Any]) -> None:
 
 @plugins.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--name", required=True, help="Plugin name: a-z, 0-9, '.', '_', '-'.")
+@click.option("--name", help="Plugin name: a-z, 0-9, '.', '_', '-'. Default: the plugin folder's name.")
 @click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
 @json_option
 @client_options
-def upload(client, path: str, name: str, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
+def upload(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new plugin (a main.py, a folder or a .zip) and wait for its build."""
-    _deploy(client, path, name, True, not no_wait, as_json, limits)
+    _deploy(client, path, name or _default_name(path), True, not no_wait, as_json, limits)
 
 
 @plugins.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--name", required=True)
-@click.option("--no-wait", is_flag=True)
-@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE")
+@click.option("--name", help="The plugin's name, as uploaded. Default: the plugin folder's name.")
+@click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+              help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
 @json_option
 @client_options
-def update(client, path: str, name: str, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
+def update(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new version of an existing plugin and wait for its build."""
-    _deploy(client, path, name, False, not no_wait, as_json, limits)
+    _deploy(client, path, name or _default_name(path), False, not no_wait, as_json, limits)
 
 
 @plugins.command("list")

@@ -186,3 +186,18 @@ def test_a_bots_runs_assets_and_versions_read_plainly(served: Served) -> None:
                          "(label label-02)")
     other = cli(served, "assets", "show", "asset-03", "--project", "proj-invoices").stdout.splitlines()
     assert other[-1] == "  [OPEN] Currency should be EUR or USD, not 'GBP' (label label-03)"
+
+
+def test_upload_without_a_name_takes_the_folders(served: Served) -> None:
+    scaffold.create(served.folder / "named-bot")
+    done = cli(served, "plugins", "upload", "named-bot")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "named-bot v1 deployed: the live version (subscribes to onSubmit)"
+    assert cli(served, "plugins", "update", "named-bot/main.py").stdout.startswith("named-bot v2 deployed")
+    unnamed = served.folder / "My Bot"
+    unnamed.mkdir()
+    (unnamed / "main.py").write_text((served.folder / "named-bot" / "main.py").read_text())
+    refused = cli(served, "plugins", "upload", "My Bot")
+    assert (refused.returncode, refused.stderr) == (2, (
+        "error: pass --name NAME: the plugin's folder 'My Bot' cannot name a plugin (1 to 63 characters among a-z, "
+        "0-9, '.', '_' and '-', starting with a letter or digit)\n"))

@@ -28,3 +28,5 @@ def test_the_demo_explains_its_numbers_and_marks_issues_resolved_by_a_newer_labe
     assert "'resolved by the next" in done.stdout  # the legend says what it means
     steps = [line for line in done.stderr.splitlines() if line.startswith("==> ")]
     assert steps[3].startswith("==> invoice-qa v1 active on proj-invoices; sending its 8 recorded events")
+    # As processes nothing is built: the step says what happens instead of promising an image.
+    assert steps[2].endswith("as invoice-qa (checking and loading it once: no image as processes)")
