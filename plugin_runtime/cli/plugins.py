@@ -55,7 +55,7 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
     if as_json:
         emit_json(version)
     else:
-        _report(client, name, version)
+        _report(client, name, version, _recorded_projects(source.files.get("events.jsonl")))
     if version["status"] == "failed":
         sys.exit(1)
 
@@ -84,7 +84,21 @@ def _wait_for_build(client, name: str, version: dict[str, Any], quiet: bool) -> 
     return version
 
 
-def _report(client, name: str, version: dict[str, Any]) -> None:
+def _recorded_projects(events: bytes | None) -> list[str]:
+    """The projects of the plugin's own recorded events (``init`` writes some): the project to name
+    in the next step. Data only, read as JSON."""
+    found: list[str] = []
+    for line in (events or b"").splitlines()[:1000]:
+        try:
+            project = json.loads(line).get("project_id")
+        except (ValueError, AttributeError, RecursionError):
+            continue
+        if isinstance(project, str) and project and project not in found:
+            found.append(project)
+    return found
+
+
+def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> None:
     """The outcome, then the next step only where one applies."""
     number = version["version"]
     if version["status"] == "failed":
@@ -101,8 +115,13 @@ def _report(client, name: str, version: dict[str, Any]) -> None:
     projects = client.get(f"/v1/plugins/{name}").get("projects") or []
     if projects:
         click.echo(f"active on {', '.join(projects)}: their next events run v{number}")
+    elif len(recorded) == 1:
+        click.echo(f"next, run it on the project of its events.jsonl: plugin-runtime plugins activate {name} "
+                   f"--project {escape(recorded[0])}")
     else:
-        click.echo(f"next, run it on a project's events: plugin-runtime plugins activate {name} --project PROJECT_ID")
+        known = f" (its events.jsonl has {escape(', '.join(recorded))})" if recorded else ""
+        click.echo(f"next, run it on a project's events: plugin-runtime plugins activate {name} --project "
+                   f"PROJECT_ID{known}")
 
 
 @plugins.command()

@@ -201,3 +201,22 @@ def test_upload_without_a_name_takes_the_folders(served: Served) -> None:
     assert (refused.returncode, refused.stderr) == (2, (
         "error: pass --name NAME: the plugin's folder 'My Bot' cannot name a plugin (1 to 63 characters among a-z, "
         "0-9, '.', '_' and '-', starting with a letter or digit)\n"))
+
+
+def test_the_next_step_after_upload_names_the_project_of_the_plugins_events(served: Served) -> None:
+    folder = scaffold.create(served.folder / "hinted-bot").folder
+    done = cli(served, "plugins", "upload", "hinted-bot")
+    assert done.stdout.splitlines()[-1] == ("next, run it on the project of its events.jsonl: plugin-runtime plugins "
+                                            "activate hinted-bot --project proj-invoices")
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    other = json.loads(lines[0])
+    other["project_id"] = "proj-receipts"
+    (folder / "events.jsonl").write_text("\n".join([*lines, json.dumps(other)]) + "\n")
+    updated = cli(served, "plugins", "update", "hinted-bot")
+    assert updated.stdout.splitlines()[-1] == (
+        "next, run it on a project's events: plugin-runtime plugins activate hinted-bot --project PROJECT_ID "
+        "(its events.jsonl has proj-invoices, proj-receipts)")
+    assert cli(served, "plugins", "activate", "hinted-bot", "--project", "proj-invoices").returncode == 0
+    (folder / "events.jsonl").unlink()
+    active = cli(served, "plugins", "update", "hinted-bot")
+    assert active.stdout.splitlines()[-1] == "active on proj-invoices: their next events run v3"

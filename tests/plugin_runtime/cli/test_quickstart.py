@@ -82,7 +82,8 @@ def test_the_readme_quickstart_works_as_written(tmp_path: Path) -> None:
     assert re.search(r"\b4 passed\b", out[steps["test"]])
     assert out[steps["upload"]].splitlines() == [
         "invoice-bot v1 deployed: the live version (subscribes to onSubmit)",
-        "next, run it on a project's events: plugin-runtime plugins activate invoice-bot --project PROJECT_ID"]
+        "next, run it on the project of its events.jsonl: plugin-runtime plugins activate invoice-bot "
+        "--project proj-invoices"]
     assert out[steps["activate"]].strip() == "invoice-bot is active on proj-invoices"
     assert "5 event(s) acknowledged, 0 not" in err[steps["send"]]
     runs = [line.split() for line in out[steps["runs"]].splitlines()[1:]]
