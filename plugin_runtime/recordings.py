@@ -74,6 +74,8 @@ def read_events(path: str | Path) -> Iterator[Recorded]:
     first = True
     try:
         for number, line in enumerate(stream, 1):
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # the byte order mark some editors write
             if not line.strip():
                 continue
             try:
@@ -109,6 +111,11 @@ def _refuse_whole_json(path: str | Path, line: bytes) -> None:
                 whole = json.loads(Path(path).read_bytes())
             except (ValueError, RecursionError):
                 return
+    except RecursionError:
+        return
+    else:
+        if isinstance(whole, dict):
+            return  # a whole object on its line: not an event (a field is wrong), said for that line
     # Never the input's own name: `> same-file` would empty it before it is read.
     source = shlex.quote(str(path))
     target = shlex.quote(f"{Path(path).stem}-lines.jsonl" if str(path) != "-" else "events.jsonl")

@@ -144,3 +144,19 @@ def test_the_help_says_where_events_come_from_by_default() -> None:
 
     shown = CliRunner().invoke(main, ["dry-run", "--help"]).output
     assert "Default: the plugin folder's events.jsonl." in " ".join(shown.split())
+
+
+def test_a_first_line_that_is_an_object_but_not_an_event_is_named_by_line(bot: Path) -> None:
+    events = (bot / "events.jsonl").read_text()
+    (bot.parent / "first-bad.jsonl").write_text('{"id": "evt-x", "project_id": "proj-invoices"}\n' + events)
+    done = dry_run(bot.parent, "bot", "--events", "first-bad.jsonl")
+    assert done.returncode == 1  # the other events still ran
+    assert done.stderr.splitlines()[0] == "error: first-bad.jsonl:1: event 'evt-x': type: Field required"
+    assert done.stderr.splitlines()[-1].endswith(": 1 error, 5 ok")
+
+
+def test_a_byte_order_mark_before_the_first_event_is_ignored(bot: Path) -> None:
+    (bot.parent / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + (bot / "events.jsonl").read_bytes())
+    done = dry_run(bot.parent, "bot", "--events", "bom.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(": 5 ok")
