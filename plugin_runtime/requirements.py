@@ -19,6 +19,10 @@ _ALLOWED_OPTIONS = ("--hash",)
 _ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tlz",
              ".tar.lz", ".tar.lzma", ".tar")
 _VCS = ("git+", "hg+", "svn+", "bzr+")
+# pip replaces ${NAME} anywhere in a requirements file with the variable of the process reading
+# it (pip.req.req_file.ENV_VAR_RE): a line would say one thing here and another to pip (and
+# could copy the host's proxy credentials into the build log).
+_ENV_VARIABLE = re.compile(r"\$\{[A-Z0-9_]+\}")
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
@@ -76,6 +80,11 @@ def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
                 f"{where}: option {option!r} is not allowed: packages come from the runtime's "
                 "configured indexes; list plain requirements such as `requests==2.32.3`"
             )
+            continue
+        variable = _ENV_VARIABLE.search(line)
+        if variable:
+            problems.append(f"{where}: {line!r} holds {variable.group()}, which pip replaces with an environment "
+                            "variable of the machine that installs it: write the value itself")
             continue
         requirement_text, options = split_options(line)
         for option in options:

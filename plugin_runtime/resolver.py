@@ -46,6 +46,9 @@ _PASSED = frozenset({
 })
 _PROXIES = frozenset({"http_proxy", "https_proxy", "no_proxy", "all_proxy"})
 _MISSING = re.compile(r"No matching distribution found for (.+)$", re.MULTILINE)
+#: The folder whose ``sitecustomize`` every host-side pip process loads.
+GUARD = Path(__file__).resolve().parent / "pip_guard"
+_GUARD_MESSAGE = "plugin-runtime: pip on the host may not start a program"
 
 #: ``build(sdist, package) -> wheel``: turns a fetched source distribution into a wheel.
 SdistBuild = Callable[[Path, Package], Path]
@@ -61,6 +64,9 @@ def pip_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         and not key.startswith("PLUGIN_RUNTIME_")
     }
     env.setdefault("LANG", "C.UTF-8")
+    # Its sitecustomize forbids pip to start any program: a package's build backend never runs
+    # here, whatever pip meets (see pip_guard/sitecustomize.py).
+    env["PYTHONPATH"] = str(GUARD)
     return env
 
 
@@ -156,6 +162,13 @@ class HostPip:
 
 
 def failure(message: str, pip_result: subprocess.CompletedProcess[str], log: list[str], target: Target) -> BuildFailed:
+    if _GUARD_MESSAGE in pip_result.stderr:
+        met = [line.strip() for line in pip_result.stdout.splitlines() if line.startswith(("Processing", "Collecting"))]
+        return BuildFailed(
+            f"{message}: a dependency names a source distribution by URL or path "
+            f"({met[-1] if met else 'see the build log'}), which pip would build on the host: refused. "
+            "Only packages from the configured indexes can be installed; pin versions whose wheels "
+            "declare plain requirements", "\n".join(log))
     errors = [line for line in pip_result.stderr.splitlines() if line.startswith("ERROR:")]
     detail = "\n".join(errors) or pip_result.stderr.strip()[-2000:] or "pip failed"
     return BuildFailed(

@@ -12,10 +12,12 @@ before the container starts (the root is read-only), the wheel comes back out wi
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
 import socket
+import sys
 import tarfile
 import tempfile
 import uuid
@@ -28,10 +30,10 @@ from plugin_runtime.base_image import PLUGIN_USER, BaseImage
 from plugin_runtime.errors import BuildFailed
 from plugin_runtime.sandbox.base import Limits
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:
+    import tomli as tomllib
 
 #: What pip assumes for a source distribution without ``[build-system]`` (PEP 518).
 DEFAULT_BUILD_REQUIRES = ["setuptools>=40.8.0", "wheel"]
@@ -54,8 +56,9 @@ def build_requires(sdist: Path) -> list[str]:
         return list(DEFAULT_BUILD_REQUIRES)
     try:
         system = tomllib.loads(text).get("build-system", {})
-    except tomllib.TOMLDecodeError as error:
-        raise BuildFailed(f"{sdist.name}: its pyproject.toml is not valid TOML ({error})", "") from error
+    except (tomllib.TOMLDecodeError, RecursionError) as error:  # RecursionError: arrays nested 100,000 deep
+        raise BuildFailed(f"{sdist.name}: its pyproject.toml is not valid TOML ({type(error).__name__}: "
+                          f"{str(error)[:200]})", "") from error
     requires = system.get("requires") if isinstance(system, dict) else None
     if requires is None:
         return list(DEFAULT_BUILD_REQUIRES)
@@ -64,25 +67,85 @@ def build_requires(sdist: Path) -> list[str]:
     return requires
 
 
+#: What the host reads of a source archive looking for its pyproject.toml: the archive comes
+#: from an index anyone publishes to, and a few megabytes of gzip unpack to gigabytes (a huge
+#: first member, a pax header declaring 4 GB, a million empty members).
+MAX_SCAN_BYTES = 64 * 1024 * 1024
+MAX_MEMBERS = 20_000
+MAX_PYPROJECT_BYTES = 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Capped(io.RawIOBase):
+    """The first ``limit`` bytes of a stream; reading (or skipping) past them raises."""
+
+    def __init__(self, stream: io.BufferedIOBase, limit: int) -> None:
+        self.stream, self.left = stream, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer, as io.RawIOBase's
+        if len(buffer) > self.left:
+            raise _TooLarge
+        data = self.stream.read(len(buffer))
+        buffer[:len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
 def _pyproject(sdist: Path) -> str | None:
-    """The top-level ``pyproject.toml`` of an sdist (``name-version/pyproject.toml``)."""
+    """The top-level ``pyproject.toml`` of an sdist (``name-version/pyproject.toml``), read as
+    data within ``MAX_SCAN_BYTES`` and ``MAX_MEMBERS``."""
     def top(name: str) -> bool:
         parts = name.strip("/").split("/")
         return len(parts) == 2 and parts[1] == "pyproject.toml"
 
+    too_large = (f"{sdist.name} is too large to read on the host: its pyproject.toml is not within its first "
+                 f"{MAX_MEMBERS} files and {MAX_SCAN_BYTES // 2**20} MB unpacked; pin a version of the package "
+                 "that publishes a wheel")
     try:
         if sdist.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(sdist) as archive:
-                names = [n for n in archive.namelist() if top(n)]
-                return archive.read(names[0]).decode("utf-8") if names else None
-        with tarfile.open(sdist, "r:*") as tar:
-            for member in tar:
-                if member.isfile() and top(member.name) and member.size < 1024 * 1024:
+            return _zip_pyproject(sdist, top, too_large)
+        # Stream mode over a capped gunzip: members are read in order, skipped data counts.
+        with gzip.open(sdist) as unpacked, tarfile.open(fileobj=_Capped(unpacked, MAX_SCAN_BYTES), mode="r|") as tar:
+            for _ in range(MAX_MEMBERS):
+                member = tar.next()
+                if member is None:
+                    return None
+                if member.isfile() and top(member.name) and member.size <= MAX_PYPROJECT_BYTES:
                     handle = tar.extractfile(member)
                     return handle.read().decode("utf-8") if handle else None
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+            raise BuildFailed(too_large, "")
+    except _TooLarge:
+        raise BuildFailed(too_large, "") from None
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError) as error:
         raise BuildFailed(f"{sdist.name} is not a readable source archive ({error})", "") from error
-    return None
+
+
+def _zip_pyproject(sdist: Path, top, too_large: str) -> str | None:
+    with sdist.open("rb") as raw:
+        # zipfile reads the whole central directory first: count its entries before (the end
+        # record's count; 0xFFFF means a ZIP64 archive of more).
+        raw.seek(max(0, sdist.stat().st_size - 65_557))
+        tail = raw.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 22:
+        raise BuildFailed(f"{sdist.name} is not a readable source archive (no zip end record)", "")
+    if int.from_bytes(tail[end + 10:end + 12], "little") in range(MAX_MEMBERS, 0x10000):
+        raise BuildFailed(too_large, "")
+    with zipfile.ZipFile(sdist) as archive:
+        names = [info for info in archive.infolist() if top(info.filename)]
+        if not names:
+            return None
+        with archive.open(names[0]) as handle:
+            data = handle.read(MAX_PYPROJECT_BYTES + 1)
+        if len(data) > MAX_PYPROJECT_BYTES:
+            raise BuildFailed(f"{sdist.name}: its pyproject.toml is over {MAX_PYPROJECT_BYTES} bytes", "")
+        return data.decode("utf-8")
 
 
 class SandboxedBuild:
