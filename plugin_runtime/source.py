@@ -116,7 +116,7 @@ def check_files(raw: dict[str, bytes], dropped: list[str], origin: str) -> Plugi
             files[name] = data
     problems: list[str] = []
     if "main.py" not in files:
-        hint = ""
+        hint = " (a plugin's main.py defines its PluginHandler; `plugin-runtime init NAME` writes a working one)"
         nested = [n for n in files if n.endswith("/main.py")]
         if nested:
             hint = f" (found {nested[0]}: put main.py at the top of the plugin)"

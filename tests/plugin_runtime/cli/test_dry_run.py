@@ -160,3 +160,11 @@ def test_a_byte_order_mark_before_the_first_event_is_ignored(bot: Path) -> None:
     done = dry_run(bot.parent, "bot", "--events", "bom.jsonl")
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[-1].endswith(": 5 ok")
+
+
+def test_a_folder_without_main_py_says_how_to_start_one(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    done = dry_run(tmp_path, "empty", "--events", "-")
+    assert (done.returncode, done.stderr) == (2, (
+        "error: the plugin was refused:\n- empty: no main.py (a plugin's main.py defines its PluginHandler; "
+        "`plugin-runtime init NAME` writes a working one)\n"))
