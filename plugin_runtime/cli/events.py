@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,10 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
                 failed.append((recorded.event_id or f"line {recorded.line}", outcome))
     already = f" ({duplicates} already received: not processed again)" if duplicates else ""
     click.echo(f"{sent} event(s) acknowledged{already}, {len(failed)} not", err=True)
+    if duplicates:
+        # Replaying a file after `plugins update` is the usual way to meet this: say how to see the new version's actions.
+        click.echo(f"an event is processed once per id; what a new version does with these: plugin-runtime dry-run "
+                   f"PLUGIN_FOLDER --events {escape(shlex.quote(file))}", err=True)
     for event_id, reason in failed:
         click.echo(f"not acknowledged: {escape(f'{event_id}: {reason}')}", err=True)
     if any(reason.startswith("401") for _, reason in failed):

@@ -220,3 +220,15 @@ def test_the_next_step_after_upload_names_the_project_of_the_plugins_events(serv
     (folder / "events.jsonl").unlink()
     active = cli(served, "plugins", "update", "hinted-bot")
     assert active.stdout.splitlines()[-1] == "active on proj-invoices: their next events run v3"
+
+
+def test_events_sent_again_say_they_are_not_processed_again_and_how_to_see_a_new_version(served: Served) -> None:
+    scaffold.create(served.folder / "resent-bot")
+    first = cli(served, "events", "send", "resent-bot/events.jsonl", "--wait-for-runs")
+    assert first.returncode == 0
+    again = cli(served, "events", "send", "resent-bot/events.jsonl")
+    assert again.returncode == 0
+    assert again.stderr.splitlines() == [
+        "5 event(s) acknowledged (5 already received: not processed again), 0 not",
+        "an event is processed once per id; what a new version does with these: plugin-runtime dry-run "
+        "PLUGIN_FOLDER --events resent-bot/events.jsonl"]
