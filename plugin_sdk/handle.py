@@ -90,6 +90,12 @@ class KiliHandle(KiliReads):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        import difflib  # only on this error path: the plugin process starts without it
+
+        close = difflib.get_close_matches(name, _OFFERED, n=1, cutoff=0.8)
+        if close:  # a typo of a method it has
+            raise UnsupportedMethodError(f"kili.{name} is not available to a plugin: did you mean kili.{close[0]}? "
+                                         "Available: " + ", ".join(_OFFERED))
         raise UnsupportedMethodError(
             f"kili.{name} is not available to a plugin: plugins run without network or "
             "credentials and act through the actions they record. Available: "

@@ -22,10 +22,12 @@ def bot(tmp_path: Path) -> Path:
 
 
 def dry_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """The command on pipes, from ``cwd``, as a user types it."""
+    """The command on pipes, from ``cwd``, as a user types it. Never a traceback of the command
+    itself (a failing hook's own traceback is the plugin's output, shown as its lines '    ! ...')."""
     done = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert all(line.startswith("    ! ") for line in done.stdout.splitlines() if "Traceback" in line)
     assert "\r" not in done.stdout + done.stderr
     return done
 
@@ -168,3 +170,15 @@ def test_a_folder_without_main_py_says_how_to_start_one(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (2, (
         "error: the plugin was refused:\n- empty: no main.py (a plugin's main.py defines its PluginHandler; "
         "`plugin-runtime init NAME` writes a working one)\n"))
+
+
+def test_a_misspelt_kili_method_names_the_one_meant(tmp_path: Path) -> None:
+    folder = scaffold.create(tmp_path / "kili-bot", kili=True).folder
+    (folder / "main.py").write_text(
+        "from kili.plugins import PluginCore\n\n\nclass PluginHandler(PluginCore):\n"
+        "    def on_submit(self, label, asset_id):\n"
+        "        self.kili.send_back_to_queu(asset_ids=[asset_id])\n")
+    done = dry_run(tmp_path, "kili-bot", "--format", "human")
+    assert done.returncode == 1
+    assert ("UnsupportedMethodError: kili.send_back_to_queu is not available to a plugin: did you mean "
+            "kili.send_back_to_queue? Available: create_issues, ") in done.stdout
