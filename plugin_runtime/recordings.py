@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugin_runtime.errors import EventsFileError
+from plugin_sdk import _wire
 from plugin_sdk.models import Event
 
 
@@ -41,15 +42,26 @@ def describe_validation(error: ValidationError) -> str:
 
 
 def parse_event(text: str | bytes) -> dict[str, Any]:
-    """Parse and validate one recorded event; raises ValueError with a readable reason."""
+    """Parse and validate one recorded event; raises ValueError with a readable reason.
+
+    Read as the host reads a plugin's output (``plugin_sdk._wire``): an event comes from
+    outside, and what it holds goes to SQLite, to plugins and to the dry-run's output, which a
+    lone surrogate (``"\\ud800"``, replaced), NaN, ``1e400`` or nesting past
+    ``_wire.MAX_DEPTH`` (refused) would break."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON ({error.msg} at column {error.colno})") from None
+        data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except RecursionError:
-        raise ValueError("the JSON is nested too deeply") from None
+    if _wire.nests_deeper(data):
+        raise ValueError(f"the JSON is nested too deeply (more than {_wire.MAX_DEPTH} levels)")
+    try:
+        raw = _wire.loads_untrusted(data)
+    except _wire.UntrustedJSONError as error:
+        cause = error.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            raise ValueError(f"not valid JSON ({cause.msg} at column {cause.colno})") from None
+        raise ValueError(f"not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"an event is a JSON object, not {type(raw).__name__}")
     try:

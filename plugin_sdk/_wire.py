@@ -116,6 +116,18 @@ def _refuse_constant(name: str) -> Any:
     raise UntrustedJSONError(f"{name} is not a JSON value (use null or a string)")
 
 
+# A number that may overflow a double: an exponent of three digits, or 309 digits in a row.
+_HUGE_NUMBER = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}|[0-9]{309}")
+
+
+def _finite(text: str) -> float:
+    # 1e400 is valid JSON that Python reads as inf: written back, it is Infinity, not JSON.
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise UntrustedJSONError(f"the number {text[:40]} is out of range (a double holds up to about 1.8e308)")
+    return value
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return without_surrogates(value)
@@ -128,18 +140,20 @@ def _clean(value: Any) -> Any:
 
 def loads_untrusted(data: bytes | str) -> Any:
     """Parse JSON written by a plugin, whatever it holds: raises UntrustedJSONError (saying
-    why) when it nests more than ``MAX_DEPTH`` levels, holds NaN or Infinity, or is not JSON;
+    why) when it nests more than ``MAX_DEPTH`` levels, holds NaN, Infinity or a number beyond a
+    double's range (``1e400``), or is not JSON;
     bytes that are not UTF-8 and lone surrogates (``"\\ud800"`` escapes) become U+FFFD."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if nests_deeper(raw):
         raise UntrustedJSONError(f"it nests objects or arrays more than {MAX_DEPTH} levels deep")
     text = raw.decode("utf-8", "replace")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant,
+                           parse_float=_finite if _HUGE_NUMBER.search(raw) else None)
     except UntrustedJSONError:
         raise
     except (ValueError, RecursionError) as error:  # RecursionError: only if the scan were wrong
-        raise UntrustedJSONError(f"it is not JSON ({error})") from None
+        raise UntrustedJSONError(f"it is not JSON ({error})") from error
     return _clean(value) if _ESCAPED_SURROGATE.search(text) else value
 
 

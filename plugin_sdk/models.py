@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from plugin_sdk import _wire
 from plugin_sdk.subscriptions import HOOKS, LABEL_EVENTS, is_generic
 
 #: Version of the recorded-event format this SDK reads and writes.
@@ -55,7 +56,8 @@ class Asset(_Camel):
     content: Optional[str] = None
     status: Optional[AssetStatus] = None
     json_metadata: Optional[dict[str, Any]] = None
-    priority: Optional[int] = None
+    #: Kili's priority is a GraphQL ``Int``: signed 32 bits.
+    priority: Optional[int] = Field(default=None, ge=-(2**31), le=2**31 - 1)
     to_be_labeled_by: Optional[list[Any]] = None
     is_honeypot: Optional[bool] = None
     is_used_for_consensus: Optional[bool] = None
@@ -67,11 +69,12 @@ class Asset(_Camel):
     @field_validator("json_metadata", mode="before")
     @classmethod
     def _metadata_from_string(cls, value: Any) -> Any:
-        # Kili accepts (and some exports hold) metadata as a JSON string.
+        # Kili accepts (and some exports hold) metadata as a JSON string; read as untrusted JSON,
+        # since a string nested 100,000 levels deep would stop json.loads with RecursionError.
         if isinstance(value, str):
             try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError as error:
+                return _wire.loads_untrusted(value) if value.strip() else {}
+            except ValueError as error:
                 raise ValueError(f"jsonMetadata is a string that is not JSON: {error}") from None
         return value
 

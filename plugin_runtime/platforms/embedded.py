@@ -20,7 +20,7 @@ from plugin_runtime.platforms.base import (
     STATUS_FOR_LABEL,
     ActionCheck,
 )
-from plugin_runtime.platforms import embedded_reads
+from plugin_runtime.platforms import embedded_reads, marks
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
 from plugin_sdk import _queries
@@ -82,8 +82,8 @@ class EmbeddedPlatform:
              asset.get("status") if asset.get("status") in ASSET_STATUSES else (status or "TODO"),
              dumps(metadata if isinstance(metadata, dict) else {}), int(asset.get("priority") or 0),
              dumps(asset.get("toBeLabeledBy") or []), int(bool(asset.get("isUsedForConsensus"))),
-             int(bool(asset.get("isHoneypot"))), asset.get("consensusMark"), asset.get("honeypotMark"),
-             asset.get("inferenceMark"), stamp, stamp),
+             int(bool(asset.get("isHoneypot"))), _real(asset.get("consensusMark")), _real(asset.get("honeypotMark")),
+             _real(asset.get("inferenceMark")), stamp, stamp),
         )
 
     def create_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any]) -> dict:
@@ -104,39 +104,28 @@ class EmbeddedPlatform:
             " seconds_to_label, model_name, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (label.get("id") or new_id("label"), asset_id, project_id,
              label.get("labelType") if label.get("labelType") in LABEL_TYPES else default_type,
-             dumps(label.get("jsonResponse") or {}), label.get("authorId"), label.get("secondsToLabel"),
+             dumps(label.get("jsonResponse") or {}), label.get("authorId"), _real(label.get("secondsToLabel")),
              label.get("modelName"), dumps({k: v for k, v in label.items() if k not in known}),
              str(label.get("createdAt") or now())),
         )
         return cursor.rowcount == 1
 
-    def refresh_marks(self, db: sqlite3.Connection, asset_id: str) -> None:
+    def refresh_marks(self, db: sqlite3.Connection, asset_id: str, budget: marks.MarkBudget | None = None) -> None:
         """Recompute the asset's and its labels' consensus, honeypot and inference marks, as
-        the platform does when labels arrive (see ``plugin_sdk.metrics`` for the rules)."""
-        from plugin_sdk import metrics
-
+        the platform does when labels arrive (see ``plugin_sdk.metrics`` for the rules), within
+        ``budget`` (one per platform change: ``marks``)."""
         row = db.execute("SELECT a.is_honeypot, p.json_interface FROM assets a JOIN projects p ON p.id = a.project_id"
                          " WHERE a.id = ?", (asset_id,)).fetchone()
         if row is None:
             return
-        interface = loads(row["json_interface"], {}) or None
-        labels = self.labels_of(db, asset_id)
-        latest = list(metrics.latest_labels(labels).values())
-        truth = _latest(labels, "REVIEW") if row["is_honeypot"] else None
-        model = _latest(labels, "INFERENCE")
-        marks: dict[str, dict[str, float | None]] = {}
-        for label in latest:
-            others = [o for o in latest if o is not label]
-            marks[label["id"]] = {
-                "consensus_mark": _mean([metrics.agreement(label["jsonResponse"], o["jsonResponse"], interface) for o in others]),
-                "honeypot_mark": metrics.agreement(label["jsonResponse"], truth["jsonResponse"], interface) if truth else None,
-                "inference_mark": metrics.agreement(label["jsonResponse"], model["jsonResponse"], interface) if model else None,
-            }
-        for label_id, values in marks.items():
+        interface = loads(row["json_interface"], {})
+        scored = marks.label_marks(self.labels_of(db, asset_id), bool(row["is_honeypot"]),
+                                   interface if isinstance(interface, dict) and interface else None,
+                                   budget or marks.MarkBudget())
+        for label_id, values in scored.items():
             db.execute("UPDATE labels SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
                        (values["consensus_mark"], values["honeypot_mark"], values["inference_mark"], label_id))
-        asset = {name: _mean([v[name] for v in marks.values() if v[name] is not None])
-                 for name in ("consensus_mark", "honeypot_mark", "inference_mark")}
+        asset = marks.asset_marks(scored)
         db.execute("UPDATE assets SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
                    (asset["consensus_mark"], asset["honeypot_mark"], asset["inference_mark"], asset_id))
 
@@ -149,7 +138,9 @@ class EmbeddedPlatform:
         for (created,) in db.execute("SELECT created_at FROM labels WHERE asset_id = ?", (asset_id,)):
             latest = _parse_time(created)
             if latest is not None and latest >= moment:
-                moment = latest + timedelta(milliseconds=1)
+                # A recorded date at the very end of the calendar (9999-12-31T23:59:59.999Z)
+                # has no later millisecond: the new label shares it, it does not fail the run.
+                moment = latest + timedelta(milliseconds=1) if latest < _LAST_MILLISECOND else latest
         return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def set_status(self, db: sqlite3.Connection, asset_id: str, status: str) -> None:
@@ -226,6 +217,9 @@ class EmbeddedPlatform:
     def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]],
               at: str | None = None) -> list[dict[str, Any]]:
         emitted: list[dict[str, Any]] = []
+        # Marks are refreshed once per asset, after all the run's actions, within one budget:
+        # a run appending 1,000 labels costs one refresh per asset, not one per label.
+        stale: dict[str, None] = {}
         for action in actions:
             kind, asset_id = action["type"], action["asset_id"]
             project_id = db.execute("SELECT project_id FROM assets WHERE id = ?", (asset_id,)).fetchone()[0]
@@ -246,7 +240,7 @@ class EmbeddedPlatform:
                         db.execute(f"UPDATE assets SET {name} = ?, updated_at = ? WHERE id = ?",
                                    (convert(action[name]), now(), asset_id))
                 if action.get("is_honeypot") is not None:
-                    self.refresh_marks(db, asset_id)
+                    stale[asset_id] = None
             elif kind in STATUS_AFTER:
                 self.set_status(db, asset_id, STATUS_AFTER[kind])
                 if kind == "send_back_to_queue":
@@ -256,12 +250,16 @@ class EmbeddedPlatform:
                          "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
                          "modelName": action.get("model_name"), "createdAt": self._after_latest(db, asset_id, at)}
                 self.insert_label(db, project_id, asset_id, label)
-                self.refresh_marks(db, asset_id)
+                stale[asset_id] = None
                 if label["labelType"] in STATUS_FOR_LABEL:
                     self.set_status(db, asset_id, STATUS_FOR_LABEL[label["labelType"]])
                     emitted.append({"type": EVENT_FOR_LABEL[label["labelType"]], "project_id": project_id,
-                                    "asset_id": asset_id, "label": self.label(db, label["id"])})
-        return emitted
+                                    "asset_id": asset_id, "label": label["id"]})
+        budget = marks.MarkBudget()
+        for asset_id in stale:
+            self.refresh_marks(db, asset_id, budget)
+        # The events carry their label as it reads once the marks are computed.
+        return [{**event, "label": self.label(db, event["label"])} if "label" in event else event for event in emitted]
 
     # Views (Kili's camelCase shapes) -----------------------------------------------------
 
@@ -350,21 +348,23 @@ class EmbeddedPlatform:
             raise PlatformError(str(error)) from None
 
 
+def _real(value: Any) -> float | None:
+    """A number of a validated event (``Label``/``Asset`` models: float-convertible) as SQLite
+    stores it: the integer 10**30 is a valid float there, but too large for SQLite's INTEGER."""
+    return None if value is None else float(value)
+
+
+_LAST_MILLISECOND = datetime.max.replace(microsecond=999_000, tzinfo=timezone.utc)
+
+
 def _parse_time(text: Any) -> datetime | None:
+    """A recorded date in UTC; None when it is no date, or one UTC cannot hold (year 1 at +14:00)."""
     if not isinstance(text, str) or not text:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _latest(labels: list[dict], label_type: str) -> dict | None:
-    # labels_of returns them oldest first, by createdAt as the metrics module reads them.
-    of_type = [label for label in labels if label.get("labelType") == label_type]
-    return of_type[-1] if of_type else None
