@@ -9,12 +9,11 @@ registry is reachable, any image with ``python3`` works (``python:3.12-slim``): 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from plugin_runtime.config import cache_dir
 from plugin_runtime.engine import SCRIPTS
 from plugin_runtime.errors import SandboxUnavailable
 
@@ -81,7 +80,7 @@ _PROBE = (
 def _describe(client, name: str, image) -> BaseImage:
     # An image id never changes content: what it runs is probed once and remembered, so a
     # dry-run or a server start does not pay a container start for it each time.
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plugin-runtime"
+    cache = cache_dir()
     known = cache / f"base-{image.id.replace(':', '-')}.json"
     try:
         facts = json.loads(known.read_text())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
 import tarfile
@@ -36,6 +35,7 @@ from unearth import Package
 
 import plugin_sdk
 from plugin_runtime import base_image, requirements, resolver, sdist_build
+from plugin_runtime.config import cache_dir
 from plugin_runtime.errors import BuildFailed
 from plugin_runtime.source import PluginSource
 
@@ -82,10 +82,6 @@ def normalise_requirements(text: str) -> list[str]:
     """The requirement lines that matter (continuations joined, comments dropped), in a stable
     order."""
     return sorted({" ".join(line.split()) for _, line in requirements.logical_lines(text)})
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plugin-runtime"
 
 
 class Builder:

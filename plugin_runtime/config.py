@@ -1,14 +1,20 @@
 """The runtime's settings: flags and ``PLUGIN_RUNTIME_*`` environment variables, read once at
 the entry point. Secrets not given are generated and kept in the data directory (mode 0600),
-where the CLI on the same machine finds them."""
+where the CLI on the same machine finds them.
+
+This is the one module that reads the runtime's environment (the Docker engine's variables and
+the cache folder too). The environments made for children are built elsewhere on purpose, from
+an allow-list: a plugin process's (``sandbox.process``) and pip's (``resolver``).
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".plugin-runtime")
@@ -48,6 +54,13 @@ class Settings(BaseSettings):
     #: answering them; past either, reads are refused with ReadLimitExceeded.
     max_reads_per_event: int = Field(default=1_000, ge=1)
     max_read_seconds_per_event: float = Field(default=10.0, gt=0)
+    #: The runtime's own log (stderr and ``runtime.log`` in the data directory) from this level.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def event_budget(self):
         from plugin_runtime.budget import EventBudget
@@ -78,6 +91,20 @@ class Settings(BaseSettings):
     @property
     def client_url(self) -> str:
         return self.url or f"http://{self.host}:{self.port}"
+
+
+class EngineSettings(BaseSettings):
+    """Where the Docker engine answers: Docker's own variables, as the Docker SDK reads them."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    docker_host: str = "unix:///var/run/docker.sock"
+    docker_tls_verify: str | None = None
+
+
+def cache_dir() -> Path:
+    """Where the runtime keeps what it can compute again (base image facts, built wheels)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plugin-runtime"
 
 
 def _kept(path: Path, create: bool) -> str | None:

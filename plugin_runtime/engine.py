@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from plugin_runtime.config import EngineSettings
 from plugin_runtime.errors import SandboxUnavailable
+
+if TYPE_CHECKING:
+    import docker
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
-def connect(timeout: float = 120):  # -> docker.DockerClient
+def connect(timeout: int = 120) -> docker.DockerClient:
     """A Docker client for ``DOCKER_HOST`` (or the local socket), checked with a ping."""
     try:
         import docker
@@ -21,7 +25,7 @@ def connect(timeout: float = 120):  # -> docker.DockerClient
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as error:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        where = EngineSettings().docker_host
         raise SandboxUnavailable(
             f"no Docker engine answers at {where} ({error}). Start one with "
             f"`{SCRIPTS / 'docker-engine.sh'}` (installs docker.io and runs dockerd without "
@@ -32,11 +36,12 @@ def connect(timeout: float = 120):  # -> docker.DockerClient
 
 def socket_address() -> tuple[str, str]:
     """``("unix", path)`` or ``("tcp", "host:port")`` of the engine, for raw attach streams."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    engine = EngineSettings()
+    host = engine.docker_host
     if host.startswith("unix://"):
         return "unix", host[len("unix://"):]
     if host.startswith("tcp://"):
-        if os.environ.get("DOCKER_TLS_VERIFY"):
+        if engine.docker_tls_verify:
             raise SandboxUnavailable("DOCKER_HOST over TLS is not supported for plugin attach streams")
         return "tcp", host[len("tcp://"):]
     raise SandboxUnavailable(f"unsupported DOCKER_HOST {host!r}: use unix:// or tcp://")

@@ -41,8 +41,8 @@ class _OneLine(logging.Formatter):
 
 
 def configure(data_dir: Path, level: str = "INFO", stderr_level: str | None = None) -> Callable[[], None]:
-    """Send the runtime's log to stderr (from ``stderr_level``, default ``level``) and to
-    ``data_dir/runtime.log`` (rotating), from ``level`` up. Configuring again replaces the
+    """Send the runtime's log to ``data_dir/runtime.log`` (rotating) from ``level`` up, and to
+    stderr from ``level`` or ``stderr_level``, whichever is higher. Configuring again replaces the
     handlers; the function returned detaches them (a demo that removes its data directory, a
     test)."""
     logger = logging.getLogger(ROOT)
@@ -53,12 +53,12 @@ def configure(data_dir: Path, level: str = "INFO", stderr_level: str | None = No
                                                    encoding="utf-8")
     to_file.setLevel(level)
     to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setLevel(stderr_level or level)
+    to_stderr.setLevel(max(to_file.level, logging.getLevelName(stderr_level or level)))
     handlers: list[logging.Handler] = [to_file, to_stderr]
     for handler in handlers:
         handler.setFormatter(_OneLine(FORMAT))
         logger.addHandler(handler)
-    logger.setLevel(min(to_file.level, to_stderr.level))
+    logger.setLevel(to_file.level)
     # The lines are placed here: not printed again by a handler that an embedding program (or
     # uvicorn) put on the root logger.
     logger.propagate = False

@@ -8,8 +8,10 @@ version leaves ``deploying``.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,9 +19,11 @@ from typing import Any
 from plugin_runtime.errors import PluginInvalid, PluginRuntimeError
 from plugin_runtime.platforms.embedded import now
 from plugin_runtime.source import PluginSource, load_archive
+from plugin_runtime.statuses import BUILT, VersionStatus
 from plugin_runtime.store import Store, dumps, loads
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+_log = logging.getLogger(__name__)
 
 
 class RegistryError(PluginRuntimeError):
@@ -82,18 +86,19 @@ class Registry:
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO plugin_versions (plugin, version, digest, status, archive, handler, subscriptions,"
-                " warnings, dropped, limits, created_at) VALUES (?, ?, ?, 'deploying', ?, ?, ?, ?, ?, ?, ?)",
-                (name, version, source.digest(), source.archive(), source.handler, dumps(source.subscriptions),
-                 dumps(source.warnings), dumps(source.dropped), dumps(limits or {}), now()),
+                " warnings, dropped, limits, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, version, source.digest(), VersionStatus.DEPLOYING, source.archive(), source.handler,
+                 dumps(source.subscriptions), dumps(source.warnings), dumps(source.dropped), dumps(limits or {}), now()),
             )
+        _log.info("deploy: %s@%s uploaded (%s), building", name, version, source.digest()[:16])
         self._builds.submit(self._run_build, name, version, source)
         return self.version(name, version)
 
     def resume_builds(self) -> None:
         """Build again what a stopped server left ``deploying`` (the archive is stored)."""
         rows = self.store.read().execute(
-            "SELECT plugin, version, archive FROM plugin_versions WHERE status = 'deploying' ORDER BY created_at"
-        ).fetchall()
+            "SELECT plugin, version, archive FROM plugin_versions WHERE status = ? ORDER BY created_at",
+            (VersionStatus.DEPLOYING,)).fetchall()
         for row in rows:
             try:
                 source = load_archive(row["archive"])
@@ -103,10 +108,21 @@ class Registry:
             self._builds.submit(self._run_build, row["plugin"], row["version"], source)
 
     def _run_build(self, name: str, version: int, source: PluginSource) -> None:
+        _log.info("build started: %s@%s", name, version)
+        started = time.monotonic()
         try:
             outcome = self._build(name, version, source)
         except Exception as error:  # an unexpected builder failure still ends the deploy
+            _log.exception("build of %s@%s failed unexpectedly", name, version)
             outcome = BuildOutcome(error=f"the build failed unexpectedly: {error}", log=repr(error))
+        seconds = time.monotonic() - started
+        if outcome.error is None:
+            _log.info("build finished: %s@%s in %.1f s%s", name, version, seconds,
+                      f", image {outcome.image}" if outcome.image else "")
+        else:
+            # The first line only: the whole error and log are the version's (plugins build-log).
+            _log.warning("build failed: %s@%s after %.1f s: %s", name, version, seconds,
+                         outcome.error.splitlines()[0] if outcome.error else "")
         self._finish(name, version, outcome)
 
     def _finish(self, name: str, version: int, outcome: BuildOutcome) -> None:
@@ -115,19 +131,22 @@ class Registry:
                 return  # deleted while it was building
             if outcome.error is not None:
                 db.execute(
-                    "UPDATE plugin_versions SET status = 'failed', build_error = ?, build_log = ?, ready_at = ?"
-                    " WHERE plugin = ? AND version = ?", (outcome.error, outcome.log, now(), name, version))
+                    "UPDATE plugin_versions SET status = ?, build_error = ?, build_log = ?, ready_at = ?"
+                    " WHERE plugin = ? AND version = ?",
+                    (VersionStatus.FAILED, outcome.error, outcome.log, now(), name, version))
             else:
                 subscriptions = outcome.info.get("subscriptions")
+                db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND status = ?",
+                           (VersionStatus.INACTIVE, name, VersionStatus.ACTIVE))
                 db.execute(
-                    "UPDATE plugin_versions SET status = 'inactive' WHERE plugin = ? AND status = 'active'", (name,))
-                db.execute(
-                    "UPDATE plugin_versions SET status = 'active', image = ?, freeze = ?, build_log = ?, ready_at = ?,"
+                    "UPDATE plugin_versions SET status = ?, image = ?, freeze = ?, build_log = ?, ready_at = ?,"
                     " subscriptions = COALESCE(?, subscriptions), warnings = ? WHERE plugin = ? AND version = ?",
-                    (outcome.image, dumps(outcome.freeze), outcome.log, now(),
+                    (VersionStatus.ACTIVE, outcome.image, dumps(outcome.freeze), outcome.log, now(),
                      dumps(subscriptions) if subscriptions is not None else None,
                      dumps(outcome.info.get("warnings", [])), name, version))
                 db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+        if outcome.error is None:
+            _log.info("deploy: %s@%s is live", name, version)
         with self._changed:
             self._changed.notify_all()
         for callback in self.on_ready:
@@ -136,17 +155,20 @@ class Registry:
     def wait(self, name: str, version: int, timeout: float | None = None) -> dict[str, Any]:
         """Block until the version is no longer deploying (or ``timeout`` passes)."""
         with self._changed:
-            self._changed.wait_for(lambda: self.version(name, version)["status"] != "deploying", timeout)
+            self._changed.wait_for(lambda: self.version(name, version)["status"] != VersionStatus.DEPLOYING, timeout)
         return self.version(name, version)
 
     def rollback(self, name: str, version: int) -> dict[str, Any]:
         with self.store.write() as db:
             row = self._version_row(db, name, version)
-            if row["status"] not in ("active", "inactive") or not row["image"]:
+            if row["status"] not in BUILT or not row["image"]:
                 raise RegistryError(f"{name} v{version} is {row['status']}: only a built version can be rolled back to", 409)
-            db.execute("UPDATE plugin_versions SET status = 'inactive' WHERE plugin = ? AND status = 'active'", (name,))
-            db.execute("UPDATE plugin_versions SET status = 'active' WHERE plugin = ? AND version = ?", (name, version))
+            db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND status = ?",
+                       (VersionStatus.INACTIVE, name, VersionStatus.ACTIVE))
+            db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND version = ?",
+                       (VersionStatus.ACTIVE, name, version))
             db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+        _log.info("deploy: %s rolled back to version %s", name, version)
         return self.version(name, version)
 
     def delete(self, name: str) -> None:
@@ -156,6 +178,7 @@ class Registry:
                 "SELECT image FROM plugin_versions WHERE plugin = ? AND image IS NOT NULL", (name,))]
             for table, column in (("activations", "plugin"), ("plugin_versions", "plugin"), ("plugins", "name")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+        _log.info("deploy: %s deleted with its %d image(s)", name, len(images))
         for callback in self.on_deleted:
             callback(name, images)
 
@@ -169,13 +192,18 @@ class Registry:
             self.plugin_row(db, name)
             cursor = db.execute("INSERT OR IGNORE INTO activations (plugin, project_id, created_at) VALUES (?, ?, ?)",
                                 (name, project_id, now()))
-            return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            _log.info("deploy: %s activated on project %s", name, project_id)
+        return cursor.rowcount == 1
 
     def deactivate(self, name: str, project_id: str) -> bool:
         with self.store.write() as db:
             self.plugin_row(db, name)
-            return db.execute("DELETE FROM activations WHERE plugin = ? AND project_id = ?",
-                              (name, project_id)).rowcount == 1
+            removed = db.execute("DELETE FROM activations WHERE plugin = ? AND project_id = ?",
+                                 (name, project_id)).rowcount == 1
+        if removed:
+            _log.info("deploy: %s deactivated on project %s", name, project_id)
+        return removed
 
     def targets(self, db, project_id: str) -> list[dict[str, Any]]:
         """Plugins active on a project, each with the version its events go to: the current
@@ -187,8 +215,8 @@ class Registry:
         for row in rows:
             version = row["current_version"]
             if version is None:
-                pending = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ? AND status = 'deploying'",
-                                     (row["name"],)).fetchone()[0]
+                pending = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ? AND status = ?",
+                                     (row["name"], VersionStatus.DEPLOYING)).fetchone()[0]
                 if pending is None:
                     continue
                 version = pending

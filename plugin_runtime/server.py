@@ -12,6 +12,7 @@ from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
+from plugin_runtime.statuses import QUEUED, placeholders
 from plugin_runtime.store import Store
 
 
@@ -58,10 +59,10 @@ class Runtime:
     def pending_runs(self, project_id: str | None = None) -> int:
         if project_id is None:
             return self.store.read().execute(
-                "SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'running')").fetchone()[0]
+                f"SELECT COUNT(*) FROM runs WHERE status IN {placeholders(QUEUED)}", QUEUED).fetchone()[0]
         return self.store.read().execute(
-            "SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN ('pending', 'running')",
-            (project_id,)).fetchone()[0]
+            f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN {placeholders(QUEUED)}",
+            (project_id, *QUEUED)).fetchone()[0]
 
     def close(self) -> None:
         self._stop.set()
@@ -99,6 +100,10 @@ def serve(settings: Settings) -> None:
         except OSError as error:
             raise PluginRuntimeError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
                                      "(choose another --port)") from None
+    from plugin_runtime import logs
+
+    # Configured once the lock is held: one server writes the data directory's runtime.log.
+    logs.configure(settings.data_dir, settings.log_level)
     runtime = Runtime(settings)
     app = create_app(runtime)
     print(f"plugin-runtime serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "

@@ -148,11 +148,15 @@ def _event_matcher(text: str, handler: str) -> list[str]:
     for node in ast.parse(text).body:
         if isinstance(node, ast.ClassDef) and node.name == handler:
             for statement in node.body:
-                targets = statement.targets if isinstance(statement, ast.Assign) else (
-                    [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
+                if isinstance(statement, ast.Assign):
+                    targets, assigned = statement.targets, statement.value
+                elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                    targets, assigned = [statement.target], statement.value
+                else:
+                    continue
                 if any(isinstance(t, ast.Name) and t.id == "event_matcher" for t in targets):
                     try:
-                        value = ast.literal_eval(statement.value)  # type: ignore[arg-type]
+                        value = ast.literal_eval(assigned)
                     except ValueError:
                         return []
                     return [value] if isinstance(value, str) else [str(v) for v in value]

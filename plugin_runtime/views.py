@@ -54,7 +54,8 @@ class RunViews:
     def logs(self, plugin: str | None = None, project_id: str | None = None, after: int = 0,
              limit: int = 1000) -> dict[str, Any]:
         """Log lines of finished runs, oldest first, after the cursor ``after`` (for --follow)."""
-        where, params = ["l.rowid > ?"], [after]
+        where: list[str] = ["l.rowid > ?"]
+        params: list[int | str] = [after]
         for column, value in (("r.plugin", plugin), ("r.project_id", project_id)):
             if value is not None:
                 where.append(f"{column} = ?")

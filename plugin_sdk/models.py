@@ -129,10 +129,11 @@ class Event(BaseModel):
         if self.type in HOOKS:
             if self.asset_id is None:
                 raise ValueError(f"a {self.type} event needs asset_id")
-            if self.type in LABEL_EVENTS and self.label is None:
-                raise ValueError(f"a {self.type} event needs a label with id and jsonResponse")
-            if self.type in LABEL_EVENTS and "json_response" not in self.label.model_fields_set:
-                raise ValueError(f"a {self.type} event's label needs jsonResponse")
+            if self.type in LABEL_EVENTS:
+                if self.label is None:
+                    raise ValueError(f"a {self.type} event needs a label with id and jsonResponse")
+                if "json_response" not in self.label.model_fields_set:
+                    raise ValueError(f"a {self.type} event's label needs jsonResponse")
         elif not is_generic(self.type):
             raise ValueError(
                 f"unknown event type {self.type!r}: expected onSubmit, onReview, "

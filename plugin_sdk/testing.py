@@ -89,7 +89,7 @@ def make_event(
     if context:
         ctx: dict[str, Any] = {"project": {"id": project_id, **(project or {})}}
         if "asset_id" in event:
-            record = {
+            record: dict[str, Any] = {
                 "id": asset_id, "externalId": asset_id, "status": "LABELED", "jsonMetadata": {},
                 "labels": labels if labels is not None else ([event["label"]] if "label" in event else []),
                 "issues": [],

@@ -22,7 +22,9 @@ from plugin_runtime.cli._common import Progress, fail
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.terminal import escape
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_plugins" / "invoice_qa"
+#: The invoice QA bot and its recorded events, shipped in the package (an installed wheel has no
+#: example_plugins/): a copy of example_plugins/invoice_qa that a test keeps identical.
+EXAMPLE = Path(__file__).resolve().parents[1] / "demo_data" / "invoice_qa"
 
 
 def _free_port() -> int:
@@ -45,6 +47,7 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
     """Run the invoice QA bot on recorded events through the runtime, and show the result."""
     import uvicorn
 
+    from plugin_runtime import logs
     from plugin_runtime.api import create_app
     from plugin_runtime.client import Client
     from plugin_runtime.config import Settings
@@ -54,6 +57,9 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
     events_file = Path(events_path or Path(plugin_path) / "events.jsonl")
     folder = Path(data_dir or tempfile.mkdtemp(prefix="plugin-runtime-demo-"))
     settings = Settings(data_dir=folder, port=_free_port(), sandbox=sandbox)
+    # The runtime's log goes to runtime.log in the data directory; stderr keeps the demo's story,
+    # with only the runtime's warnings and errors in it.
+    detach_log = logs.configure(folder, settings.log_level, stderr_level="WARNING")
     try:
         runtime = Runtime(settings)
     except PluginRuntimeError as error:
@@ -90,6 +96,7 @@ def demo(plugin_path: str, events_path: str | None, sandbox: str, data_dir: str 
         server.should_exit = True
         time.sleep(0.2)
         runtime.close()
+        detach_log()
         if data_dir is None and not keep_serving:
             import shutil
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -231,7 +232,7 @@ class EmbeddedPlatform:
                      action.get("text"), run_id, now()),
                 )
             elif kind == "update_asset":
-                columns = {
+                columns: dict[str, Callable[[Any], Any]] = {
                     "json_metadata": lambda v: dumps(v), "priority": int, "to_be_labeled_by": lambda v: dumps(v),
                     "is_used_for_consensus": lambda v: int(bool(v)), "is_honeypot": lambda v: int(bool(v)),
                 }

@@ -282,7 +282,8 @@ def open_for_source(source, limits: Limits | None = None, progress=None, base: s
     sweep(client)
     from plugin_runtime.config import Settings
 
-    builder = Builder(client, base or os.environ.get("PLUGIN_RUNTIME_BASE_IMAGE") or DEFAULT_BASE_IMAGE, progress,
-                      build_timeout_s=Settings().build_timeout_s)
+    settings = Settings()
+    builder = Builder(client, base or settings.base_image or DEFAULT_BASE_IMAGE, progress,
+                      build_timeout_s=settings.build_timeout_s)
     result = builder.build(source, f"plugin-runtime-dryrun:{source.digest()[:16]}")
     return DockerSandbox(client, result.image, limits)

@@ -19,6 +19,8 @@ from plugin_runtime.source import PluginSource, load_archive
 from plugin_sdk.results import RunResult
 
 if TYPE_CHECKING:
+    import docker
+
     from plugin_runtime.builder import Builder
 
 #: The project a freshly built version is loaded for once, to check it before it goes live.
@@ -41,11 +43,11 @@ class SandboxManager:
         self.build_timeout_s = build_timeout_s
         self._pools: dict[tuple[str, int], WorkerPool] = {}
         self._lock = threading.Lock()
-        self._client = None
+        self._client: docker.DockerClient | None = None
         self._builder: Builder | None = None
 
     @property
-    def client(self):
+    def client(self) -> docker.DockerClient:
         if self._client is None:
             from plugin_runtime.engine import connect
             from plugin_runtime.sandbox.docker import sweep

@@ -56,8 +56,9 @@ class _Process:
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
-        assert self.popen.stderr is not None
-        for line in iter(lambda: self.popen.stderr.readline(4096), b""):
+        stderr = self.popen.stderr
+        assert stderr is not None
+        for line in iter(lambda: stderr.readline(4096), b""):
             self.stderr_tail.append(line)
 
     def write(self, data: bytes) -> None:
