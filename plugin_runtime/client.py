@@ -9,15 +9,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import ClientError
 
-
-class ClientError(PluginRuntimeError):
-    """The service refused a request (4xx/5xx) or could not be reached."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["Client", "ClientError"]
 
 
 class Client:

@@ -16,7 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from plugin_runtime.errors import PluginInvalid, PluginRuntimeError
+from plugin_runtime.errors import (
+    PluginInvalid,
+    RegistryConflict,
+    RegistryError,  # noqa: F401 - still importable from here, its home before errors.py
+    RegistryNotFound,
+    RegistryRefused,
+)
 from plugin_runtime.platforms.embedded import now
 from plugin_runtime.source import PluginSource, load_archive
 from plugin_runtime.statuses import BUILT, VersionStatus
@@ -24,14 +30,6 @@ from plugin_runtime.store import Store, dumps, loads
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _log = logging.getLogger(__name__)
-
-
-class RegistryError(PluginRuntimeError):
-    """A registry request that cannot be honoured; ``status`` is the HTTP status it maps to."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 #: Builds an image for a version; returns (image, freeze, log) or raises with a build error.
@@ -49,7 +47,7 @@ class BuildOutcome:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise RegistryError(
+        raise RegistryRefused(
             f"invalid plugin name {name!r}: use 1 to 63 characters among a-z, 0-9, '.', '_' and '-', "
             "starting with a letter or digit"
         )
@@ -76,9 +74,9 @@ class Registry:
         with self.store.write() as db:
             exists = db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone()
             if create and exists:
-                raise RegistryError(f"plugin {name!r} already exists: use `plugins update` for a new version", 409)
+                raise RegistryConflict(f"plugin {name!r} already exists: use `plugins update` for a new version")
             if not create and not exists:
-                raise RegistryError(f"plugin {name!r} does not exist: use `plugins upload` first", 404)
+                raise RegistryNotFound(f"plugin {name!r} does not exist: use `plugins upload` first")
             if not exists:
                 db.execute("INSERT INTO plugins (name, created_at) VALUES (?, ?)", (name, now()))
             version = db.execute(
@@ -162,7 +160,7 @@ class Registry:
         with self.store.write() as db:
             row = self._version_row(db, name, version)
             if row["status"] not in BUILT or not row["image"]:
-                raise RegistryError(f"{name} v{version} is {row['status']}: only a built version can be rolled back to", 409)
+                raise RegistryConflict(f"{name} v{version} is {row['status']}: only a built version can be rolled back to")
             db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND status = ?",
                        (VersionStatus.INACTIVE, name, VersionStatus.ACTIVE))
             db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND version = ?",
@@ -187,7 +185,7 @@ class Registry:
     def activate(self, name: str, project_id: str) -> bool:
         """Idempotent; True when it was not active on the project. The project may be unknown."""
         if not project_id:
-            raise RegistryError("a project id is required")
+            raise RegistryRefused("a project id is required")
         with self.store.write() as db:
             self.plugin_row(db, name)
             cursor = db.execute("INSERT OR IGNORE INTO activations (plugin, project_id, created_at) VALUES (?, ?, ?)",
@@ -230,14 +228,14 @@ class Registry:
     def plugin_row(self, db, name: str):
         row = db.execute("SELECT * FROM plugins WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise RegistryError(f"plugin {name!r} does not exist", 404)
+            raise RegistryNotFound(f"plugin {name!r} does not exist")
         return row
 
     def _version_row(self, db, name: str, version: int):
         row = db.execute("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?", (name, version)).fetchone()
         if row is None:
             self.plugin_row(db, name)
-            raise RegistryError(f"plugin {name!r} has no version {version}", 404)
+            raise RegistryNotFound(f"plugin {name!r} has no version {version}")
         return row
 
     def version(self, name: str, version: int, with_log: bool = False) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import ScaffoldError
 from plugin_runtime.registry import NAME
 
 SDK_IMPORT = "from plugin_sdk import PluginCore"
@@ -28,10 +28,6 @@ FILES = {
     "test_main.py": "its tests (pytest, plugin_sdk.testing)",
     "README.md": "these files and the commands to dry-run, test and upload it",
 }
-
-
-class ScaffoldError(PluginRuntimeError):
-    """``init`` refused: a bad name, or a folder that already holds something."""
 
 
 @dataclass

@@ -18,11 +18,11 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
+from plugin_runtime.errors import SignatureError
+
+__all__ = ["SignatureError", "TOLERANCE_S", "headers", "key", "sign", "verify"]
+
 TOLERANCE_S = 300
-
-
-class SignatureError(ValueError):
-    """The request is not signed by a known secret, or not now; the message says which."""
 
 
 def key(secret: str) -> bytes:

@@ -14,6 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from plugin_runtime.errors import (
+    PlatformConflict,
+    PlatformError,
+    PlatformNotFound,
+    PlatformRefused,
+)
 from plugin_runtime.limits import size_refusal
 from plugin_runtime.platforms.base import (
     EVENT_FOR_LABEL,
@@ -40,10 +46,6 @@ def new_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
-class PlatformError(ValueError):
-    """A request to the embedded platform that cannot be honoured (unknown asset, ...)."""
-
-
 class EmbeddedPlatform:
     """See the module docstring; every method taking ``db`` runs in the caller's transaction."""
 
@@ -65,7 +67,7 @@ class EmbeddedPlatform:
                        json_interface: dict | None = None, input_type: str | None = None,
                        settings: dict[str, Any] | None = None) -> dict:
         if db.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
-            raise PlatformError(f"project {project_id!r} already exists")
+            raise PlatformConflict(f"project {project_id!r} already exists")
         self.ensure_project(db, {**(settings or {}), "id": project_id, "title": title,
                                  "jsonInterface": json_interface, "inputType": input_type})
         return self.project(db, project_id)
@@ -89,10 +91,10 @@ class EmbeddedPlatform:
 
     def create_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any]) -> dict:
         if not db.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
-            raise PlatformError(f"project {project_id!r} does not exist")
+            raise PlatformNotFound(f"project {project_id!r} does not exist")
         asset = {**asset, "id": asset.get("id") or new_id("asset")}
         if db.execute("SELECT 1 FROM assets WHERE id = ?", (asset["id"],)).fetchone():
-            raise PlatformError(f"asset {asset['id']!r} already exists")
+            raise PlatformConflict(f"asset {asset['id']!r} already exists")
         self.ensure_asset(db, project_id, asset)
         return self.asset(db, project_id, asset["id"])
 
@@ -153,11 +155,11 @@ class EmbeddedPlatform:
         self._asset_row(db, project_id, asset_id)
         label_type = label.get("labelType") or "DEFAULT"
         if label_type not in EVENT_FOR_LABEL:
-            raise PlatformError(f"only DEFAULT and REVIEW labels are submitted, not {label_type!r}")
+            raise PlatformRefused(f"only DEFAULT and REVIEW labels are submitted, not {label_type!r}")
         label = {**label, "id": label.get("id") or new_id("label"), "labelType": label_type,
                  "createdAt": self._after_latest(db, asset_id)}
         if not self.insert_label(db, project_id, asset_id, label):
-            raise PlatformError(f"label {label['id']!r} already exists")
+            raise PlatformConflict(f"label {label['id']!r} already exists")
         self.set_status(db, asset_id, STATUS_FOR_LABEL[label_type])
         self.refresh_marks(db, asset_id)
         return {"type": EVENT_FOR_LABEL[label_type], "project_id": project_id, "asset_id": asset_id,
@@ -174,7 +176,7 @@ class EmbeddedPlatform:
             return
         owner = db.execute("SELECT project_id FROM assets WHERE id = ?", (asset_id,)).fetchone()
         if owner is not None and owner[0] != event["project_id"]:
-            raise PlatformError(f"asset {asset_id!r} belongs to another project than {event['project_id']!r}")
+            raise PlatformConflict(f"asset {asset_id!r} belongs to another project than {event['project_id']!r}")
         record = context.get("asset") if (context.get("asset") or {}).get("id") == asset_id else None
         self.ensure_asset(db, event["project_id"], record or {"id": asset_id})
         for label in (record or {}).get("labels") or []:
@@ -184,7 +186,7 @@ class EmbeddedPlatform:
         if label:
             owner = db.execute("SELECT asset_id FROM labels WHERE id = ?", (label.get("id"),)).fetchone()
             if owner is not None and owner[0] != asset_id:
-                raise PlatformError(f"label {label.get('id')!r} belongs to another asset than {asset_id!r}")
+                raise PlatformConflict(f"label {label.get('id')!r} belongs to another asset than {asset_id!r}")
             self.insert_label(db, event["project_id"], asset_id, label,
                               "REVIEW" if event["type"] == "onReview" else "DEFAULT")
         implied = {"onSubmit": "LABELED", "onReview": "REVIEWED", "onSendBackToQueue": "ONGOING"}.get(event["type"])
@@ -267,7 +269,7 @@ class EmbeddedPlatform:
     def project(self, db: sqlite3.Connection, project_id: str) -> dict:
         row = db.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
         if row is None:
-            raise PlatformError(f"project {project_id!r} does not exist")
+            raise PlatformNotFound(f"project {project_id!r} does not exist")
         return {"id": row["id"], "title": row["title"], "inputType": row["input_type"],
                 "jsonInterface": loads(row["json_interface"], {}), **PROJECT_SETTINGS, **loads(row["settings"], {})}
 
@@ -309,7 +311,7 @@ class EmbeddedPlatform:
     def _asset_row(self, db: sqlite3.Connection, project_id: str, asset_id: str) -> sqlite3.Row:
         row = db.execute("SELECT * FROM assets WHERE id = ? AND project_id = ?", (asset_id, project_id)).fetchone()
         if row is None:
-            raise PlatformError(f"asset {asset_id!r} does not exist in project {project_id!r}")
+            raise PlatformNotFound(f"asset {asset_id!r} does not exist in project {project_id!r}")
         return row
 
     def asset(self, db: sqlite3.Connection, project_id: str, asset_id: str, with_issues: bool = True) -> dict:
@@ -346,7 +348,7 @@ class EmbeddedPlatform:
         try:
             return embedded_reads.read(self, db, project_id, method, query, deadline)
         except LookupError as error:
-            raise PlatformError(str(error)) from None
+            raise PlatformRefused(str(error)) from None
 
 
 def _real(value: Any) -> float | None:

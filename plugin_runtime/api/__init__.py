@@ -1,0 +1,13 @@
+"""The HTTP API (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+``POST /v1/events`` is the signed webhook intake; everything else under ``/v1`` needs the
+admin bearer token. Bad input is a 4xx whose ``detail`` says what is wrong, and writes nothing.
+
+Modules: ``app`` (``create_app``, the error-kind to status table), ``deps`` (the runtime, the
+admin check, bounded bodies), ``models`` (request and response bodies), one router per area:
+``health``, ``events``, ``plugins``, ``runs``, ``platform``.
+"""
+
+from plugin_runtime.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,60 @@
+"""The application: routers, and one table from the kind of an error to its HTTP status."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from plugin_runtime.api import events, health, platform, plugins, runs
+from plugin_runtime.api.deps import Service
+from plugin_runtime.errors import Busy, Conflict, NotFound, PluginInvalid, Refused, Unauthorized
+from plugin_runtime.views import RunViews
+
+#: The status of each kind of refusal, whichever module raised it. A class not listed answers
+#: with the status of its nearest listed base (PluginInvalid: 422, not Refused's 400).
+STATUS: dict[type[Exception], int] = {
+    Refused: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    Conflict: 409,
+    PluginInvalid: 422,
+    Busy: 429,
+}
+
+
+def create_app(runtime: Service) -> FastAPI:
+    """The HTTP API of ``runtime``, which it starts (resumes its work) when the app starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        yield
+
+    app = FastAPI(title="plugin-runtime", version="0.1.0", lifespan=lifespan,
+                  description="Runs event-triggered QA bots on labeling projects.")
+    app.state.runtime = runtime
+    app.state.views = RunViews(runtime.store)
+    for router in (health.router, events.router, plugins.router, runs.router, platform.router):
+        app.include_router(router)
+    for kind, status in STATUS.items():
+        app.add_exception_handler(kind, _answer(status))
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    return app
+
+
+def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def answer(request: Request, error: Exception) -> Response:
+        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Busy) else None
+        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    return answer
+
+
+async def _invalid(request: Request, error: RequestValidationError) -> Response:
+    """FastAPI's validation errors as one readable ``detail``, like every other refusal."""
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:10]]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)

@@ -1,0 +1,92 @@
+"""Events: the signed webhook intake (``POST /v1/events``) and the export for dry-runs.
+
+An event is stored before it is answered; a refused one (signature, size, shape, full queue)
+stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from plugin_runtime.api.deps import RuntimeDep, Service, ViewsDep, admin, read_body
+from plugin_runtime.api.models import EventAccepted, EventDuplicate, refusals
+from plugin_runtime.errors import Busy, PluginRuntimeError
+from plugin_runtime.recordings import parse_event
+from plugin_runtime.webhooks import verify
+
+router = APIRouter(tags=["events"])
+_log = logging.getLogger(__name__)
+
+
+class JSONLines(PlainTextResponse):
+    media_type = "application/x-ndjson"
+
+
+#: The body and headers of a signed webhook, which the route reads itself (to check the
+#: signature over the exact bytes before parsing anything).
+_SIGNED: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["id", "type", "project_id"],
+        "description": "One recorded event (README: wire formats)"}}}},
+    "parameters": [{"in": "header", "name": n, "required": True, "schema": {"type": "string"}}
+                   for n in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+}
+
+
+@router.post("/v1/events", status_code=202, response_model=EventAccepted,
+             summary="Receive one recorded event, signed (Standard Webhooks)", openapi_extra=_SIGNED,
+             responses={200: {"model": EventDuplicate,
+                              "description": "already stored: {\"duplicate\": true}, not processed again"},
+                        **refusals(401, 409, 413, 422, 429)})
+async def receive(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    try:
+        return await _store(request, runtime)
+    except (HTTPException, PluginRuntimeError) as refusal:
+        _refused(request, refusal)
+        raise
+
+
+def _refused(request: Request, refusal: Exception) -> None:
+    """One line per refused webhook: the id its sender gave, the status and why; never the
+    body, the signature, nor an invalid event's reason (it may quote the body)."""
+    from plugin_runtime.api.app import STATUS  # the app imports this module
+
+    if isinstance(refusal, HTTPException):
+        status, reason = refusal.status_code, str(refusal.detail)
+    else:
+        status = next((STATUS[kind] for kind in type(refusal).__mro__ if kind in STATUS), 500)
+        reason = str(refusal)
+    _log.warning("webhook refused: id=%s status=%d: %s", (request.headers.get("webhook-id") or "-")[:200], status,
+                 "not a valid event" if status == 422 else reason[:500])
+
+
+async def _store(request: Request, runtime: Service) -> JSONResponse:
+    settings = runtime.settings
+    body = await read_body(request, settings.max_body_bytes)
+    verify(runtime.webhook_secrets, request.headers, body)
+    try:
+        event = parse_event(body)
+    except ValueError as error:
+        raise HTTPException(422, f"invalid event: {error}") from None
+    if runtime.dispatcher.pending() >= settings.max_queue:
+        raise Busy("the runtime is busy; retry later")
+    if runtime.dispatcher.pending(event["project_id"]) >= settings.max_queue_per_project:
+        raise Busy(f"project {event['project_id']!r} has too many pending runs; retry later")
+    if not runtime.dispatcher.submit(event, source="webhook"):
+        return JSONResponse({"id": event["id"], "duplicate": True}, status_code=200)
+    return JSONResponse({"id": event["id"]}, status_code=202)
+
+
+# response_class=Response (no media type of its own): the refusals are documented as JSON, the
+# answer as JSON Lines.
+@router.get("/v1/events", dependencies=[Depends(admin)], response_class=Response,
+            summary="Export recorded events (JSON Lines), for dry-runs",
+            responses={200: {"description": "one recorded event per line (README: wire formats)",
+                             "content": {JSONLines.media_type: {"schema": {"type": "string"}}}},
+                       **refusals(401, 422)})
+def export(views: ViewsDep, project_id: str = Query(min_length=1), source: str | None = None) -> JSONLines:
+    return JSONLines(views.export(project_id, source))

@@ -1,0 +1,301 @@
+"""The API's request and response bodies, so ``/openapi.json`` documents every answer.
+
+Response models describe the JSON the routes have always returned, key for key (the platform's
+records keep Kili's camelCase names). Every response model keeps keys it does not declare
+(``extra="allow"``), as the wire formats do: a field the runtime adds reaches clients at once,
+and ``tests/plugin_runtime/api`` fails until it is documented here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugin_sdk.models import AssetStatus, LabelType
+
+RunStatus = Literal["pending", "running", "succeeded", "failed", "dead", "skipped"]
+VersionStatus = Literal["deploying", "active", "inactive", "failed"]
+
+
+# Requests --------------------------------------------------------------------------------
+
+
+class Rollback(BaseModel):
+    version: int = Field(ge=1)
+
+
+class NewProject(BaseModel):
+    id: str = Field(min_length=1, max_length=256)
+    title: str | None = None
+    json_interface: dict[str, Any] | None = None
+    input_type: str | None = None
+    min_consensus_size: int = Field(default=1, ge=1, le=10)
+    consensus_tot_coverage: int = Field(default=0, ge=0, le=100)
+    review_coverage: int = Field(default=0, ge=0, le=100)
+
+
+class NewAsset(BaseModel):
+    id: str | None = Field(default=None, min_length=1, max_length=256)
+    external_id: str | None = Field(default=None, max_length=1024)
+    content: str | None = None
+    json_metadata: dict[str, Any] | None = None
+    priority: int = 0
+
+
+class NewLabel(BaseModel):
+    json_response: dict[str, Any]
+    label_type: str = Field(default="DEFAULT", pattern="^(DEFAULT|REVIEW)$")
+    author_id: str | None = None
+    seconds_to_label: float | None = Field(default=None, ge=0)
+    id: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+# Answers ---------------------------------------------------------------------------------
+
+
+class Answer(BaseModel):
+    """Base of the response models: keys not declared are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Problem(Answer):
+    """Every refusal: 4xx with what is wrong and, where there is one, what to do."""
+
+    detail: str
+
+
+class Health(Answer):
+    status: Literal["ok"]
+    pending_runs: int = Field(description="runs pending or running")
+
+
+class EventAccepted(Answer):
+    id: str = Field(description="the event's id, stored before this answer")
+
+
+class EventDuplicate(Answer):
+    id: str
+    duplicate: Literal[True] = Field(description="an event of this id was already stored; not processed again")
+
+
+# Plugins ---------------------------------------------------------------------------------
+
+
+class PluginSummary(Answer):
+    name: str
+    current_version: int | None = Field(description="the live version; null until one is built")
+    latest_version: int
+    latest_status: VersionStatus
+    projects: list[str] = Field(description="projects it is active on")
+    created_at: str
+
+
+class Version(Answer):
+    plugin: str
+    version: int
+    status: VersionStatus
+    digest: str = Field(description="sha256 of the kept files")
+    handler: str = Field(description="the PluginCore subclass")
+    subscriptions: list[str] = Field(description="event types and patterns it has hooks for")
+    warnings: list[str]
+    dropped: list[str] = Field(description="uploaded files not kept")
+    limits: dict[str, Any] = Field(description="limits requested at upload (memory_mb, timeout_s, ...)")
+    image: str | None = Field(description="its Docker image; null with the process sandbox or before the build")
+    freeze: list[str] = Field(description="what its requirements resolved to")
+    build_error: str | None
+    created_at: str
+    ready_at: str | None
+
+
+class VersionWithLog(Version):
+    build_log: str
+
+
+class PluginDetail(PluginSummary):
+    versions: list[Version]
+
+
+class BuildLog(Answer):
+    plugin: str
+    version: int
+    status: VersionStatus
+    build_error: str | None
+    build_log: str
+
+
+class Deleted(Answer):
+    deleted: str = Field(description="the plugin deleted, with its versions and activations")
+
+
+class Activation(Answer):
+    plugin: str
+    project_id: str
+    active: bool
+    changed: bool = Field(description="false when it already was so (the call is idempotent)")
+
+
+# Runs and logs ---------------------------------------------------------------------------
+
+
+class Run(Answer):
+    id: str
+    event_id: str
+    asset_id: str | None
+    project_id: str
+    plugin: str
+    version: int
+    status: RunStatus
+    outcome: str | None = Field(description="the sandbox status when not ok (timeout, oom_killed, ...), "
+                                            "build_failed, infrastructure or queue_full")
+    error: str | None
+    attempts: int
+    duration_ms: float | None
+    created_at: str
+    finished_at: str | None
+    rejected: int = Field(description="actions the runtime refused")
+    root_id: str | None = Field(description="the event from outside whose chain this run belongs to")
+    root_budget_exceeded: str | None = Field(description="why the root event's budget stopped its chain, if it did")
+    metrics: dict[str, Any] = Field(description="reads answered (calls, seconds, refused) and what its actions caused")
+
+
+class RunAction(Answer):
+    action: dict[str, Any] = Field(description="the action, as in the README's wire formats")
+    status: str = Field(description="applied or rejected")
+    reason: str | None = Field(description="why it was rejected")
+
+
+class RunLog(Answer):
+    level: str
+    message: str
+    source: str = Field(description="logger, stdout, stderr or runtime")
+
+
+class RootBudget(Answer):
+    id: str
+    caused_runs: int
+    caused_events: int
+    dropped_events: int
+    budget_exceeded: str | None
+
+
+class RunDetail(Run):
+    actions: list[RunAction]
+    logs: list[RunLog]
+    root: RootBudget | None = Field(description="the budget of the run's root event")
+
+
+class Retried(Answer):
+    id: str = Field(description="the run that will run: the same one, or with live_version a new run")
+    status: RunStatus
+    version: int
+
+
+class LogLine(Answer):
+    cursor: int
+    level: str
+    message: str
+    source: str
+    run_id: str
+    plugin: str
+    version: int
+    project_id: str
+    asset_id: str | None
+    event_id: str
+    finished_at: str | None
+
+
+class LogPage(Answer):
+    lines: list[LogLine]
+    cursor: int = Field(description="pass it as `after` for the next lines")
+
+
+# The embedded platform (Kili's shapes) ---------------------------------------------------
+
+
+class Project(Answer):
+    id: str
+    title: str | None
+    inputType: str | None  # noqa: N815 - Kili's name
+    jsonInterface: dict[str, Any]  # noqa: N815
+    # Settings a recorded event's context may carry are kept as it gave them: not checked here.
+    minConsensusSize: Any = Field(description="an integer, 1 by default")  # noqa: N815
+    consensusTotCoverage: Any = Field(description="a percentage, 0 by default")  # noqa: N815
+    reviewCoverage: Any = Field(description="a percentage, 0 by default")  # noqa: N815
+    roles: Any = Field(description="a list, empty by default")
+
+
+class Label(Answer):
+    """A label in Kili's shape; fields a recorded label carried are kept too."""
+
+    id: str
+    labelType: LabelType  # noqa: N815
+    jsonResponse: dict[str, Any]  # noqa: N815
+    authorId: str | None  # noqa: N815
+    secondsToLabel: float | None  # noqa: N815
+    modelName: str | None  # noqa: N815
+    createdAt: str  # noqa: N815
+    assetId: str  # noqa: N815
+    consensusMark: float | None  # noqa: N815
+    honeypotMark: float | None  # noqa: N815
+    inferenceMark: float | None  # noqa: N815
+    # Only in an asset's labels (computed per author over the asset's labels).
+    isLatestLabelForUser: bool | None = None  # noqa: N815
+    isLatestDefaultLabelForUser: bool | None = None  # noqa: N815
+    isLatestReviewLabelForUser: bool | None = None  # noqa: N815
+
+
+class IssueComment(Answer):
+    text: str
+
+
+class Issue(Answer):
+    id: str
+    type: str
+    status: str
+    labelId: str | None  # noqa: N815
+    objectMid: str | None  # noqa: N815
+    text: str | None
+    createdAt: str  # noqa: N815
+    comments: list[IssueComment]
+
+
+class Asset(Answer):
+    id: str
+    externalId: str | None  # noqa: N815
+    content: str | None
+    status: AssetStatus
+    jsonMetadata: dict[str, Any]  # noqa: N815
+    priority: int
+    toBeLabeledBy: list[Any]  # noqa: N815
+    isUsedForConsensus: bool  # noqa: N815
+    isHoneypot: bool  # noqa: N815
+    consensusMark: float | None  # noqa: N815
+    honeypotMark: float | None  # noqa: N815
+    inferenceMark: float | None  # noqa: N815
+    labels: list[Label] = Field(description="oldest first")
+    issues: list[Issue]
+
+
+class LabelSubmitted(Answer):
+    event_id: str = Field(description="the onSubmit or onReview event the label emitted")
+    label: Label
+
+
+# Refusals each route declares --------------------------------------------------------------
+
+_MEANING = {
+    400: "refused as given (detail says why)",
+    401: "missing or wrong credentials",
+    404: "what the path names does not exist",
+    409: "conflicts with what is stored (a duplicate, a wrong state)",
+    413: "body over the size limit",
+    422: "invalid request (detail says why)",
+    429: "queue full; retry after Retry-After seconds",
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: each status with the Problem body."""
+    return {status: {"model": Problem, "description": _MEANING[status]} for status in statuses}

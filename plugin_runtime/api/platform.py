@@ -1,0 +1,78 @@
+"""The embedded platform: projects, assets and labels, in Kili's shapes. A submitted label
+emits its event (onSubmit, onReview) in the same transaction.
+
+Every route answers with ``response_model_exclude_unset``: a key the record does not carry
+stays absent (a label's "latest" flags exist only in its asset's list of labels).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from plugin_runtime.api.deps import RuntimeDep, admin
+from plugin_runtime.api.models import Asset, LabelSubmitted, NewAsset, NewLabel, NewProject, Project, refusals
+
+router = APIRouter(tags=["platform"], dependencies=[Depends(admin)])
+
+
+@router.get("/v1/projects", response_model=list[Project], response_model_exclude_unset=True,
+            responses=refusals(401))
+def projects(runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return runtime.platform.projects(runtime.store.read())
+
+
+@router.post("/v1/projects", status_code=201, response_model=Project, response_model_exclude_unset=True,
+             responses=refusals(401, 409, 422))
+def create_project(body: NewProject, runtime: RuntimeDep) -> dict[str, Any]:
+    settings = {"minConsensusSize": body.min_consensus_size, "consensusTotCoverage": body.consensus_tot_coverage,
+                "reviewCoverage": body.review_coverage}
+    with runtime.store.write() as db:
+        return runtime.platform.create_project(db, body.id, body.title, body.json_interface, body.input_type, settings)
+
+
+@router.get("/v1/projects/{project_id}", response_model=Project, response_model_exclude_unset=True,
+            responses=refusals(401, 404, 422))
+def project(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.platform.project(runtime.store.read(), project_id)
+
+
+@router.get("/v1/projects/{project_id}/assets", response_model=list[Asset], response_model_exclude_unset=True,
+            responses=refusals(401, 404, 422))
+def assets(project_id: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    db = runtime.store.read()
+    runtime.platform.project(db, project_id)  # 404 for an unknown project, not an empty list
+    return runtime.platform.assets(db, project_id)
+
+
+@router.post("/v1/projects/{project_id}/assets", status_code=201, response_model=Asset,
+             response_model_exclude_unset=True, responses=refusals(401, 404, 409, 422))
+def create_asset(project_id: str, body: NewAsset, runtime: RuntimeDep) -> dict[str, Any]:
+    record = {"id": body.id, "externalId": body.external_id, "content": body.content,
+              "jsonMetadata": body.json_metadata or {}, "priority": body.priority}
+    with runtime.store.write() as db:
+        return runtime.platform.create_asset(db, project_id, record)
+
+
+@router.get("/v1/projects/{project_id}/assets/{asset_id}", response_model=Asset,
+            response_model_exclude_unset=True, responses=refusals(401, 404, 422))
+def asset(project_id: str, asset_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.platform.asset(runtime.store.read(), project_id, asset_id)
+
+
+@router.post("/v1/projects/{project_id}/assets/{asset_id}/labels", status_code=201, response_model=LabelSubmitted,
+             response_model_exclude_unset=True, summary="Submit a label (DEFAULT emits onSubmit, REVIEW onReview)",
+             responses=refusals(400, 401, 404, 409, 422))
+def submit(project_id: str, asset_id: str, body: NewLabel, runtime: RuntimeDep) -> dict[str, Any]:
+    label = {"id": body.id, "labelType": body.label_type, "jsonResponse": body.json_response,
+             "authorId": body.author_id, "secondsToLabel": body.seconds_to_label}
+
+    def change(db: sqlite3.Connection) -> dict[str, Any]:
+        emitted = runtime.platform.submit_label(db, project_id, asset_id, label)
+        return {**emitted, "id": f"evt-{uuid.uuid4().hex[:16]}"}
+
+    event = runtime.dispatcher.submit_change(change)
+    return {"event_id": event["id"], "label": event["label"]}

@@ -1,0 +1,112 @@
+"""Plugins: upload and update (a zip body), versions, build logs, rollback, delete, and their
+activation per project."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from plugin_runtime.api.deps import RuntimeDep, admin, read_body
+from plugin_runtime.api.models import (
+    Activation,
+    BuildLog,
+    Deleted,
+    PluginDetail,
+    PluginSummary,
+    Rollback,
+    Version,
+    VersionWithLog,
+    refusals,
+)
+from plugin_runtime.errors import RegistryNotFound
+from plugin_runtime.source import load_archive
+
+router = APIRouter(tags=["plugins"], dependencies=[Depends(admin)])
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+_ZIP_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/zip": {"schema": {
+    "type": "string", "format": "binary",
+    "description": "the plugin: a zip of its folder (main.py, optional requirements.txt)"}}}}}
+
+
+@router.get("/v1/plugins", response_model=list[PluginSummary], responses=refusals(401))
+def plugins(runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return runtime.registry.plugins()
+
+
+@router.post("/v1/plugins/{name}/versions", status_code=202, response_model=Version, openapi_extra=_ZIP_BODY,
+             summary="Upload a version (zip body); create=true for a new plugin",
+             responses=refusals(400, 401, 404, 409, 413, 422))
+async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool = False,
+                 limits: str | None = Query(default=None, description='JSON, e.g. {"memory_mb": 1024}')
+                 ) -> dict[str, Any]:
+    requested: dict[str, Any] = {}
+    if limits:
+        try:
+            requested = json.loads(limits)
+            if not isinstance(requested, dict):
+                raise ValueError("limits is a JSON object")
+            runtime.sandboxes.limits(requested)
+        except (ValueError, TypeError) as error:
+            raise HTTPException(422, f"invalid limits: {error}") from None
+    body = await read_body(request, MAX_UPLOAD_BYTES)
+    source = load_archive(body, f"{name}.zip")
+    return runtime.registry.upload(name, source, create=create, limits=requested)
+
+
+@router.get("/v1/plugins/{name}", response_model=PluginDetail, responses=refusals(401, 404, 422))
+def plugin(name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    versions = runtime.registry.versions(name)
+    current = next((p for p in runtime.registry.plugins() if p["name"] == name), None)
+    if current is None:  # deleted since its versions were read
+        raise RegistryNotFound(f"plugin {name!r} does not exist")
+    return {**current, "versions": versions}
+
+
+@router.get("/v1/plugins/{name}/versions", response_model=list[Version], responses=refusals(401, 404, 422))
+def versions(name: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return runtime.registry.versions(name)
+
+
+@router.get("/v1/plugins/{name}/versions/{version}", response_model=VersionWithLog,
+            responses=refusals(401, 404, 422))
+def version(name: str, version: int, runtime: RuntimeDep,
+            wait: float = Query(default=0, ge=0, le=600)) -> dict[str, Any]:
+    if wait:
+        runtime.registry.wait(name, version, wait)
+    return runtime.registry.version(name, version, with_log=True)
+
+
+@router.get("/v1/plugins/{name}/build-log", response_model=BuildLog, responses=refusals(401, 404, 422))
+def build_log(name: str, runtime: RuntimeDep, version: int | None = None) -> dict[str, Any]:
+    registry = runtime.registry
+    info = registry.latest(name) if version is None else registry.version(name, version, with_log=True)
+    return {"plugin": name, "version": info["version"], "status": info["status"],
+            "build_error": info["build_error"], "build_log": info["build_log"]}
+
+
+@router.post("/v1/plugins/{name}/rollback", response_model=Version, responses=refusals(401, 404, 409, 422))
+def rollback(name: str, body: Rollback, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.registry.rollback(name, body.version)
+
+
+@router.delete("/v1/plugins/{name}", response_model=Deleted, responses=refusals(401, 404, 422))
+def delete(name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    runtime.registry.delete(name)
+    return {"deleted": name}
+
+
+@router.put("/v1/plugins/{name}/projects/{project_id}", response_model=Activation,
+            responses=refusals(400, 401, 404, 422))
+def activate(name: str, project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    changed = runtime.registry.activate(name, project_id)
+    return {"plugin": name, "project_id": project_id, "active": True, "changed": changed}
+
+
+@router.delete("/v1/plugins/{name}/projects/{project_id}", response_model=Activation,
+               responses=refusals(401, 404, 422))
+def deactivate(name: str, project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    changed = runtime.registry.deactivate(name, project_id)
+    return {"plugin": name, "project_id": project_id, "active": False, "changed": changed}
