@@ -12,10 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugin_runtime.statuses import ActionStatus, RunOutcome, RunStatus, VersionStatus
 from plugin_sdk.models import AssetStatus, LabelType
-
-RunStatus = Literal["pending", "running", "succeeded", "failed", "dead", "skipped"]
-VersionStatus = Literal["deploying", "active", "inactive", "failed"]
 
 
 # Requests --------------------------------------------------------------------------------
@@ -147,8 +145,7 @@ class Run(Answer):
     plugin: str
     version: int
     status: RunStatus
-    outcome: str | None = Field(description="the sandbox status when not ok (timeout, oom_killed, ...), "
-                                            "build_failed, infrastructure or queue_full")
+    outcome: RunOutcome | None = Field(description="why it did not succeed: its sandbox status, or the runtime's")
     error: str | None
     attempts: int
     duration_ms: float | None
@@ -162,7 +159,7 @@ class Run(Answer):
 
 class RunAction(Answer):
     action: dict[str, Any] = Field(description="the action, as in the README's wire formats")
-    status: str = Field(description="applied or rejected")
+    status: ActionStatus
     reason: str | None = Field(description="why it was rejected")
 
 

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from plugin_runtime.api.deps import RuntimeDep, ViewsDep, admin
-from plugin_runtime.api.models import LogPage, Retried, Run, RunDetail, RunStatus, refusals
+from plugin_runtime.api.models import LogPage, Retried, Run, RunDetail, refusals
 from plugin_runtime.errors import Conflict, NotFound
+from plugin_runtime.statuses import RunStatus
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(admin)])
 
