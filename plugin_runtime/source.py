@@ -29,6 +29,9 @@ JUNK_NAMES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "tests",
               "node_modules", ".idea", ".vscode", ".plugin-runtime"}
 _HOOK_NAMES = [*HOOKS.values(), GENERIC_HOOK]
+# Files only a server's data directory holds, whatever its name (--data-dir ./state): the folder
+# holding one is a data directory, with the admin token and webhook secrets next to it.
+_DATA_DIR_FILES = {"runtime.db", "server.lock"}
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,17 @@ def check_files(raw: dict[str, bytes], dropped: list[str], origin: str) -> Plugi
     """Keep what a plugin needs and check it; raises PluginInvalid listing every problem."""
     files: dict[str, bytes] = {}
     dropped = list(dropped)
+    data_dirs = {PurePosixPath(name).parent for name in raw if PurePosixPath(name).name in _DATA_DIR_FILES}
     for name, data in sorted(raw.items()):
         pure = PurePosixPath(name)
-        if any(part in _SKIP_DIRS for part in pure.parts[:-1]) or _is_test_file(pure.name):
+        if not name.isprintable():
+            # A folder's file names reach the admin's terminal in every message that names them:
+            # a newline or an escape in one could forge a line there (zips refuse them outright).
+            dropped.append(f"{name!r} (a name with non-printable characters)")
+        elif data_dirs.intersection(pure.parents):
+            dropped.append(f"{name} (in a plugin-runtime server's data directory, which holds its token and "
+                           "secrets: never part of a plugin)")
+        elif any(part in _SKIP_DIRS for part in pure.parts[:-1]) or _is_test_file(pure.name):
             dropped.append(f"{name} (tests and caches are not needed to run)")
         elif pure.suffix.lower() in JUNK_SUFFIXES or pure.name in JUNK_NAMES:
             dropped.append(f"{name} (documentation and editor or compiled files are not needed to run)")
