@@ -8,7 +8,7 @@ and ``tests/plugin_runtime/api`` fails until it is documented here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +18,15 @@ from plugin_sdk.models import AssetStatus, LabelType
 
 # Requests --------------------------------------------------------------------------------
 
+#: Integers reach SQLite, whose INTEGER is 64 bits (a larger one raised OverflowError: a 500), so
+#: each is bounded where it enters. Versions and priorities are 32-bit, as Kili's ``Int``.
+MAX_VERSION = 2**31 - 1
+MAX_CURSOR = 2**63 - 1
+Priority = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
 
 class Rollback(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class NewProject(BaseModel):
@@ -38,14 +44,14 @@ class NewAsset(BaseModel):
     external_id: str | None = Field(default=None, max_length=1024)
     content: str | None = None
     json_metadata: dict[str, Any] | None = None
-    priority: int = 0
+    priority: Priority = 0
 
 
 class NewLabel(BaseModel):
     json_response: dict[str, Any]
     label_type: str = Field(default="DEFAULT", pattern="^(DEFAULT|REVIEW)$")
     author_id: str | None = None
-    seconds_to_label: float | None = Field(default=None, ge=0)
+    seconds_to_label: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     id: str | None = Field(default=None, min_length=1, max_length=256)
 
 

@@ -3,13 +3,13 @@ activation per project."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from plugin_runtime.api.deps import RuntimeDep, admin, read_body
 from plugin_runtime.api.models import (
+    MAX_VERSION,
     Activation,
     BuildLog,
     Deleted,
@@ -22,6 +22,7 @@ from plugin_runtime.api.models import (
 )
 from plugin_runtime.errors import RegistryNotFound
 from plugin_runtime.source import load_archive
+from plugin_sdk import _wire
 
 router = APIRouter(tags=["plugins"], dependencies=[Depends(admin)])
 
@@ -45,7 +46,7 @@ async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool 
     requested: dict[str, Any] = {}
     if limits:
         try:
-            requested = json.loads(limits)
+            requested = _wire.loads_untrusted(limits)  # nesting and NaN refused: no RecursionError
             if not isinstance(requested, dict):
                 raise ValueError("limits is a JSON object")
             runtime.sandboxes.limits(requested)
@@ -72,7 +73,7 @@ def versions(name: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
 
 @router.get("/v1/plugins/{name}/versions/{version}", response_model=VersionWithLog,
             responses=refusals(401, 404, 422))
-def version(name: str, version: int, runtime: RuntimeDep,
+def version(name: str, runtime: RuntimeDep, version: int = Path(ge=1, le=MAX_VERSION),
             wait: float = Query(default=0, ge=0, le=600)) -> dict[str, Any]:
     if wait:
         runtime.registry.wait(name, version, wait)
@@ -80,7 +81,8 @@ def version(name: str, version: int, runtime: RuntimeDep,
 
 
 @router.get("/v1/plugins/{name}/build-log", response_model=BuildLog, responses=refusals(401, 404, 422))
-def build_log(name: str, runtime: RuntimeDep, version: int | None = None) -> dict[str, Any]:
+def build_log(name: str, runtime: RuntimeDep,
+              version: int | None = Query(default=None, ge=1, le=MAX_VERSION)) -> dict[str, Any]:
     registry = runtime.registry
     info = registry.latest(name) if version is None else registry.version(name, version, with_log=True)
     return {"plugin": name, "version": info["version"], "status": info["status"],

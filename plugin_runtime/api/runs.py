@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from plugin_runtime.api.deps import RuntimeDep, ViewsDep, admin
-from plugin_runtime.api.models import LogPage, Retried, Run, RunDetail, refusals
+from plugin_runtime.api.models import MAX_CURSOR, LogPage, Retried, Run, RunDetail, refusals
 from plugin_runtime.errors import Conflict, NotFound
 from plugin_runtime.statuses import RunStatus
 
@@ -43,7 +43,8 @@ def retry(run_id: str, runtime: RuntimeDep, live_version: bool = False) -> dict[
 
 @router.get("/v1/logs", response_model=LogPage, responses=refusals(401, 404, 422))
 def logs(runtime: RuntimeDep, views: ViewsDep, plugin: str | None = None, project_id: str | None = None,
-         after: int = 0, limit: int = Query(default=1000, ge=1, le=10_000)) -> dict[str, Any]:
+         after: int = Query(default=0, ge=0, le=MAX_CURSOR), limit: int = Query(default=1000, ge=1, le=10_000)
+         ) -> dict[str, Any]:
     if plugin is not None:
         runtime.registry.plugin_row(runtime.store.read(), plugin)  # 404 for an unknown plugin
     return views.logs(plugin=plugin, project_id=project_id, after=after, limit=limit)
