@@ -9,7 +9,6 @@ decided (``RunOutcome``).
 from __future__ import annotations
 
 from plugin_sdk._enums import StrEnum
-from plugin_sdk.results import Status
 
 
 class RunStatus(StrEnum):
@@ -35,13 +34,14 @@ RETRYABLE = (RunStatus.FAILED, RunStatus.DEAD, RunStatus.SKIPPED)
 
 
 class RunOutcome(StrEnum):
-    """Why a run did not succeed: its sandbox status, or what the runtime decided."""
+    """Why a run did not succeed: its sandbox status (``plugin_sdk.results.Status`` but ``ok``),
+    or what the runtime decided."""
 
-    ERROR = Status.ERROR.value
-    TIMEOUT = Status.TIMEOUT.value
-    OOM_KILLED = Status.OOM_KILLED.value
-    OUTPUT_LIMIT = Status.OUTPUT_LIMIT.value
-    INVALID_OUTPUT = Status.INVALID_OUTPUT.value
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    OOM_KILLED = "oom_killed"
+    OUTPUT_LIMIT = "output_limit"
+    INVALID_OUTPUT = "invalid_output"
     #: Docker down, a container that would not start, or any unexpected failure: retried, then dead.
     INFRASTRUCTURE = "infrastructure"
     #: Its version's build failed, or the plugin was deleted.
@@ -50,9 +50,9 @@ class RunOutcome(StrEnum):
     QUEUE_FULL = "queue_full"
 
     @classmethod
-    def of(cls, status: Status) -> RunOutcome | None:
+    def of(cls, status: str) -> RunOutcome | None:
         """The outcome a run's sandbox status gives: none for ``ok``."""
-        return None if status == Status.OK else cls(status.value)
+        return None if status == "ok" else cls(str(status))
 
 
 class VersionStatus(StrEnum):

@@ -20,6 +20,7 @@ import click
 
 from plugin_runtime.cli._common import Progress, fail
 from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.statuses import RunStatus, VersionStatus
 from plugin_runtime.terminal import escape
 
 #: The invoice QA bot and its recorded events, shipped in the package (an installed wheel has no
@@ -133,10 +134,10 @@ def _deploy(client, plugin_path: str, sandbox: str) -> dict:
     version = client.post("/v1/plugins/invoice-qa/versions", params={"create": "true"}, data=source.archive())
     started = time.monotonic()
     with Progress("    building...") as progress:
-        while version["status"] == "deploying":
+        while version["status"] == VersionStatus.DEPLOYING:
             progress.update(f"    building... {time.monotonic() - started:.0f} s")
             version = client.get("/v1/plugins/invoice-qa/versions/1", params={"wait": 1})
-    if version["status"] != "active":
+    if version["status"] != VersionStatus.ACTIVE:
         fail(f"the plugin failed to deploy: {version['build_error']}", 1)
     return version
 
@@ -170,10 +171,12 @@ def _explain(client, recorded, projects: list[str], subscriptions: list[str]) ->
     caused = [event for project_id in projects for event in _stored_events(client, project_id) if event.get("cause")]
     runs = client.get("/v1/runs", params={"limit": 10_000})
     statuses = Counter(run["status"] for run in runs)
-    others = "".join(f", {n} {s}" for s, n in sorted(statuses.items()) if s not in ("succeeded", "failed"))
+    shown = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+    others = "".join(f", {n} {s}" for s, n in sorted(statuses.items()) if s not in shown)
     click.echo(f"events: {len(sent)} sent ({_by_type(sent)})"
                + (f", {len(caused)} caused by the bot's actions ({_by_type(caused)})" if caused else ""))
-    click.echo(f"runs: {len(runs)} ({statuses['succeeded']} succeeded, {statuses['failed']} failed{others}): "
+    succeeded, failed = statuses[RunStatus.SUCCEEDED], statuses[RunStatus.FAILED]
+    click.echo(f"runs: {len(runs)} ({succeeded} succeeded, {failed} failed{others}): "
                f"one per event of a type the bot has a hook for ({', '.join(subscriptions)})")
     with_run = {run["event_id"] for run in runs}
     idle = [event for event in sent + caused if event["id"] not in with_run]

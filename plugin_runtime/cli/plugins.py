@@ -14,6 +14,7 @@ import click
 
 from plugin_runtime.cli._common import Progress, client_options, emit_json, fail, json_option, table
 from plugin_runtime.errors import PluginInvalid
+from plugin_runtime.statuses import VersionStatus
 from plugin_runtime.terminal import escape
 
 
@@ -56,7 +57,7 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
         emit_json(version)
     else:
         _report(client, name, version, _recorded_projects(source.files.get("events.jsonl")))
-    if version["status"] == "failed":
+    if version["status"] == VersionStatus.FAILED:
         sys.exit(1)
 
 
@@ -76,7 +77,7 @@ def _wait_for_build(client, name: str, version: dict[str, Any], quiet: bool) -> 
     number = version["version"]
     started = time.monotonic()
     with Progress(None if quiet else f"building {name} v{number}...") as progress:
-        while version["status"] == "deploying":
+        while version["status"] == VersionStatus.DEPLOYING:
             if not quiet:
                 progress.update(f"building {name} v{number}... {time.monotonic() - started:.0f} s")
             # A short wait on a terminal keeps the counter moving; a pipe shows no counter.
@@ -101,11 +102,11 @@ def _recorded_projects(events: bytes | None) -> list[str]:
 def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> None:
     """The outcome, then the next step only where one applies."""
     number = version["version"]
-    if version["status"] == "failed":
+    if version["status"] == VersionStatus.FAILED:
         click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
         click.echo(f"the whole build log: plugin-runtime plugins build-log {name} --version {number}", err=True)
         return
-    if version["status"] == "deploying":
+    if version["status"] == VersionStatus.DEPLOYING:
         click.echo(f"{name} v{number} uploaded; building (see: plugin-runtime plugins status {name})")
         return
     for warning in version.get("warnings") or []:
@@ -247,13 +248,13 @@ def build_log(client, name: str, version: int | None, as_json: bool) -> None:
         emit_json(info)
         return
     number = info["version"]
-    if info["status"] == "deploying":
+    if info["status"] == VersionStatus.DEPLOYING:
         click.echo(f"{name} v{number} is still building: its log comes when the build ends")
         return
     detail = client.get(f"/v1/plugins/{name}/versions/{number}")
     if detail.get("image"):
         click.echo(f"{name} v{number}: image {detail['image']}, ready at {detail.get('ready_at') or '-'}")
-    elif info["status"] != "failed":
+    elif info["status"] != VersionStatus.FAILED:
         click.echo(f"{name} v{number}: no image (the runtime runs plugins as processes, --sandbox process)")
         if not info["build_log"]:
             click.echo("nothing is built for such a runtime, so there is no build log: the version was checked "
