@@ -68,11 +68,21 @@ def _refusal(requirement_text: str) -> str | None:
     return None
 
 
+#: Requirements a plugin may list: each is looked up on the indexes (a request, and a build in
+#: the sandbox when it has no wheel) by builds that run one at a time, so 100,000 lines would
+#: hold every later upload for hours. A plugin lists its direct requirements, a handful.
+MAX_REQUIREMENTS = 200
+
+
 def check(text: str, filename: str = "requirements.txt") -> list[Requirement]:
     """Parse each line; raise PluginInvalid naming every line that is not a plain requirement."""
     problems: list[str] = []
     parsed: list[Requirement] = []
-    for number, line in logical_lines(text):
+    lines = logical_lines(text)
+    if len(lines) > MAX_REQUIREMENTS:
+        raise PluginInvalid([f"{filename}: {len(lines)} requirements, over the limit of {MAX_REQUIREMENTS}: list the "
+                             "packages the plugin imports (pip installs what they depend on)"])
+    for number, line in lines:
         where = f"{filename}:{number}"
         if line.startswith("-"):
             option = line.split()[0].split("=")[0]

@@ -6,12 +6,15 @@ capabilities, read-only root with a ``/tmp`` tmpfs, memory, CPU and process limi
 time limit of its own, and an environment holding nothing of the runtime's. The base image
 has no pip: pip itself and the build dependencies are fed in as wheels downloaded on the host,
 and pip is run from its wheel with ``--no-index``. The inputs go into an anonymous volume
-before the container starts (the root is read-only), the wheel comes back out with
-``get_archive``, and the container and its volume are removed whatever happens.
+before the container starts (the root is read-only); it belongs to root, so the build writes
+only to its tmpfs, bounded and in its memory, never to the host's disk (where the volume lives).
+The wheel comes back on the container's stdout (base64, within its log's size limit), and the
+container and its volume are removed whatever happens.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import os
@@ -19,7 +22,6 @@ import re
 import socket
 import sys
 import tarfile
-import tempfile
 import uuid
 import zipfile
 from pathlib import Path
@@ -40,6 +42,28 @@ DEFAULT_BUILD_REQUIRES = ["setuptools>=40.8.0", "wheel"]
 WORK = "/build"
 TMPFS_MB = 256
 MAX_WHEEL_BYTES = 200 * 1024 * 1024
+#: The container's log holds the wheel (base64) and pip's output: it is all the build may
+#: write outside its memory.
+LOG_MB = MAX_WHEEL_BYTES * 4 // 3 // 2**20 + 16
+#: Starts the wheel on stdout: ``<mark> <file name>`` then base64 lines (or the names found,
+#: when the build did not leave exactly one wheel).
+WHEEL_MARK = "plugin-runtime-wheel:"
+# Runs in the build container: pip (its output to stderr) builds into the tmpfs, then the one
+# wheel goes to stdout.
+_RUN = f"""
+import base64, os, subprocess, sys
+pip, sdist, out = sys.argv[1], sys.argv[2], "/tmp/out"
+done = subprocess.run([sys.executable, pip, "wheel", "--no-deps", "--no-index", "--find-links", "{WORK}/feed",
+                       "--wheel-dir", out, "--disable-pip-version-check", "--no-input", "--isolated", sdist], stdout=2)
+if done.returncode:
+    sys.exit(done.returncode)
+names = sorted(n for n in os.listdir(out) if n.endswith(".whl"))
+sys.stdout.write("{WHEEL_MARK} " + " ".join(names) + "\\n")
+if len(names) == 1:
+    with open(os.path.join(out, names[0]), "rb") as wheel:  # in slices: the wheel may be large
+        for part in iter(lambda: wheel.read(57 * 1024), b""):
+            sys.stdout.write(base64.encodebytes(part).decode())
+"""
 LABEL = "org.plugin-runtime.build"
 # Only what Python and pip need; HOME and the caches live in the tmpfs.
 ENVIRONMENT = {"LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
@@ -162,22 +186,22 @@ class SandboxedBuild:
         pip_wheel = sorted(feed.glob("pip-*.whl"))
         if not pip_wheel:
             raise BuildFailed("no pip wheel to build with (pip could not be downloaded for the image)", "\n".join(log))
-        command = [self.base.python_path, f"{WORK}/feed/{pip_wheel[-1].name}/pip", "wheel", "--no-deps",
-                   "--no-index", "--find-links", f"{WORK}/feed", "--wheel-dir", f"{WORK}/out",
-                   "--disable-pip-version-check", "--no-input", "--isolated", f"{WORK}/src/{sdist.name}"]
+        command = [self.base.python_path, "-c", _RUN, f"{WORK}/feed/{pip_wheel[-1].name}/pip",
+                   f"{WORK}/src/{sdist.name}"]
         container = self._create(command)
         try:
             container.put_archive(WORK, _inputs(sdist, feed))
             container.start()
             status = self._wait(container, sdist, log)
             try:
-                output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+                output = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                wheel = container.logs(stdout=True, stderr=False) if status == 0 else b""
             except Exception as error:  # removed under us (an engine restart, an admin's cleanup)
-                output = f"(the build container's log could not be read: {error})"
+                output, wheel = f"(the build container's log could not be read: {error})", b""
             log.extend(output.splitlines()[-400:])
             if status != 0:
                 raise BuildFailed(_failed(sdist, project, status, output, self.base), "\n".join(log))
-            return self._wheel(container, project, out, log)
+            return _wheel(wheel, project, out, log)
         finally:
             try:
                 container.remove(force=True, v=True)
@@ -198,7 +222,7 @@ class SandboxedBuild:
                 security_opt=security_options(), ulimits=ulimits(),
                 mem_limit=f"{self.limits.memory_mb}m", memswap_limit=f"{self.limits.memory_mb}m",
                 nano_cpus=int(self.limits.cpus * 1e9), pids_limit=self.limits.pids, ipc_mode="private",
-                log_config={"type": "json-file", "config": {"max-size": "5m", "max-file": "1"}},
+                log_config={"type": "json-file", "config": {"max-size": f"{LOG_MB}m", "max-file": "1"}},
                 # The sandbox's labels too, so the sweep removes it if this process dies mid-build.
                 labels={LABEL: "1", SANDBOX: "1", f"{SANDBOX}.owner": f"{socket.gethostname()}:{os.getpid()}"},
                 hostname="build",
@@ -217,47 +241,41 @@ class SandboxedBuild:
                 "\n".join(log),
             ) from error
 
-    def _wheel(self, container, project: str, out: Path, log: list[str]) -> Path:
-        """The one wheel the build left, checked to be ``project``'s; never extracted by path."""
-        stream, _ = container.get_archive(f"{WORK}/out")
-        with tempfile.TemporaryFile() as spool:
-            size = 0
-            for chunk in stream:
-                size += len(chunk)
-                if size > MAX_WHEEL_BYTES:
-                    raise BuildFailed(f"the build of {project} produced more than {MAX_WHEEL_BYTES // 2**20} MB",
-                                      "\n".join(log))
-                spool.write(chunk)
-            spool.seek(0)
-            with tarfile.open(fileobj=spool) as tar:
-                wheels = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".whl")]
-                names = [Path(m.name).name for m in wheels]
-                try:
-                    parsed = [parse_wheel_filename(name) for name in names]
-                except ValueError as error:
-                    raise BuildFailed(f"the build of {project} produced a badly named wheel: {error}",
-                                      "\n".join(log)) from error
-                if len(wheels) != 1 or parsed[0][0] != canonicalize_name(project):
-                    raise BuildFailed(f"the build of {project} should produce one wheel of {project}; it produced "
-                                      f"{names or 'none'}", "\n".join(log))
-                handle = tar.extractfile(wheels[0])
-                assert handle is not None  # a regular file member always has contents
-                out.mkdir(parents=True, exist_ok=True)
-                path = out / names[0]
-                path.write_bytes(handle.read())
-        log.append(f"built {path.name}")
-        return path
+
+
+def _wheel(stdout: bytes, project: str, out: Path, log: list[str]) -> Path:
+    """The one wheel the build wrote on stdout, checked to be ``project``'s; stdout is the
+    build's to write (its code may write there too), so it is read as hostile."""
+    head, _, body = stdout.partition(b"\n")
+    names = head.decode("utf-8", "replace").removeprefix(WHEEL_MARK).split()
+    if not head.startswith(WHEEL_MARK.encode()) or len(names) != 1:
+        raise BuildFailed(f"the build of {project} should produce one wheel of {project}; it produced "
+                          f"{names or 'none'}", "\n".join(log))
+    try:
+        name, _, _, _ = parse_wheel_filename(names[0])
+        data = base64.b64decode(body, validate=False)
+    except ValueError as error:  # binascii.Error is a ValueError
+        raise BuildFailed(f"the build of {project} produced an unreadable wheel: {error}", "\n".join(log)) from error
+    if name != canonicalize_name(project) or os.path.basename(names[0]) != names[0]:
+        raise BuildFailed(f"the build of {project} should produce one wheel of {project}; it produced {names}",
+                          "\n".join(log))
+    if len(data) > MAX_WHEEL_BYTES:
+        raise BuildFailed(f"the build of {project} produced more than {MAX_WHEEL_BYTES // 2**20} MB", "\n".join(log))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / names[0]
+    path.write_bytes(data)
+    log.append(f"built {path.name}")
+    return path
 
 
 def _inputs(sdist: Path, feed: Path) -> bytes:
-    """The tar put into the container's volume: ``src/`` (the sdist), ``feed/`` (wheels) and an
-    empty ``out/`` the build user can write."""
+    """The tar put into the container's volume: ``src/`` (the sdist) and ``feed/`` (wheels),
+    all root's: the build user reads them and writes nothing there."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("src", "feed", "out"):
+        for directory in ("src", "feed"):
             info = tarfile.TarInfo(directory)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
-            info.uid = info.gid = int(PLUGIN_USER.split(":")[0])
             tar.addfile(info)
         for name, path in [(f"src/{sdist.name}", sdist), *((f"feed/{w.name}", w) for w in sorted(feed.glob("*.whl")))]:
             data = path.read_bytes()

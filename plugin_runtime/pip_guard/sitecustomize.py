@@ -12,9 +12,12 @@ removed once added, and sees every way Python starts a process.
 
 import sys
 
+# Not os.exec: it replaces this process, which loads this guard again (PYTHONPATH is inherited),
+# and a pip command configured as a wrapper script execs pip; pip itself starts programs with
+# subprocess only.
 _SPAWNING = frozenset({
-    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-    "os.startfile", "pty.spawn",
+    "subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.startfile",
+    "pty.spawn",
 })
 MESSAGE = "plugin-runtime: pip on the host may not start a program"
 

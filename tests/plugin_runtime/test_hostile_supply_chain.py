@@ -267,3 +267,38 @@ def test_a_requirement_pip_would_fill_with_a_host_variable_is_refused(tmp_path, 
     [problem] = refused.value.problems
     assert problem.startswith("requirements.txt:1:") and "environment variable" in problem
     assert load_source(plugin_folder(tmp_path, "pass", "six==1.17.0\n")).requirements == "six==1.17.0\n"
+
+
+def test_a_requirements_file_of_thousands_of_lines_is_refused_before_any_lookup(tmp_path) -> None:
+    """Builds run one at a time and look each requirement up on the indexes: a plugin listing
+    100,000 made-up packages held every later upload for hours."""
+    with pytest.raises(PluginInvalid) as refused:
+        load_source(plugin_folder(tmp_path, "pass", "".join(f"prt-flood-{n}\n" for n in range(100_000))))
+    assert refused.value.problems == [
+        "requirements.txt: 100000 requirements, over the limit of 200: list the packages the plugin imports "
+        "(pip installs what they depend on)"]
+    assert len(load_source(plugin_folder(tmp_path, "pass", "".join(f"pkg{n}\n" for n in range(50)))).files) == 2
+
+
+@pytest.mark.docker
+def test_a_source_build_can_write_nothing_to_the_hosts_disk(docker_client, index, marker, tmp_path) -> None:
+    """The build's inputs and output lived in a Docker volume, on the host's disk, writable by
+    the build: a hostile backend could fill the disk for the build's ten minutes. Only its
+    tmpfs (bounded, in its memory) is writable now; the wheel still comes back."""
+    import ast
+
+    from tests.plugin_runtime.test_builder import run_once
+
+    name = unique("filler")
+    probe = ("SIX = [f for f in ('/build', '/build/src', '/build/feed', '/build/out') "
+             "if __import__('os').path.isdir(f) and __import__('os').access(f, __import__('os').W_OK)]")
+    make_sdist(index, name, "1.0", [str(marker)], build_body=probe)
+    folder = plugin_folder(tmp_path, f"import {name.replace('-', '_')} as built\nprint(built.SEEN)", f"{name}\n")
+    tag = f"plugin-runtime-test:{name}"
+    result = Builder(docker_client, DEFAULT_BASE_IMAGE).build(load_source(folder), tag)
+    try:
+        [seen] = [ast.literal_eval(line) for line in run_once(docker_client, result.image)]
+        assert seen["six"] == [] and seen["uid"] == 10001, seen
+        assert not marker.exists()
+    finally:
+        docker_client.images.remove(tag)
