@@ -202,10 +202,20 @@ class Worker:
                 "type": _wire.INIT, "protocol": _wire.PROTOCOL, "project_id": project_id,
                 "reads": "host" if self.on_call is not None else "context",
             })
-            message = _wire.decode_untrusted(self.reader.next(deadline))
+            line = self.reader.next(deadline)
+            message, sent = _wire.decode_untrusted(line), 0
             while message["type"] == _wire.CALL:  # reads from the plugin's __init__
+                # Counted as a hook's are: refused reads cost the host too, and an __init__
+                # reading in a loop would keep it answering until the start timeout.
+                sent += len(line)
+                if sent > self.limits.max_log_bytes:
+                    self.stop()
+                    self.load_error = (f"the plugin sent more than {self.limits.max_log_bytes} bytes of reads while "
+                                       "loading: read less in its __init__ (or read in the hook)")
+                    return
                 self._answer(message)
-                message = _wire.decode_untrusted(self.reader.next(deadline))
+                line = self.reader.next(deadline)
+                message = _wire.decode_untrusted(line)
             if message["type"] == _wire.HELLO:
                 self.info = plugin_info(message)
                 return

@@ -365,3 +365,35 @@ def test_a_fresh_service_still_serves_after_the_attacks(tmp_path) -> None:
         assert_benign_still_runs(fresh, "proj-host", "fresh-after")
     finally:
         stop_service(fresh)
+
+
+LOADING_READER = '''
+from plugin_sdk import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.project_id != "__upload-check__":
+            while True:  # refused past the read budget, and asked again: the host answers each
+                try:
+                    self.kili.count_labels(project_id=self.project_id)
+                except Exception:
+                    pass
+
+    def on_submit(self, label, asset_id):
+        pass
+'''
+
+
+def test_an_init_reading_in_a_loop_is_stopped_at_the_byte_limit_not_the_start_timeout(service: Service) -> None:
+    """Reads during __init__ were not counted: refused ones kept the host answering, outside
+    the plugin's CPU quota, for the whole start timeout, on every start."""
+    deploy(service, "loading-reader", LOADING_READER, "proj-host")
+    assert service.post_event(label_event("loading-reader", "proj-host", "fine")).status_code == 202
+    runs = runs_of(service, "loading-reader")
+    assert (runs["loading-reader"]["status"], runs["loading-reader"]["outcome"]) == ("failed", "error")
+    assert "bytes of reads while loading" in runs["loading-reader"]["error"]
+    assert runs["benign"]["status"] == "succeeded"
+    service.runtime.registry.deactivate("loading-reader", "proj-host")
+    assert_benign_still_runs(service, "proj-host", "after-loading-reader")
