@@ -80,7 +80,8 @@ def test_every_key_of_every_answer_is_documented(busy: Service) -> None:
 def test_the_answers_of_writes_are_documented(service: Service) -> None:
     url, admin = service.url, service.admin
     project = admin.post(f"{url}/v1/projects", json={"id": "proj-writes", "title": "W"}, timeout=30)
-    asset = admin.post(f"{url}/v1/projects/proj-writes/assets", json={"id": "a-w", "json_metadata": {"k": 1}}, timeout=30)
+    asset = admin.post(f"{url}/v1/projects/proj-writes/assets", json={"id": "a-w", "json_metadata": {"k": 1}},
+                       timeout=30)
     label = admin.post(f"{url}/v1/projects/proj-writes/assets/a-w/labels", json={"json_response": {}}, timeout=30)
     for response, model in ((project, models.Project), (asset, models.Asset), (label, models.LabelSubmitted)):
         assert response.status_code == 201, response.text
@@ -110,7 +111,8 @@ def test_each_answer_is_the_runtimes_record_unchanged(busy: Service) -> None:
     # What the workload was meant to show is there: actions of each kind, logs, a recorded
     # label's own keys, computed "latest" flags.
     run = read_json(busy, f"/v1/runs/{run_id}")
-    assert run["logs"] and {a["action"]["type"] for a in run["actions"]} == {"create_issue", "update_asset", "append_label"}
+    assert run["logs"]
+    assert {a["action"]["type"] for a in run["actions"]} == {"create_issue", "update_asset", "append_label"}
     asset = read_json(busy, f"/v1/projects/{PROJECT}/assets/asset-api-1")
     recorded = next(label for label in asset["labels"] if label["id"] == "label-api-1-old")
     assert recorded["numberOfAnnotations"] == 0 and recorded["isLatestLabelForUser"] is True

@@ -14,10 +14,11 @@ def test_a_platform_not_found_is_404_with_its_message(service: Service) -> None:
         assert (response.status_code, response.json()) == (404, {"detail": detail})
     assert admin.post(f"{url}/v1/projects", json={"id": "proj-404"}, timeout=30).status_code == 201
     response = admin.get(f"{url}/v1/projects/proj-404/assets/a-none", timeout=30)
-    assert (response.status_code, response.json()) == (404, {"detail": "asset 'a-none' does not exist in project 'proj-404'"})
+    missing = {"detail": "asset 'a-none' does not exist in project 'proj-404'"}
+    assert (response.status_code, response.json()) == (404, missing)
     events = service.count("events")
     label = admin.post(f"{url}/v1/projects/proj-404/assets/a-none/labels", json={"json_response": {}}, timeout=30)
-    assert (label.status_code, label.json()) == (404, {"detail": "asset 'a-none' does not exist in project 'proj-404'"})
+    assert (label.status_code, label.json()) == (404, missing)
     assert service.count("events") == events  # no label, so no event
 
 

@@ -52,5 +52,6 @@ def test_a_plugin_shows_its_summary_and_versions(service: Service) -> None:
     service.runtime.registry.wait("shown", 1, 60)
     shown = service.admin.get(f"{service.url}/v1/plugins/shown", timeout=30).json()
     listed = next(p for p in service.admin.get(f"{service.url}/v1/plugins", timeout=30).json() if p["name"] == "shown")
-    assert shown == {**listed, "versions": service.admin.get(f"{service.url}/v1/plugins/shown/versions", timeout=30).json()}
+    versions = service.admin.get(f"{service.url}/v1/plugins/shown/versions", timeout=30).json()
+    assert shown == {**listed, "versions": versions}
     assert [v["status"] for v in shown["versions"]] == ["active"]
