@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from plugin_runtime.errors import ReadLimitExceeded
 from plugin_runtime.store import dumps, loads
 from plugin_sdk import _queries
 
@@ -24,6 +25,10 @@ _PROGRESS_STEPS = 20_000
 _ROWS_PER_CHECK = 64
 #: SQLite's integers are 64-bit: a larger ``first`` means "all" anyway.
 _MAX_PAGE = 2**62
+#: What one read may return (JSON text stored for its records): the server builds the answer in
+#: memory and encodes it, outside the plugin's memory limit; a plugin that filled its project
+#: with labels of 250 KB would otherwise have each read cost the server gigabytes.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class _Platform(Protocol):
@@ -99,7 +104,7 @@ def _labels(db: sqlite3.Connection, project_id: str, query: dict[str, Any], coun
     rows = db.execute(f"SELECT {_LABEL_COLUMNS} {source} ORDER BY l.created_at, a.created_at, a.id, l.seq"
                       " LIMIT ? OFFSET ?", (*where.params, *_page(query)))
     out = []
-    for row in _checked(rows, deadline):
+    for row in _checked(rows, deadline, "labels", lambda row: len(row["json_response"]) + len(row["extra"])):
         label = label_record(row)
         label["isLatestLabelForUser"] = bool(row["latest_any"])
         label["isLatestDefaultLabelForUser"] = bool(row["latest_default"])
@@ -121,9 +126,10 @@ def _assets(platform: _Platform, db: sqlite3.Connection, project_id: str, query:
     where.one_of("status", _strings(query, "status_in", truthy=True))
     if count:
         return db.execute(f"SELECT COUNT(*) FROM assets WHERE {where.sql}", where.params).fetchone()[0]
-    rows = db.execute(f"SELECT id FROM assets WHERE {where.sql} ORDER BY created_at, id LIMIT ? OFFSET ?",
-                      (*where.params, *_page(query)))
-    return [platform.asset(db, project_id, row[0]) for row in _checked(rows.fetchall(), deadline)]
+    rows = db.execute(f"SELECT id, {_ASSET_BYTES} AS size FROM assets WHERE {where.sql} ORDER BY created_at, id"
+                      " LIMIT ? OFFSET ?", (*where.params, *_page(query)))
+    return [platform.asset(db, project_id, row[0])
+            for row in _checked(rows.fetchall(), deadline, "assets", lambda row: row["size"])]
 
 
 def _issues(db: sqlite3.Connection, project_id: str, query: dict[str, Any], count: bool,
@@ -138,7 +144,8 @@ def _issues(db: sqlite3.Connection, project_id: str, query: dict[str, Any], coun
         return db.execute(f"SELECT COUNT(*) {source}", where.params).fetchone()[0]
     rows = db.execute(f"SELECT i.* {source} ORDER BY i.created_at, a.created_at, a.id, i.seq LIMIT ? OFFSET ?",
                       (*where.params, *_page(query)))
-    return [{**issue_record(row), "assetId": row["asset_id"]} for row in _checked(rows, deadline)]
+    return [{**issue_record(row), "assetId": row["asset_id"]}
+            for row in _checked(rows, deadline, "issues", lambda row: len(row["text"] or ""))]
 
 
 # Helpers ---------------------------------------------------------------------------------
@@ -189,10 +196,24 @@ def _page(query: dict[str, Any]) -> tuple[int, int]:
     return (-1 if first is None else min(first, _MAX_PAGE)), min(skip, _MAX_PAGE)
 
 
-def _checked(rows: Any, deadline: float | None) -> Iterator[Any]:
+# An asset record holds its metadata, its labels and its issues (indexes labels_asset, issues_asset).
+_ASSET_BYTES = ("LENGTH(json_metadata)"
+                " + (SELECT COALESCE(SUM(LENGTH(l.json_response) + LENGTH(l.extra)), 0) FROM labels l"
+                " WHERE l.asset_id = assets.id)"
+                " + (SELECT COALESCE(SUM(LENGTH(i.text)), 0) FROM issues i WHERE i.asset_id = assets.id)")
+
+
+def _checked(rows: Any, deadline: float | None, method: str, size: Callable[[Any], int]) -> Iterator[Any]:
+    """The rows, stopped past the deadline or past ``MAX_ANSWER_BYTES`` of records."""
+    total = 0
     for number, row in enumerate(rows):
         if deadline is not None and number % _ROWS_PER_CHECK == 0 and time.perf_counter() > deadline:
             raise TimeoutError("the read ran past its deadline")
+        total += size(row)
+        if total > MAX_ANSWER_BYTES:
+            raise ReadLimitExceeded(
+                f"kili.{method} refused: its answer would be over {MAX_ANSWER_BYTES // 2**20} MB ({number} records "
+                "fit); read it in pages (first=..., skip=...) or filter it (asset_id=...)")
         yield row
 
 

@@ -115,6 +115,18 @@ class PluginHandler(PluginCore):
         if attack == "actions-not-a-list":
             result_instead(self, json.dumps({"type": "result", "event_id": event_id, "status": "ok", "actions": {"0": {}}}))
             return
+        if attack == "fill":
+            # 7.5 MB of labels a run, within the limits (250 KB each, 8 MB a message)
+            return [{"type": "append_label", "asset_id": asset_id, "label_type": "PREDICTION",
+                     "json_response": {"T": "x" * 249_000, "n": n}} for n in range(30)]
+        if attack == "read-everything":
+            for name, read in (("labels", lambda: len(self.kili.labels(project_id=self.project_id))),
+                               ("assets", lambda: len(self.kili.assets(project_id=self.project_id))),
+                               ("labels-page", lambda: len(self.kili.labels(project_id=self.project_id, first=5)))):
+                try:
+                    self.logger.info("read %s -> %s", name, read())
+                except Exception as error:
+                    self.logger.info("read %s refused: %s: %s", name, type(error).__name__, str(error)[:200])
         if attack == "hostile-reads":
             self.read_attacks(asset_id)
         self.kili.add_to_review(asset_ids=[asset_id])
@@ -397,3 +409,24 @@ def test_an_init_reading_in_a_loop_is_stopped_at_the_byte_limit_not_the_start_ti
     assert runs["benign"]["status"] == "succeeded"
     service.runtime.registry.deactivate("loading-reader", "proj-host")
     assert_benign_still_runs(service, "proj-host", "after-loading-reader")
+
+
+def test_a_read_whose_answer_would_take_gigabytes_of_the_servers_memory_is_refused(tmp_path) -> None:
+    """Answers are built and encoded in the server, outside the plugin's memory limit: a plugin
+    that filled its project with large labels made each read of it cost the server its size."""
+    fresh = start_service(tmp_path / "data", "process")
+    try:
+        deploy(fresh, "attacker", ATTACKER, "proj-fill")
+        deploy(fresh, "benign", BENIGN, "proj-fill")
+        for number in range(3):
+            assert fresh.post_event(label_event(f"fill-{number}", "proj-fill", "fill")).status_code == 202
+            assert runs_of(fresh, f"fill-{number}")["attacker"]["status"] == "succeeded"
+        assert fresh.post_event(label_event("read-everything", "proj-fill", "read-everything")).status_code == 202
+        hostile = runs_of(fresh, "read-everything")["attacker"]
+        said = {line["message"].split()[1]: line["message"] for line in hostile["logs"] if line["message"].startswith("read ")}
+        assert "ReadLimitExceeded" in said["labels"] and "its answer would be over 16 MB" in said["labels"]
+        assert "ReadLimitExceeded" in said["assets"]
+        assert said["labels-page"] == "read labels-page -> 5"
+        assert_benign_still_runs(fresh, "proj-fill", "after-read-everything")
+    finally:
+        stop_service(fresh)
