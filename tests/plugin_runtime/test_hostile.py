@@ -451,13 +451,13 @@ def test_the_dry_run_prints_a_result_for_every_hostile_event(tmp_path, write_plu
 def test_a_two_plugin_storm_stays_within_its_root_budget(service: Service) -> None:
     """Two plugins sending the asset back ten times (and ten other assets once each) on every
     event they see grew one webhook into 2,222 runs; its chain now stops at the root's budget."""
-    from tests.plugin_runtime.test_budgets import BENIGN, STORM, assert_benign_still_runs, deploy, make_project, post, run_rows, show
+    from tests.plugin_runtime.test_budgets import BENIGN, STORM, assert_benign_still_runs, make_project, post, run_rows, show
 
     budget = service.runtime.settings.max_caused_runs
     make_project(service, "proj-storm", 10)
     for name in ("storm-a", "storm-b"):
-        deploy(service, name, STORM.replace("FAN", "10"), "proj-storm")
-    deploy(service, "storm-benign", BENIGN, "proj-storm")
+        service.deploy(name, STORM.replace("FAN", "10"), "proj-storm")
+    service.deploy("storm-benign", BENIGN, "proj-storm")
     post(service, "evt-storm", "proj-storm", "proj-storm-asset-0")
     service.settle(120)
     root = service.runtime.store.read().execute("SELECT * FROM events WHERE id = 'evt-storm'").fetchone()
@@ -486,12 +486,12 @@ class PluginHandler(PluginCore):
 def test_a_read_loop_is_refused_at_its_limit_and_the_server_stays_responsive(service: Service) -> None:
     import threading
 
-    from tests.plugin_runtime.test_budgets import BENIGN, assert_benign_still_runs, deploy, make_project, post, run_rows, show
+    from tests.plugin_runtime.test_budgets import BENIGN, assert_benign_still_runs, make_project, post, run_rows, show
 
     limit = service.runtime.settings.max_reads_per_event
     make_project(service, "proj-loop", 3)
-    deploy(service, "loop-reader", READ_LOOP, "proj-loop")
-    deploy(service, "loop-benign", BENIGN, "proj-loop")
+    service.deploy("loop-reader", READ_LOOP, "proj-loop")
+    service.deploy("loop-benign", BENIGN, "proj-loop")
     answers: list[object] = []
     stop = threading.Event()
 
