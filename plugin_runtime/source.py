@@ -8,8 +8,10 @@ import ast
 import difflib
 import hashlib
 import io
+import lzma
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +34,9 @@ _HOOK_NAMES = [*HOOKS.values(), GENERIC_HOOK]
 # Files only a server's data directory holds, whatever its name (--data-dir ./state): the folder
 # holding one is a data directory, with the admin token and webhook secrets next to it.
 _DATA_DIR_FILES = {"runtime.db", "server.lock"}
+# What reading a damaged or unusual zip entry raises (lzma.LZMAError aside, a plain Exception).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, NotImplementedError, RuntimeError,
+            ValueError)
 
 
 @dataclass(frozen=True)
@@ -346,8 +351,14 @@ def _read_zip(data: bytes, origin: str) -> tuple[dict[str, bytes], list[str]]:
     for info in entries:
         rel = info.filename[len(prefix):]
         if rel and not any(part in ("__MACOSX",) for part in PurePosixPath(rel).parts):
-            with archive.open(info) as handle:
-                content = handle.read(MAX_TOTAL_BYTES + 1)
+            try:
+                with archive.open(info) as handle:
+                    content = handle.read(MAX_TOTAL_BYTES + 1)
+            except _DAMAGED as error:
+                # Names that differ between the directory and the entry, a bad CRC, a broken
+                # deflate stream, encryption, an unknown method: a refusal, not a crash (a 500).
+                raise PluginInvalid([f"{origin}: entry {info.filename!r} cannot be read ({type(error).__name__}: "
+                                     f"{error}); zip the plugin's folder again"]) from None
             if len(content) > info.file_size:  # the header lied about the size
                 raise PluginInvalid([f"{origin}: entry {info.filename!r} is larger than it declares"])
             files[rel] = content

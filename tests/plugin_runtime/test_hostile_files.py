@@ -148,3 +148,59 @@ def test_every_hostile_line_of_an_events_file_gets_a_result_in_valid_json(tmp_pa
     assert "not UTF-8" in results[5]["error"] and "project_id: Field required" in results[6]["error"]
     assert "1e400 is out of range" in results[7]["error"]
     assert results[8]["actions"] == [{"type": "add_to_review", "asset_id": "a"}]
+
+
+def damaged_zips() -> dict[str, bytes]:
+    """Zips whose entries zipfile refuses only when they are read (after the directory passed)."""
+    good = MAIN.encode()
+
+    def build(entries: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytearray:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+        return bytearray(buffer.getvalue())
+
+    cases = {}
+    renamed = build([("main.py", good), ("aaa.py", b"x = 1\n" * 100)])
+    at = renamed.find(b"aaa.py")  # the local header's copy of the name comes first
+    renamed[at:at + 6] = b"bbb.py"
+    cases["names-differ"] = renamed
+    bad_crc = build([("main.py", good), ("aaa.py", b"x = 1\n" * 100)], zipfile.ZIP_STORED)
+    bad_crc[bad_crc.find(b"x = 1")] = ord("y")
+    cases["bad-crc"] = bad_crc
+    broken = build([("main.py", good), ("aaa.py", bytes(range(256)) * 100)])
+    at = broken.find(b"aaa.py") + 6
+    broken[at + 5:at + 40] = b"\xff" * 35
+    cases["broken-deflate"] = broken
+    encrypted = build([("main.py", good), ("aaa.py", b"x = 1\n")])
+    encrypted[encrypted.find(b"PK\x03\x04", 1) + 6] |= 1  # the entry's flags, local and central
+    encrypted[encrypted.rfind(b"PK\x01\x02") + 8] |= 1
+    cases["encrypted"] = encrypted
+    return {name: bytes(data) for name, data in cases.items()}
+
+
+def test_a_damaged_zip_is_refused_with_a_4xx_not_a_500(tmp_path) -> None:
+    """zipfile checks an entry's local header, CRC, stream and encryption only as it reads it:
+    each raised out of the upload (a 500) and out of the CLI (a traceback)."""
+    service = start_service(tmp_path / "data", "process")
+    try:
+        for case, body in damaged_zips().items():
+            response = service.admin.post(f"{service.url}/v1/plugins/damaged/versions", params={"create": "true"},
+                                          data=body, timeout=30)
+            assert response.status_code == 422, (case, response.text[:300])
+            assert "entry 'aaa.py' cannot be read" in response.json()["detail"], case
+            assert service.count("plugin_versions") == 0
+            archive = tmp_path / f"{case}.zip"
+            archive.write_bytes(body)
+            done = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(archive), "--events",
+                                   str(tmp_path / "none.jsonl")], capture_output=True, text=True, timeout=300, cwd=REPO)
+            assert done.returncode == 2 and "cannot be read" in done.stderr and "Traceback" not in done.stderr, case
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("main.py", MAIN)
+        response = service.admin.post(f"{service.url}/v1/plugins/damaged/versions", params={"create": "true"},
+                                      data=buffer.getvalue(), timeout=30)
+        assert response.status_code == 202, response.text
+    finally:
+        stop_service(service)
