@@ -314,10 +314,11 @@ def _read_zip(data: bytes, origin: str) -> tuple[dict[str, bytes], list[str]]:
         raise PluginInvalid([f"{origin}: {len(data)} bytes, over the limit of {MAX_ZIP_BYTES}"])
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as error:
+        # An entry without a name is no file (and its is_dir() raises IndexError).
+        entries = [i for i in archive.infolist() if i.filename and not i.is_dir()]
+    except _DAMAGED as error:  # also an unknown zip version, a name flagged UTF-8 that is not
         raise PluginInvalid([f"{origin}: not a valid zip archive ({error})"]) from None
     problems: list[str] = []
-    entries = [i for i in archive.infolist() if not i.is_dir()]
     if len(entries) > MAX_FILES:
         raise PluginInvalid([f"{origin}: {len(entries)} entries, over the limit of {MAX_FILES}"])
     total = 0
