@@ -103,7 +103,8 @@ def init(name: str, kili: bool) -> None:
     click.echo("next, from this folder:")
     click.echo(f"  plugin-runtime dry-run {escape(folder)} --events {escape(events)} --format human")
     click.echo(f"  pytest {escape(folder)}" if where != "." else "  pytest")
-    click.echo(f"  plugin-runtime plugins upload {escape(folder)} --name {made.name}   # with `plugin-runtime serve` running")
+    click.echo(f"  plugin-runtime plugins upload {escape(folder)} --name {made.name}"
+               "   # with `plugin-runtime serve` running in this folder")
 
 
 @main.command("base-image", short_help="Build (once) the base image plugin containers start from.")

@@ -146,7 +146,7 @@ def test_init_takes_a_path_and_names_the_plugin_after_its_last_part(tmp_path: Pa
     assert lines[-3:] == [
         "  plugin-runtime dry-run plugins/invoice-bot --events plugins/invoice-bot/events.jsonl --format human",
         "  pytest plugins/invoice-bot",
-        "  plugin-runtime plugins upload plugins/invoice-bot --name invoice-bot   # with `plugin-runtime serve` running",
+        "  plugin-runtime plugins upload plugins/invoice-bot --name invoice-bot   # with `plugin-runtime serve` running in this folder",
     ]
     # The printed commands work as printed, from where init ran.
     dry = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", "plugins/invoice-bot", "--events",
@@ -165,7 +165,7 @@ def test_init_dot_fills_the_current_empty_folder_named_after_it(tmp_path: Path) 
     assert result.output.splitlines()[-3:] == [
         "  plugin-runtime dry-run . --events events.jsonl --format human",
         "  pytest",
-        "  plugin-runtime plugins upload . --name qa-bot   # with `plugin-runtime serve` running",
+        "  plugin-runtime plugins upload . --name qa-bot   # with `plugin-runtime serve` running in this folder",
     ]
     assert _invoke_in(folder, "init", ".").exit_code == 2  # now it holds a plugin
 
