@@ -7,7 +7,6 @@ Every model keeps fields it does not know (``extra="allow"``): the wire formats 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal, Optional
 
