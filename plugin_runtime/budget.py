@@ -1,7 +1,7 @@
 """What one event from outside may cause through plugins' actions, decided without I/O.
 
-Decisions are pure functions; ``Chain`` keeps a root's counters on its event row, inside the
-caller's transaction.
+Decisions are pure functions; ``Chain`` keeps a root's counters on its event row (through the
+store's ``events``), inside the caller's transaction.
 
 An event that came from outside (a webhook, a label submitted on the platform) is a *root*.
 Every event its runs' actions emit, at any depth, and every run of those events, is counted
@@ -16,9 +16,11 @@ silently; ``runs retry`` runs them later.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from plugin_runtime.store.codec import Db
+from plugin_runtime.store.events import Events
 
 
 @dataclass(frozen=True)
@@ -98,20 +100,20 @@ class Chain:
     budget: EventBudget
     usage: RootUsage
     report: CausedReport = field(default_factory=CausedReport)
-    #: Runs queued by this chain so far (not yet in the dispatcher's pending count).
+    #: Runs queued by this chain so far (not yet in the scheduler's pending count).
     queued: int = 0
+    events: Events = field(default_factory=Events)
 
     @classmethod
-    def of_run(cls, db: sqlite3.Connection, run: Any, budget: EventBudget) -> "Chain":
-        event = db.execute("SELECT COALESCE(root_id, id) AS root_id, depth FROM events WHERE id = ?",
-                           (run["event_id"],)).fetchone()
-        root_id = run["root_id"] or (event["root_id"] if event else run["event_id"])
-        row = db.execute("SELECT caused_runs, caused_events, budget_exceeded FROM events WHERE id = ?",
-                         (root_id,)).fetchone()
-        usage = RootUsage(row[0], row[1], row[2]) if row else RootUsage()
-        return cls(root_id, event["depth"] if event else 0, budget, usage)
+    def of_run(cls, db: Db, run: Any, budget: EventBudget, events: Events | None = None) -> "Chain":
+        events = events or Events()
+        lineage = events.lineage(db, run["event_id"])
+        root_id = run["root_id"] or (lineage[0] if lineage else run["event_id"])
+        counters = events.usage(db, root_id)
+        usage = RootUsage(*counters) if counters else RootUsage()
+        return cls(root_id, lineage[1] if lineage else 0, budget, usage, events=events)
 
-    def admit(self, db: sqlite3.Connection, planned_runs: int) -> bool:
+    def admit(self, db: Db, planned_runs: int) -> bool:
         """Whether a caused event with ``planned_runs`` runs is recorded; if not, the root
         counts it as dropped and keeps the reason."""
         reason = over_budget(self.usage, self.budget, planned_runs)
@@ -120,16 +122,14 @@ class Chain:
         self.report.dropped_events += 1
         self.report.exceeded = reason
         self.usage = replace(self.usage, exceeded=reason)
-        db.execute("UPDATE events SET dropped_events = dropped_events + 1, budget_exceeded = COALESCE(budget_exceeded, ?)"
-                   " WHERE id = ?", (reason, self.root_id))
+        self.events.count_dropped(db, self.root_id, reason)
         return False
 
-    def recorded(self, db: sqlite3.Connection, runs: int, skipped: str | None) -> None:
+    def recorded(self, db: Db, runs: int, skipped: str | None) -> None:
         """A caused event was recorded with ``runs`` runs (``skipped``: why they will not run)."""
         self.usage = replace(self.usage, caused_runs=self.usage.caused_runs + runs,
                              caused_events=self.usage.caused_events + 1)
-        db.execute("UPDATE events SET caused_events = caused_events + 1, caused_runs = caused_runs + ? WHERE id = ?",
-                   (runs, self.root_id))
+        self.events.count_caused(db, self.root_id, runs)
         self.report.events += 1
         if skipped:
             self.report.skipped_runs += runs

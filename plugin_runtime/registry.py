@@ -26,7 +26,7 @@ from plugin_runtime.errors import (
 from plugin_runtime.platforms.embedded import now
 from plugin_runtime.source import PluginSource, load_archive
 from plugin_runtime.statuses import BUILT, VersionStatus
-from plugin_runtime.store import Store, dumps, loads
+from plugin_runtime.store import Store, loads
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _log = logging.getLogger(__name__)
@@ -71,33 +71,24 @@ class Registry:
         """A new version of ``name`` (``create``: the plugin must not exist yet; otherwise it
         must). Returns the version, ``deploying``; the build runs in the background."""
         check_name(name)
+        plugins = self.store.plugins
         with self.store.write() as db:
-            exists = db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone()
+            exists = plugins.get(db, name) is not None
             if create and exists:
                 raise RegistryConflict(f"plugin {name!r} already exists: use `plugins update` for a new version")
             if not create and not exists:
                 raise RegistryNotFound(f"plugin {name!r} does not exist: use `plugins upload` first")
             if not exists:
-                db.execute("INSERT INTO plugins (name, created_at) VALUES (?, ?)", (name, now()))
-            version = db.execute(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM plugin_versions WHERE plugin = ?", (name,)
-            ).fetchone()[0]
-            db.execute(
-                "INSERT INTO plugin_versions (plugin, version, digest, status, archive, handler, subscriptions,"
-                " warnings, dropped, limits, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, version, source.digest(), VersionStatus.DEPLOYING, source.archive(), source.handler,
-                 dumps(source.subscriptions), dumps(source.warnings), dumps(source.dropped), dumps(limits or {}), now()),
-            )
+                plugins.create(db, name, now())
+            version = plugins.add_version(db, name, source.digest(), source.archive(), source.handler,
+                                          source.subscriptions, source.warnings, source.dropped, limits or {}, now())
         _log.info("deploy: %s@%s uploaded (%s), building", name, version, source.digest()[:16])
         self._builds.submit(self._run_build, name, version, source)
         return self.version(name, version)
 
     def resume_builds(self) -> None:
         """Build again what a stopped server left ``deploying`` (the archive is stored)."""
-        rows = self.store.read().execute(
-            "SELECT plugin, version, archive FROM plugin_versions WHERE status = ? ORDER BY created_at",
-            (VersionStatus.DEPLOYING,)).fetchall()
-        for row in rows:
+        for row in self.store.plugins.deploying(self.store.read()):
             try:
                 source = load_archive(row["archive"])
             except PluginInvalid as error:
@@ -124,25 +115,15 @@ class Registry:
         self._finish(name, version, outcome)
 
     def _finish(self, name: str, version: int, outcome: BuildOutcome) -> None:
+        plugins = self.store.plugins
         with self.store.write() as db:
-            if db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone() is None:
+            if plugins.get(db, name) is None:
                 return  # deleted while it was building
             if outcome.error is not None:
-                db.execute(
-                    "UPDATE plugin_versions SET status = ?, build_error = ?, build_log = ?, ready_at = ?"
-                    " WHERE plugin = ? AND version = ?",
-                    (VersionStatus.FAILED, outcome.error, outcome.log, now(), name, version))
+                plugins.build_failed(db, name, version, outcome.error, outcome.log, now())
             else:
-                subscriptions = outcome.info.get("subscriptions")
-                db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND status = ?",
-                           (VersionStatus.INACTIVE, name, VersionStatus.ACTIVE))
-                db.execute(
-                    "UPDATE plugin_versions SET status = ?, image = ?, freeze = ?, build_log = ?, ready_at = ?,"
-                    " subscriptions = COALESCE(?, subscriptions), warnings = ? WHERE plugin = ? AND version = ?",
-                    (VersionStatus.ACTIVE, outcome.image, dumps(outcome.freeze), outcome.log, now(),
-                     dumps(subscriptions) if subscriptions is not None else None,
-                     dumps(outcome.info.get("warnings", [])), name, version))
-                db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+                plugins.built(db, name, version, outcome.image, outcome.freeze, outcome.log,
+                              outcome.info.get("subscriptions"), outcome.info.get("warnings", []), now())
         if outcome.error is None:
             _log.info("deploy: %s@%s is live", name, version)
         with self._changed:
@@ -161,21 +142,14 @@ class Registry:
             row = self._version_row(db, name, version)
             if row["status"] not in BUILT or not row["image"]:
                 raise RegistryConflict(f"{name} v{version} is {row['status']}: only a built version can be rolled back to")
-            db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND status = ?",
-                       (VersionStatus.INACTIVE, name, VersionStatus.ACTIVE))
-            db.execute("UPDATE plugin_versions SET status = ? WHERE plugin = ? AND version = ?",
-                       (VersionStatus.ACTIVE, name, version))
-            db.execute("UPDATE plugins SET current_version = ? WHERE name = ?", (version, name))
+            self.store.plugins.make_live(db, name, version)
         _log.info("deploy: %s rolled back to version %s", name, version)
         return self.version(name, version)
 
     def delete(self, name: str) -> None:
         with self.store.write() as db:
             self.plugin_row(db, name)
-            images = [r[0] for r in db.execute(
-                "SELECT image FROM plugin_versions WHERE plugin = ? AND image IS NOT NULL", (name,))]
-            for table, column in (("activations", "plugin"), ("plugin_versions", "plugin"), ("plugins", "name")):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+            images = self.store.plugins.delete(db, name)
         _log.info("deploy: %s deleted with its %d image(s)", name, len(images))
         for callback in self.on_deleted:
             callback(name, images)
@@ -188,17 +162,15 @@ class Registry:
             raise RegistryRefused("a project id is required")
         with self.store.write() as db:
             self.plugin_row(db, name)
-            cursor = db.execute("INSERT OR IGNORE INTO activations (plugin, project_id, created_at) VALUES (?, ?, ?)",
-                                (name, project_id, now()))
-        if cursor.rowcount == 1:
+            added = self.store.activations.add(db, name, project_id, now())
+        if added:
             _log.info("deploy: %s activated on project %s", name, project_id)
-        return cursor.rowcount == 1
+        return added
 
     def deactivate(self, name: str, project_id: str) -> bool:
         with self.store.write() as db:
             self.plugin_row(db, name)
-            removed = db.execute("DELETE FROM activations WHERE plugin = ? AND project_id = ?",
-                                 (name, project_id)).rowcount == 1
+            removed = self.store.activations.remove(db, name, project_id)
         if removed:
             _log.info("deploy: %s deactivated on project %s", name, project_id)
         return removed
@@ -206,33 +178,18 @@ class Registry:
     def targets(self, db, project_id: str) -> list[dict[str, Any]]:
         """Plugins active on a project, each with the version its events go to: the current
         one, else the newest still deploying (its events wait for the build)."""
-        rows = db.execute(
-            "SELECT p.name, p.current_version FROM activations a JOIN plugins p ON p.name = a.plugin"
-            " WHERE a.project_id = ? ORDER BY p.name", (project_id,)).fetchall()
-        out = []
-        for row in rows:
-            version = row["current_version"]
-            if version is None:
-                pending = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ? AND status = ?",
-                                     (row["name"], VersionStatus.DEPLOYING)).fetchone()[0]
-                if pending is None:
-                    continue
-                version = pending
-            v = db.execute("SELECT subscriptions FROM plugin_versions WHERE plugin = ? AND version = ?",
-                           (row["name"], version)).fetchone()
-            out.append({"plugin": row["name"], "version": version, "subscriptions": loads(v["subscriptions"], [])})
-        return out
+        return self.store.activations.targets(db, project_id)
 
     # Views -------------------------------------------------------------------------------
 
     def plugin_row(self, db, name: str):
-        row = db.execute("SELECT * FROM plugins WHERE name = ?", (name,)).fetchone()
+        row = self.store.plugins.get(db, name)
         if row is None:
             raise RegistryNotFound(f"plugin {name!r} does not exist")
         return row
 
     def _version_row(self, db, name: str, version: int):
-        row = db.execute("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?", (name, version)).fetchone()
+        row = self.store.plugins.version(db, name, version)
         if row is None:
             self.plugin_row(db, name)
             raise RegistryNotFound(f"plugin {name!r} has no version {version}")
@@ -255,13 +212,13 @@ class Registry:
     def versions(self, name: str) -> list[dict[str, Any]]:
         db = self.store.read()
         self.plugin_row(db, name)
-        numbers = [r[0] for r in db.execute("SELECT version FROM plugin_versions WHERE plugin = ? ORDER BY version", (name,))]
-        return [self.version(name, n) for n in numbers]
+        return [self.version(name, n) for n in self.store.plugins.version_numbers(db, name)]
 
     def latest(self, name: str) -> dict[str, Any]:
         db = self.store.read()
         self.plugin_row(db, name)
-        number = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ?", (name,)).fetchone()[0]
+        number = self.store.plugins.latest_version(db, name)
+        assert number is not None  # a plugin always has a version
         return self.version(name, number, with_log=True)
 
     def archive(self, name: str, version: int) -> bytes:
@@ -270,13 +227,13 @@ class Registry:
     def plugins(self) -> list[dict[str, Any]]:
         db = self.store.read()
         out = []
-        for row in db.execute("SELECT * FROM plugins ORDER BY name"):
-            latest = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ?", (row["name"],)).fetchone()[0]
-            projects = [r[0] for r in db.execute("SELECT project_id FROM activations WHERE plugin = ? ORDER BY project_id", (row["name"],))]
-            status = db.execute("SELECT status FROM plugin_versions WHERE plugin = ? AND version = ?",
-                                (row["name"], latest)).fetchone()[0]
+        for row in self.store.plugins.names(db):
+            latest = self.store.plugins.latest_version(db, row["name"])
+            assert latest is not None  # a plugin always has a version
+            status = self.store.plugins.version(db, row["name"], latest)["status"]
             out.append({"name": row["name"], "current_version": row["current_version"], "latest_version": latest,
-                        "latest_status": status, "projects": projects, "created_at": row["created_at"]})
+                        "latest_status": status, "projects": self.store.activations.projects(db, row["name"]),
+                        "created_at": row["created_at"]})
         return out
 
     def close(self) -> None:

@@ -12,7 +12,6 @@ from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
-from plugin_runtime.statuses import QUEUED, placeholders
 from plugin_runtime.store import Store
 
 
@@ -57,12 +56,8 @@ class Runtime:
             self.sandboxes.evict_idle()
 
     def pending_runs(self, project_id: str | None = None) -> int:
-        if project_id is None:
-            return self.store.read().execute(
-                f"SELECT COUNT(*) FROM runs WHERE status IN {placeholders(QUEUED)}", QUEUED).fetchone()[0]
-        return self.store.read().execute(
-            f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN {placeholders(QUEUED)}",
-            (project_id, *QUEUED)).fetchone()[0]
+        """Runs queued or running: the scheduler's count, the one the intake's backpressure uses."""
+        return self.dispatcher.pending(project_id)
 
     def close(self) -> None:
         self._stop.set()

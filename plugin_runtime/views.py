@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin_runtime.statuses import ActionStatus
 from plugin_runtime.store import Store, dumps, loads
 
 
@@ -14,68 +13,33 @@ class RunViews:
 
     def runs(self, plugin: str | None = None, status: str | None = None, project_id: str | None = None,
              limit: int = 100, root_id: str | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        for column, value in (("plugin", plugin), ("status", status), ("project_id", project_id), ("root_id", root_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = ("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id"
-               f" AND a.status = '{ActionStatus.REJECTED}')"
-               f" AS rejected, {_ROOT_BUDGET} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY event_seq DESC, id LIMIT ?")
-        return [_run(row) for row in self.store.read().execute(sql, (*params, limit))]
+        filters = {"plugin": plugin, "status": status, "project_id": project_id, "root_id": root_id}
+        return [_run(row) for row in self.store.runs.listing(self.store.read(), filters, limit)]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         db = self.store.read()
-        row = db.execute("SELECT runs.*, (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id"
-                         f" AND a.status = '{ActionStatus.REJECTED}') AS rejected, {_ROOT_BUDGET} FROM runs WHERE id = ?",
-                         (run_id,)).fetchone()
+        row = self.store.runs.detail(db, run_id)
         if row is None:
             return None
         out = _run(row)
-        out["actions"] = [
-            {"action": loads(r["action"]), "status": r["status"], "reason": r["reason"]}
-            for r in db.execute("SELECT * FROM run_actions WHERE run_id = ? ORDER BY seq", (run_id,))
-        ]
-        out["logs"] = [
-            {"level": r["level"], "message": r["message"], "source": r["source"]}
-            for r in db.execute("SELECT * FROM run_logs WHERE run_id = ? ORDER BY seq", (run_id,))
-        ]
+        out["actions"] = self.store.run_records.actions(db, run_id)
+        out["logs"] = self.store.run_records.logs(db, run_id)
         out["root"] = self.root(out["root_id"] or out["event_id"])
         return out
 
     def root(self, event_id: str) -> dict[str, Any] | None:
         """A root event's budget: what its chain caused, and whether (why) it was stopped."""
-        row = self.store.read().execute(
-            "SELECT id, caused_runs, caused_events, dropped_events, budget_exceeded FROM events WHERE id = ?",
-            (event_id,)).fetchone()
-        return None if row is None else dict(row)
+        return self.store.events.root(self.store.read(), event_id)
 
     def logs(self, plugin: str | None = None, project_id: str | None = None, after: int = 0,
              limit: int = 1000) -> dict[str, Any]:
         """Log lines of finished runs, oldest first, after the cursor ``after`` (for --follow)."""
-        where: list[str] = ["l.rowid > ?"]
-        params: list[int | str] = [after]
-        for column, value in (("r.plugin", plugin), ("r.project_id", project_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        rows = self.store.read().execute(
-            "SELECT l.rowid AS cursor, l.level, l.message, l.source, r.id AS run_id, r.plugin, r.version,"
-            " r.project_id, r.asset_id, r.event_id, r.finished_at FROM run_logs l JOIN runs r ON r.id = l.run_id"
-            f" WHERE {' AND '.join(where)} ORDER BY l.rowid LIMIT ?", (*params, limit)).fetchall()
-        lines = [dict(row) for row in rows]
+        lines = self.store.run_records.lines_after(self.store.read(), after, limit, plugin, project_id)
         return {"lines": lines, "cursor": lines[-1]["cursor"] if lines else after}
 
     def export(self, project_id: str, source: str | None = None) -> str:
         """The project's recorded events as JSON Lines (the dry-run input format)."""
-        sql = "SELECT body FROM events WHERE project_id = ?" + (" AND source = ?" if source else "") + " ORDER BY seq"
-        params = (project_id, source) if source else (project_id,)
-        return "".join(dumps(loads(row[0])) + "\n" for row in self.store.read().execute(sql, params))
-
-
-#: Whether the run's root event spent its budget (why), with each run.
-_ROOT_BUDGET = "(SELECT e.budget_exceeded FROM events e WHERE e.id = runs.root_id) AS root_budget_exceeded"
+        return "".join(dumps(body) + "\n" for body in self.store.events.bodies(self.store.read(), project_id, source))
 
 
 def _run(row) -> dict[str, Any]:

@@ -57,8 +57,8 @@ class EmbeddedPlatform:
     def ensure_project(self, db: sqlite3.Connection, project: dict[str, Any]) -> None:
         settings = {k: project[k] for k in PROJECT_SETTINGS if project.get(k) is not None}
         db.execute(
-            "INSERT OR IGNORE INTO projects (id, title, input_type, json_interface, settings, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO projects (id, title, input_type, json_interface, settings, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (project["id"], project.get("title"), project.get("inputType"),
              dumps(project.get("jsonInterface") or {}), dumps(settings), now()),
         )
@@ -78,9 +78,9 @@ class EmbeddedPlatform:
             metadata = loads(metadata or "{}", {})
         stamp = now()
         db.execute(
-            "INSERT OR IGNORE INTO assets (id, project_id, external_id, content, status, json_metadata, priority,"
+            "INSERT INTO assets (id, project_id, external_id, content, status, json_metadata, priority,"
             " to_be_labeled_by, is_used_for_consensus, is_honeypot, consensus_mark, honeypot_mark,"
-            " inference_mark, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " inference_mark, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (asset["id"], project_id, asset.get("externalId") or asset["id"], asset.get("content"),
              asset.get("status") if asset.get("status") in ASSET_STATUSES else (status or "TODO"),
              dumps(metadata if isinstance(metadata, dict) else {}), int(asset.get("priority") or 0),
@@ -103,8 +103,8 @@ class EmbeddedPlatform:
         """Record a label; False when its id is already known."""
         known = {"id", "labelType", "jsonResponse", "authorId", "secondsToLabel", "modelName", "createdAt", "assetId"}
         cursor = db.execute(
-            "INSERT OR IGNORE INTO labels (id, asset_id, project_id, label_type, json_response, author_id,"
-            " seconds_to_label, model_name, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO labels (id, asset_id, project_id, label_type, json_response, author_id,"
+            " seconds_to_label, model_name, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (label.get("id") or new_id("label"), asset_id, project_id,
              label.get("labelType") if label.get("labelType") in LABEL_TYPES else default_type,
              dumps(label.get("jsonResponse") or {}), label.get("authorId"), _real(label.get("secondsToLabel")),

@@ -1,5 +1,8 @@
 """SQLite (WAL) under the data directory: the runtime's state and the embedded platform's.
 
+The SQLite-specific part of the store: its schema (``MIGRATIONS``, appended to, never
+edited: existing data directories upgrade through them), connections and transactions.
+
 One database file, so that applying a run's actions to the embedded platform and marking the
 run done commit together: an event's effects are applied once, whatever is retried.
 Writes go through one connection under a lock (SQLite has one writer anyway); each thread
@@ -10,12 +13,16 @@ process (only a power loss may drop the last commits), without an fsync per even
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from plugin_runtime.store.activations import Activations
+from plugin_runtime.store.events import Events
+from plugin_runtime.store.plugins import Plugins
+from plugin_runtime.store.run_records import RunRecords
+from plugin_runtime.store.runs import Runs
 
 MIGRATIONS: list[str] = [
     # 1: registry, events, runs, embedded platform
@@ -186,11 +193,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX assets_project_status ON assets (project_id, status);
     CREATE INDEX issues_project ON issues (project_id, created_at, seq);
     """,
+    # 6: log lines numbered by a column of their own (the `plugins logs --follow` cursor was
+    # the rowid, which SQLite may reuse once the newest line is deleted); ids kept
+    """
+    CREATE TABLE run_logs_numbered (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (run_id, seq)
+    );
+    INSERT INTO run_logs_numbered (id, run_id, seq, level, message, source)
+        SELECT rowid, run_id, seq, level, message, source FROM run_logs ORDER BY rowid;
+    DROP TABLE run_logs;
+    ALTER TABLE run_logs_numbered RENAME TO run_logs;
+    """,
+    # 7: the durable run queue: a failed attempt's backoff stored with its run, and each
+    # lane's head (plugin, version, project; event order) found among queued runs only
+    """
+    ALTER TABLE runs ADD COLUMN next_attempt_at TEXT;
+    CREATE INDEX runs_lane ON runs (plugin, version, project_id, event_seq) WHERE status IN ('pending', 'running');
+    """,
 ]
 
 
 class Store:
-    """The database: ``write()`` for a transaction, ``read()`` for a query."""
+    """The database: ``write()`` for a transaction, ``read()`` for a query, and the
+    repositories, which work on either."""
+
+    events = Events()
+    runs = Runs()
+    run_records = RunRecords()
+    plugins = Plugins()
+    activations = Activations()
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -249,10 +286,3 @@ class Store:
     def close(self) -> None:
         self._writer.close()
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def loads(text: str | None, default: Any = None) -> Any:
-    return default if text is None else json.loads(text)

@@ -1,0 +1,6 @@
+"""Events in: signed webhooks checked (``webhooks``), events stored with their planned runs
+(``intake``)."""
+
+from plugin_runtime.intake.intake import MAX_DEPTH, Intake, plan
+
+__all__ = ["MAX_DEPTH", "Intake", "plan"]

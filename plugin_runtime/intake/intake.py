@@ -1,0 +1,99 @@
+"""Events in: store an event and plan its runs, in one transaction, then wake their lanes.
+
+An event is stored (with the runs it causes) before it is acknowledged. Events that plugins'
+actions cause on the platform come in here too (``record``, in the applier's transaction),
+counted against their root event's budget and the queues.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from plugin_runtime import logs
+from plugin_runtime.budget import Chain, queue_full
+from plugin_runtime.platforms.base import Platform
+from plugin_runtime.scheduler import Lane, Scheduler
+from plugin_runtime.statuses import RunOutcome, RunStatus
+from plugin_runtime.store import Db, Store
+from plugin_runtime.store.codec import now
+from plugin_sdk.subscriptions import subscribed
+
+#: Events caused by plugins' actions stop triggering runs past this depth.
+MAX_DEPTH = 3
+#: The plugins active on a project, each with its version and subscriptions.
+Targets = Callable[[Db, str], list[dict[str, Any]]]
+
+
+def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | None, depth: int) -> list[dict[str, Any]]:
+    """Which plugin versions get a run for an event: those subscribed to its type, except the
+    plugin whose action caused it, and none past ``MAX_DEPTH``. (What a chain of caused events
+    may add up to is the root's budget: ``plugin_runtime.budget``.)"""
+    if depth > MAX_DEPTH:
+        return []
+    return [t for t in targets if t["plugin"] != cause_plugin and subscribed(t["subscriptions"], event_type)]
+
+
+class Intake:
+    def __init__(self, store: Store, targets: Targets, platform: Platform, scheduler: Scheduler,
+                 max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
+        self.store, self._targets, self.platform, self.scheduler = store, targets, platform, scheduler
+        self.max_queue, self.max_queue_per_project = max_queue, max_queue_per_project
+
+    def submit(self, event: dict[str, Any], source: str = "webhook") -> bool:
+        """Store a validated event (making what it refers to known to the platform) and plan
+        its runs, in one transaction. False when its id is already stored."""
+        with self.store.write() as db:
+            if self.store.events.exists(db, event["id"]):
+                return False
+            self.platform.ingest(db, event)
+            runs = self.record(db, event, source, None, None, 0)
+        self.scheduler.notify(runs)
+        return True
+
+    def submit_change(self, change: Callable[[Any], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
+        """Apply a platform change (``change(db)`` returns the event it emits, with its id) and
+        record that event, in one transaction: no change without its event, and back."""
+        with self.store.write() as db:
+            event = change(db)
+            runs = self.record(db, event, source, None, None, 0)
+        self.scheduler.notify(runs)
+        return event
+
+    def record(self, db: Any, event: dict[str, Any], source: str, cause_run: str | None,
+               cause_plugin: str | None, depth: int, chain: Chain | None = None) -> list[Lane]:
+        """Store an event and its runs; a caused event (``chain``) only within its root's budget,
+        and its runs skipped (with the reason) when the queue is full. Returns the lanes to wake
+        once the transaction commits."""
+        targets = plan(self._targets(db, event["project_id"]), event["type"], cause_plugin, depth)
+        if chain is not None and not chain.admit(db, len(targets)):
+            return []
+        skipped = None if chain is None else self._queue_full(event["project_id"], len(targets), chain.queued)
+        if "context" not in event and event.get("asset_id"):
+            # Recorded with what the plugin saw, so an export of it dry-runs the same way.
+            event = {**event, "context": self.platform.context(db, event)}
+        root_id = event["id"] if chain is None else chain.root_id
+        seq = self.store.events.insert(db, event, source, cause_run, cause_plugin, depth, root_id, now())
+        lanes = []
+        for target in targets:
+            run_id = f"run-{uuid.uuid4().hex[:16]}"
+            lane = (target["plugin"], target["version"], event["project_id"])
+            if skipped:
+                self.store.runs.insert(db, run_id, event["id"], seq, *lane, event.get("asset_id"), now(), root_id,
+                                       (RunOutcome.QUEUE_FULL, skipped))
+                logs.run_ended(run_id, event["id"], *lane, RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, None)
+            else:
+                self.scheduler.queue.enqueue(db, run_id, event["id"], seq, lane, event.get("asset_id"), root_id)
+                lanes.append(lane)
+        if chain is not None:
+            chain.recorded(db, len(targets), skipped)
+        return lanes
+
+    def _queue_full(self, project_id: str, planned: int, queued: int) -> str | None:
+        """Caused events count against the queues as webhooks do (which get 429 instead);
+        ``queued``: runs this chain queued, not yet committed (so not counted as pending)."""
+        pending = self.scheduler.pending
+        return (queue_full(pending(project_id) + queued, planned, self.max_queue_per_project,
+                           f"project {project_id!r}", "PLUGIN_RUNTIME_MAX_QUEUE_PER_PROJECT")
+                or queue_full(pending() + queued, planned, self.max_queue, "the runtime", "PLUGIN_RUNTIME_MAX_QUEUE"))

@@ -1,0 +1,150 @@
+"""Workers over the durable run queue: lanes in parallel, each lane's runs in event order.
+
+The queue (the store) is the truth; what this module keeps in memory is only which lanes a
+worker is on and which wait for a retry's time, so a lost wake-up costs at most a delay,
+never a run. A lane is drained by one worker at a time, in slices, so one busy project cannot
+starve the others; a run whose attempt failed waits at its stored ``next_attempt_at`` on a
+timer, never in a worker; whatever a run does, its lane is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+from typing import Any
+
+from plugin_runtime.scheduler.queue import Lane, RunQueue
+from plugin_runtime.store.codec import seconds_until
+
+#: Runs a lane executes before it lets other lanes have its thread.
+LANE_SLICE = 32
+#: How long a lane waits before looking again when the queue itself failed.
+QUEUE_RETRY_S = 1.0
+_log = logging.getLogger(__name__)
+
+
+class Step(Enum):
+    """What became of a lane's head run."""
+
+    DONE = "done"  # ended, or rescheduled at a later next_attempt_at: look at the head again
+    WAIT = "wait"  # cannot run yet (its version is building): leave the lane until notified
+
+
+#: Runs a lane's head run (a row of the queue) to its end, a new attempt, or WAIT.
+Execute = Callable[[Any], Step]
+
+
+class Scheduler:
+    def __init__(self, queue: RunQueue, execute: Execute, concurrency: int = 4) -> None:
+        self.queue, self._execute = queue, execute
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lane")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy: set[Lane] = set()
+        # Notified while a worker was on them: looked at again before they are released.
+        self._dirty: set[Lane] = set()
+        self._timers: dict[Lane, threading.Timer] = {}
+        self._stopping = False
+
+    def notify(self, lanes: Iterable[Lane]) -> None:
+        """These lanes have new queued runs (committed): have a worker look at them."""
+        with self._lock:
+            for lane in lanes:
+                self._wake(lane)
+
+    def resume(self) -> None:
+        """Look at every lane with queued runs (after a restart, or when a build finished)."""
+        self.notify(self.queue.lanes())
+
+    def pending(self, project_id: str | None = None) -> int:
+        """Runs queued or running (all, or one project's): the one count the runtime uses."""
+        return self.queue.pending(project_id)
+
+    def _wake(self, lane: Lane) -> None:
+        """Under the lock."""
+        if self._stopping:
+            return
+        if lane in self._busy:
+            self._dirty.add(lane)
+            return
+        timer = self._timers.pop(lane, None)
+        if timer is not None:
+            timer.cancel()
+        self._busy.add(lane)
+        self._pool.submit(self._drain, lane)
+
+    def _drain(self, lane: Lane) -> None:
+        handed_on = False
+        try:
+            handed_on = self._slice(lane)
+        except Exception:  # the queue itself failed (the database): look again a little later
+            _log.exception("lane %s could not be scheduled; trying again in %.0f s", lane, QUEUE_RETRY_S)
+            self._later(lane, QUEUE_RETRY_S)
+        finally:
+            if not handed_on:
+                self._release(lane)
+
+    def _slice(self, lane: Lane) -> bool:
+        """Up to LANE_SLICE runs of the lane; True when the lane was handed on to a new slice."""
+        for _ in range(LANE_SLICE):
+            if self._stopping:
+                return False
+            head = self.queue.head(lane)
+            if head is None:
+                return False
+            wait = seconds_until(head["next_attempt_at"])
+            if wait > 0:
+                self._later(lane, wait)
+                return False
+            if self._execute(head) is Step.WAIT:
+                return False
+        # A busy lane yields its thread after a slice: back to the end of the pool's queue.
+        with self._lock:
+            if self._stopping:
+                return False
+            self._pool.submit(self._drain, lane)
+        return True
+
+    def _later(self, lane: Lane, delay: float) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            previous = self._timers.pop(lane, None)
+            if previous is not None:
+                previous.cancel()
+            timer = threading.Timer(delay, self._timer_fired, (lane,))
+            timer.daemon = True
+            self._timers[lane] = timer
+            timer.start()
+
+    def _timer_fired(self, lane: Lane) -> None:
+        with self._lock:
+            self._timers.pop(lane, None)
+            self._wake(lane)
+
+    def _release(self, lane: Lane) -> None:
+        with self._lock:
+            self._busy.discard(lane)
+            if lane in self._dirty:
+                self._dirty.discard(lane)
+                if lane not in self._timers:
+                    self._wake(lane)
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no lane has a worker or a retry waiting (tests, the demo, shutdown);
+        lanes waiting for a build do not count."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy and not self._timers, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stopping = True
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+            self._idle.notify_all()
+        self._pool.shutdown(wait=True, cancel_futures=True)

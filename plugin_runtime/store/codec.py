@@ -1,0 +1,45 @@
+"""How the store keeps JSON values and what a repository is handed: a connection."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+
+class Db(Protocol):
+    """A database connection inside (or outside) a transaction, DB-API style with ``?``
+    placeholders; rows read by column name. ``sqlite3.Connection`` is one."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    return default if text is None else json.loads(text)
+
+
+def now() -> str:
+    """The time as the store keeps it: ISO 8601 in UTC to the millisecond, ``Z``."""
+    return stamp(datetime.now(timezone.utc))
+
+
+def later(seconds: float) -> str:
+    """The stored time ``seconds`` from now."""
+    return stamp(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_until(stored: str | None) -> float:
+    """Seconds from now to a stored time (0 or less: it has passed; None: no time)."""
+    if stored is None:
+        return 0.0
+    return (datetime.fromisoformat(stored.replace("Z", "+00:00")) - datetime.now(timezone.utc)).total_seconds()

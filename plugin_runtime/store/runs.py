@@ -1,0 +1,99 @@
+"""Runs: one plugin version's handling of one event, from pending to an end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin_runtime.statuses import QUEUED, ActionStatus, RunStatus, placeholders
+from plugin_runtime.store.codec import Db, dumps
+
+#: The statuses of queued runs as SQL literals, so the partial index on them (``runs_lane``)
+#: applies: a bound parameter cannot prove that it does.
+_QUEUED_SQL = "(" + ", ".join(f"'{status}'" for status in QUEUED) + ")"
+#: Whether the run's root event spent its budget (why), with each run.
+_ROOT_BUDGET = "(SELECT e.budget_exceeded FROM events e WHERE e.id = runs.root_id) AS root_budget_exceeded"
+#: Actions the runtime refused, with each run.
+_REJECTED = (f"(SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id AND a.status = '{ActionStatus.REJECTED}')"
+             " AS rejected")
+
+
+class Runs:
+    def insert(self, db: Db, run_id: str, event_id: str, event_seq: int, plugin: str, version: int, project_id: str,
+               asset_id: str | None, created_at: str, root_id: str | None = None,
+               skipped: tuple[str, str] | None = None) -> None:
+        """A new run, pending; or ``skipped`` (outcome, reason): recorded as ended."""
+        outcome, error = skipped or (None, None)
+        db.execute(
+            "INSERT INTO runs (id, event_id, event_seq, plugin, version, project_id, asset_id, status, created_at,"
+            " root_id, outcome, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, event_id, event_seq, plugin, version, project_id, asset_id,
+             RunStatus.SKIPPED if skipped else RunStatus.PENDING, created_at, root_id, outcome, error,
+             created_at if skipped else None))
+
+    def get(self, db: Db, run_id: str) -> Any:
+        return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+    def find(self, db: Db, event_id: str, plugin: str, version: int) -> Any:
+        return db.execute("SELECT id, status FROM runs WHERE event_id = ? AND plugin = ? AND version = ?",
+                          (event_id, plugin, version)).fetchone()
+
+    # The run queue (a lane: plugin, version, project) --------------------------------------
+
+    def lanes(self, db: Db) -> list[tuple[str, int, str]]:
+        """Lanes with queued runs."""
+        return [(r["plugin"], r["version"], r["project_id"]) for r in db.execute(
+            f"SELECT DISTINCT plugin, version, project_id FROM runs WHERE status IN {_QUEUED_SQL}")]
+
+    def head(self, db: Db, plugin: str, version: int, project_id: str) -> Any:
+        """A lane's first queued run in event order."""
+        return db.execute(
+            f"SELECT * FROM runs WHERE plugin = ? AND version = ? AND project_id = ? AND status IN {_QUEUED_SQL}"
+            " ORDER BY event_seq, id LIMIT 1", (plugin, version, project_id)).fetchone()
+
+    def claim(self, db: Db, run_id: str, at: str) -> bool:
+        """Running, one attempt more; False when it is no longer queued."""
+        return db.execute(
+            f"UPDATE runs SET status = ?, attempts = attempts + 1, started_at = ? WHERE id = ? AND status IN {_QUEUED_SQL}",
+            (RunStatus.RUNNING, at, run_id)).rowcount == 1
+
+    def reschedule(self, db: Db, run_id: str, error: str, not_before: str) -> None:
+        """Pending again after a failed attempt, not to be taken before ``not_before``."""
+        db.execute("UPDATE runs SET status = ?, error = ?, next_attempt_at = ? WHERE id = ?",
+                   (RunStatus.PENDING, error, not_before, run_id))
+
+    def requeue(self, db: Db, run_id: str) -> None:
+        """Pending again, at once (``runs retry``)."""
+        db.execute("UPDATE runs SET status = ?, outcome = NULL, error = NULL, next_attempt_at = NULL WHERE id = ?",
+                   (RunStatus.PENDING, run_id))
+
+    def end(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None, at: str,
+            duration_ms: float | None, metrics: dict[str, Any]) -> None:
+        db.execute(
+            "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ?, metrics = ? WHERE id = ?",
+            (status, outcome, error, duration_ms, at, dumps(metrics), run_id))
+
+    def end_bare(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None, at: str) -> None:
+        """Ended without a result to record (its logs, metrics) beside it."""
+        db.execute("UPDATE runs SET status = ?, outcome = ?, error = ?, finished_at = ? WHERE id = ?",
+                   (status, outcome, error, at, run_id))
+
+    def count_queued(self, db: Db, project_id: str | None = None) -> int:
+        """Runs pending or running (all, or one project's)."""
+        if project_id is None:
+            return db.execute(f"SELECT COUNT(*) FROM runs WHERE status IN {placeholders(QUEUED)}", QUEUED).fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN {placeholders(QUEUED)}",
+                          (project_id, *QUEUED)).fetchone()[0]
+
+    # Views -------------------------------------------------------------------------------
+
+    def listing(self, db: Db, filters: dict[str, str | None], limit: int) -> list[Any]:
+        """Newest first, each with its rejected actions and its root's budget; ``filters``:
+        column -> value (None: any)."""
+        where = [f"{column} = ?" for column, value in filters.items() if value is not None]
+        params = [value for value in filters.values() if value is not None]
+        sql = (f"SELECT runs.*, {_REJECTED}, {_ROOT_BUDGET} FROM runs"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_seq DESC, id LIMIT ?")
+        return db.execute(sql, (*params, limit)).fetchall()
+
+    def detail(self, db: Db, run_id: str) -> Any:
+        return db.execute(f"SELECT runs.*, {_REJECTED}, {_ROOT_BUDGET} FROM runs WHERE id = ?", (run_id,)).fetchone()
