@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from plugin_runtime.applier import Applier
+from plugin_runtime.applier.applier import Applier
+from plugin_runtime.applier.outbox import Drainer
 from plugin_runtime.budget import EventBudget
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.intake import MAX_DEPTH, Intake, plan
-from plugin_runtime.platforms.base import Platform
+from plugin_runtime.platforms.base import Mirror, Platform
 from plugin_runtime.registry import Registry
 from plugin_runtime.scheduler import LANE_SLICE, Lane, Scheduler, Step, StoreRunQueue
 from plugin_runtime.statuses import ENDED, RETRYABLE, RunOutcome, RunStatus, VersionStatus
@@ -42,8 +43,14 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.scheduler = Scheduler(StoreRunQueue(store), self._execute, concurrency)
-        self.intake = Intake(store, registry.targets, platform, self.scheduler, max_queue, max_queue_per_project)
+        mirror = platform if isinstance(platform, Mirror) else None
+        self.intake = Intake(store, registry.targets, mirror, self.scheduler, max_queue, max_queue_per_project)
         self.applier = Applier(store, platform, self.intake.record, budget)
+        # A platform of its own (remote) gets the outbox once runs commit, retried from there.
+        self.drainer: Drainer | None = None
+        if not platform.shares_store:
+            self.drainer = Drainer(self.applier, retry_base_s=retry_base_s, notify=self.scheduler.notify)
+            self.drainer.start()
         self.budget = self.applier.budget
         self.on_applied: list[Callable[[str], None]] = []
         registry.on_ready.append(lambda name, version: self.resume())
@@ -72,6 +79,8 @@ class Dispatcher:
 
     def close(self) -> None:
         self.scheduler.close()
+        if self.drainer is not None:
+            self.drainer.close()
 
     # A lane's head run -------------------------------------------------------------------
 

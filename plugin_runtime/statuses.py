@@ -77,6 +77,17 @@ class ActionStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class OutboxStatus(StrEnum):
+    """Where one action of a run is on its way to the platform (the applier's outbox)."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    #: Refused by the applier's policy before it was sent; its reason is stored with it.
+    REJECTED = "rejected"
+    #: The platform refused it, or kept failing past the retries; its reason is stored with it.
+    FAILED = "failed"
+
+
 def placeholders(values: tuple[StrEnum, ...]) -> str:
     """``(?, ?)`` for an SQL ``IN`` over ``values``, bound as parameters."""
     return "(" + ", ".join("?" * len(values)) + ")"

@@ -1,5 +1,2 @@
-"""Runs' ends: their actions checked and applied to the platform, once (``applier``)."""
-
-from plugin_runtime.applier.applier import Applier
-
-__all__ = ["Applier"]
+"""Runs' ends: the policy every action passes (``policy``, pure, shared with the dry-run),
+the outbox drained to the platform (``outbox``), and the finishing of a run (``applier``)."""

@@ -1,6 +1,11 @@
-"""A run's end, recorded once: its logs, its actions checked and applied to the platform, the
-events those changes cause, and its status, all in one transaction. A run already ended is
-never finished again, so whatever is retried, its effects are applied once.
+"""A run's end, recorded once: its logs, its actions checked by the policy and written to the
+outbox, and its status, in one transaction. A run already ended is never finished again.
+
+The outbox is delivered to the platform (``deliver``): by a platform sharing the runtime's
+store, in that same transaction (an event's effects are applied exactly when its run is
+recorded); otherwise by the ``Drainer`` once the transaction commits, retried until the
+platform takes it, each action once by its key. The events the changes cause enter through
+the intake (``record``), counted against their root event's budget.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from plugin_runtime import logs
+from plugin_runtime.applier import policy
 from plugin_runtime.budget import Chain, EventBudget
-from plugin_runtime.platforms.base import Platform
+from plugin_runtime.platforms.base import Keyed, Platform
 from plugin_runtime.scheduler import Lane
-from plugin_runtime.statuses import ENDED, ActionStatus, RunOutcome, RunStatus
+from plugin_runtime.statuses import ENDED, ActionStatus, OutboxStatus, RunOutcome, RunStatus
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import now
+from plugin_runtime.store.outbox import key
 from plugin_sdk.results import RunResult
 
 #: Records an event a run's actions caused (the intake's ``record``): returns the lanes to wake.
@@ -25,6 +32,8 @@ class Applier:
     def __init__(self, store: Store, platform: Platform, record: Record, budget: EventBudget | None = None) -> None:
         self.store, self.platform, self._record = store, platform, record
         self.budget = budget or EventBudget()
+        #: Called once a finished run left actions in the outbox for a platform of its own.
+        self.on_outbox: list[Callable[[], None]] = []
 
     def finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: RunOutcome | None,
                dead: bool = False) -> list[Lane] | None:
@@ -32,6 +41,7 @@ class Applier:
         when the run had already ended (nothing recorded)."""
         metrics: dict[str, Any] = {"reads": (result.model_extra or {}).get("reads")}
         lanes: list[Lane] = []
+        queued = False
         with self.store.write() as db:
             run = self.store.runs.get(db, run_id)
             if run["status"] in ENDED:
@@ -41,40 +51,73 @@ class Applier:
                 # The failure reads in the plugin's logs too, where an admin looks first.
                 lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
             self.store.run_records.replace_logs(db, run_id, lines)
+            self.store.run_records.replace_actions(db, run_id, [])
             if result.ok and event is not None:
-                lanes = self._apply(db, run, result, event, metrics, len(lines))
+                keyed = self._outbox(db, run, result, event)
+                if keyed and self.platform.shares_store:
+                    lanes = self.deliver(db, run, keyed, self._at(event), metrics)
+                queued = bool(keyed) and not self.platform.shares_store
                 status = RunStatus.SUCCEEDED
             else:
-                self.store.run_records.replace_actions(db, run_id, [])
                 status = RunStatus.DEAD if dead else RunStatus.FAILED
             outcome = outcome or RunOutcome.of(result.status)
             self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,
-                                {key: value for key, value in metrics.items() if value})
+                                {name: value for name, value in metrics.items() if value})
         logs.run_ended(run_id, run["event_id"], run["plugin"], run["version"], run["project_id"], status, outcome,
                        result.duration_ms, run["attempts"])
+        if queued:
+            for callback in self.on_outbox:
+                callback()
         return lanes
 
-    def _apply(self, db: Any, run: Any, result: RunResult, event: dict[str, Any], metrics: dict[str, Any],
-               logged: int) -> list[Lane]:
-        """Check and apply a succeeded run's actions; record the events they cause."""
+    @staticmethod
+    def _at(event: dict[str, Any]) -> str | None:
+        return event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
+
+    def _outbox(self, db: Any, run: Any, result: RunResult, event: dict[str, Any]) -> list[tuple[int, Keyed]]:
+        """The run's actions through the policy into the outbox; returns those to deliver,
+        (seq, (key, action)), in order."""
+        from plugin_sdk.actions import dump_actions
+
+        wire = dump_actions(result.actions)
+        facts = self.platform.facts(*policy.named(wire))
+        reasons = [policy.refusal(action, event["project_id"], facts) for action in wire]
+        self.store.outbox.add(db, run["id"], [(seq, action, reason) for seq, (action, reason)
+                                              in enumerate(zip(wire, reasons))], self._at(event), now())
+        self.store.run_records.replace_actions(db, run["id"], [
+            (seq, action, ActionStatus.REJECTED, reason) for seq, (action, reason) in enumerate(zip(wire, reasons))
+            if reason is not None])
+        return [(seq, (key(run["id"], seq), action)) for seq, (action, reason)
+                in enumerate(zip(result.actions, reasons)) if reason is None]
+
+    def deliver(self, db: Any, run: Any, keyed: list[tuple[int, Keyed]], at: str | None,
+                metrics: dict[str, Any] | None = None) -> list[Lane]:
+        """Apply a run's pending outbox actions and record them applied, in ``db``'s
+        transaction (a platform sharing the store: its changes commit with them)."""
+        emitted = self.platform.apply([pair for _, pair in keyed], at=at, run_id=run["id"])
+        return self.delivered(db, run, keyed, emitted, metrics)
+
+    def delivered(self, db: Any, run: Any, keyed: list[tuple[int, Keyed]], emitted: list[dict[str, Any]],
+                  metrics: dict[str, Any] | None = None) -> list[Lane]:
+        """Record that the platform applied these outbox actions; the events the changes
+        emitted are recorded (their ids follow from the run's, so once)."""
         from plugin_sdk.actions import dump_actions
 
         run_id = run["id"]
-        checks = self.platform.check(db, event, dump_actions(result.actions))
-        self.store.run_records.replace_actions(
-            db, run_id, [(c.action, ActionStatus.REJECTED if c.reason else ActionStatus.APPLIED, c.reason)
-                         for c in checks])
-        at = event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
-        emitted = self.platform.apply(db, run_id, [c.action for c in checks if c.reason is None], at=at)
+        self.store.outbox.settle(db, [k for _, (k, _) in keyed], OutboxStatus.APPLIED)
+        for (seq, _), action in zip(keyed, dump_actions([a for _, (_, a) in keyed])):
+            self.store.run_records.add_action(db, run_id, seq, action, ActionStatus.APPLIED)
         if not emitted:
             return []
         lanes: list[Lane] = []
         chain = Chain.of_run(db, run, self.budget, self.store.events)
         for number, caused in enumerate(emitted):
             caused = {**caused, "id": f"{run_id}-e{number}", "cause": {"run_id": run_id, "plugin": run["plugin"]}}
-            lanes += self._record(db, caused, "platform", run_id, run["plugin"], chain.depth + 1, chain)
-        metrics["caused"] = chain.report.metrics()
-        self.store.run_records.replace_logs(db, run_id, chain.report.log_lines(chain.root_id), logged)
+            if not self.store.events.exists(db, caused["id"]):
+                lanes += self._record(db, caused, "platform", run_id, run["plugin"], chain.depth + 1, chain)
+        if metrics is not None:
+            metrics["caused"] = chain.report.metrics()
+        self.store.run_records.append_logs(db, run_id, chain.report.log_lines(chain.root_id))
         return lanes
 
     def dead_letter(self, run: Any, reason: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from plugin_runtime import logs
 from plugin_runtime.budget import Chain, queue_full
-from plugin_runtime.platforms.base import Platform
+from plugin_runtime.platforms.base import Mirror
 from plugin_runtime.scheduler import Lane, Scheduler
 from plugin_runtime.statuses import RunOutcome, RunStatus
 from plugin_runtime.store import Db, Store
@@ -36,9 +36,11 @@ def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | Non
 
 
 class Intake:
-    def __init__(self, store: Store, targets: Targets, platform: Platform, scheduler: Scheduler,
+    def __init__(self, store: Store, targets: Targets, mirror: Mirror | None, scheduler: Scheduler,
                  max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
-        self.store, self._targets, self.platform, self.scheduler = store, targets, platform, scheduler
+        """``mirror``: a platform keeping its own copy of what events say (embedded), told
+        in the transaction that stores each event."""
+        self.store, self._targets, self.mirror, self.scheduler = store, targets, mirror, scheduler
         self.max_queue, self.max_queue_per_project = max_queue, max_queue_per_project
 
     def submit(self, event: dict[str, Any], source: str = "webhook") -> bool:
@@ -47,7 +49,8 @@ class Intake:
         with self.store.write() as db:
             if self.store.events.exists(db, event["id"]):
                 return False
-            self.platform.ingest(db, event)
+            if self.mirror is not None:
+                self.mirror.mirror(event)
             runs = self.record(db, event, source, None, None, 0)
         self.scheduler.notify(runs)
         return True
@@ -70,9 +73,9 @@ class Intake:
         if chain is not None and not chain.admit(db, len(targets)):
             return []
         skipped = None if chain is None else self._queue_full(event["project_id"], len(targets), chain.queued)
-        if "context" not in event and event.get("asset_id"):
+        if "context" not in event and event.get("asset_id") and self.mirror is not None:
             # Recorded with what the plugin saw, so an export of it dry-runs the same way.
-            event = {**event, "context": self.platform.context(db, event)}
+            event = {**event, "context": self.mirror.snapshot(event)}
         root_id = event["id"] if chain is None else chain.root_id
         seq = self.store.events.insert(db, event, source, cause_run, cause_plugin, depth, root_id, now())
         lanes = []

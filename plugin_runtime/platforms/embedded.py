@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,13 +20,8 @@ from plugin_runtime.errors import (
     PlatformNotFound,
     PlatformRefused,
 )
-from plugin_runtime.limits import size_refusal
-from plugin_runtime.platforms.base import (
-    EVENT_FOR_LABEL,
-    STATUS_AFTER,
-    STATUS_FOR_LABEL,
-    ActionCheck,
-)
+from plugin_runtime.applier.policy import Facts
+from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_AFTER, STATUS_FOR_LABEL, Keyed
 from plugin_runtime.platforms import embedded_reads, marks
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
@@ -47,10 +42,44 @@ def new_id(kind: str) -> str:
 
 
 class EmbeddedPlatform:
-    """See the module docstring; every method taking ``db`` runs in the caller's transaction."""
+    """See the module docstring; every method taking ``db`` runs in the caller's transaction.
+    The port's methods (``facts``, ``apply``, ``mirror``, ``snapshot``) open their own, which
+    joins the runtime's when it has one open: its tables live in the runtime's database."""
+
+    #: Its changes commit with the run that causes them (``Platform.shares_store``).
+    shares_store = True
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    # The port ----------------------------------------------------------------------------
+
+    def facts(self, asset_ids: Collection[str], label_ids: Collection[str]) -> Facts:
+        with self.store.write() as db:
+            assets = {a: row[0] for a in asset_ids
+                      if (row := db.execute("SELECT project_id FROM assets WHERE id = ?", (a,)).fetchone())}
+            labels = {label: row[0] for label in label_ids
+                      if (row := db.execute("SELECT asset_id FROM labels WHERE id = ?", (label,)).fetchone())}
+        return Facts(assets, labels)
+
+    def apply(self, actions: Sequence[Keyed], at: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Apply actions whose keys it has not applied yet, recording their keys in the same
+        transaction as the changes: a redelivered action is a no-op."""
+        from plugin_sdk.actions import dump_actions
+
+        with self.store.write() as db:
+            fresh = [action for key, action in actions
+                     if db.execute("INSERT INTO applied_actions (key, applied_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                   (key, now())).rowcount == 1]
+            return self.apply_in(db, run_id, dump_actions(fresh), at) if fresh else []
+
+    def mirror(self, event: dict[str, Any]) -> None:
+        with self.store.write() as db:
+            self.ingest(db, event)
+
+    def snapshot(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self.store.write() as db:
+            return self.context(db, event)
 
     # Records ---------------------------------------------------------------------------
 
@@ -197,28 +226,10 @@ class EmbeddedPlatform:
 
     # Actions -----------------------------------------------------------------------------
 
-    def check(self, db: sqlite3.Connection, event: dict[str, Any], actions: list[dict[str, Any]]) -> list[ActionCheck]:
-        project_id = event["project_id"]
-        checks = []
-        for action in actions:
-            asset = db.execute("SELECT project_id FROM assets WHERE id = ?", (action["asset_id"],)).fetchone()
-            reason = None
-            if asset is None:
-                reason = f"asset {action['asset_id']!r} does not exist"
-            elif asset["project_id"] != project_id:
-                reason = f"asset {action['asset_id']!r} belongs to another project than the event's ({project_id!r})"
-            elif action["type"] == "create_issue":
-                label = db.execute("SELECT asset_id FROM labels WHERE id = ?", (action["label_id"],)).fetchone()
-                if label is None:
-                    reason = f"label {action['label_id']!r} does not exist"
-                elif label["asset_id"] != action["asset_id"]:
-                    reason = f"label {action['label_id']!r} belongs to another asset than {action['asset_id']!r}"
-            reason = reason or size_refusal(action)  # the dry-run applies the same check
-            checks.append(ActionCheck(action, reason))
-        return checks
-
-    def apply(self, db: sqlite3.Connection, run_id: str, actions: list[dict[str, Any]],
-              at: str | None = None) -> list[dict[str, Any]]:
+    def apply_in(self, db: sqlite3.Connection, run_id: str | None, actions: list[dict[str, Any]],
+                 at: str | None = None) -> list[dict[str, Any]]:
+        """Apply checked actions (wire form) in order, in the caller's transaction, as of
+        ``at``; returns the events the changes emit (without id)."""
         emitted: list[dict[str, Any]] = []
         # Marks are refreshed once per asset, after all the run's actions, within one budget:
         # a run appending 1,000 labels costs one refresh per asset, not one per label.

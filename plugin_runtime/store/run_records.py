@@ -19,11 +19,25 @@ class RunRecords:
         db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
                        [(run_id, first + i, *line) for i, line in enumerate(lines)])
 
-    def replace_actions(self, db: Db, run_id: str, actions: Iterable[tuple[dict[str, Any], str, str | None]]) -> None:
-        """The run's actions: (action in its wire form, status, reason), in order."""
+    def append_logs(self, db: Db, run_id: str, lines: list[LogLine]) -> None:
+        """Lines added to a run's logs after it finished (what its actions caused)."""
+        if lines:
+            first = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM run_logs WHERE run_id = ?", (run_id,)).fetchone()[0]
+            self.replace_logs(db, run_id, lines, first)
+
+    def replace_actions(self, db: Db, run_id: str,
+                        actions: Iterable[tuple[int, dict[str, Any], str, str | None]]) -> None:
+        """The run's actions settled when it finished: (seq, action in its wire form, status,
+        reason); an earlier attempt's are dropped."""
         db.execute("DELETE FROM run_actions WHERE run_id = ?", (run_id,))
         db.executemany("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
-                       [(run_id, i, dumps(action), status, reason) for i, (action, status, reason) in enumerate(actions)])
+                       [(run_id, seq, dumps(action), status, reason) for seq, action, status, reason in actions])
+
+    def add_action(self, db: Db, run_id: str, seq: int, action: dict[str, Any], status: str,
+                   reason: str | None = None) -> None:
+        """One action settled after its run finished (the platform applied or refused it)."""
+        db.execute("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)"
+                   " ON CONFLICT DO NOTHING", (run_id, seq, dumps(action), status, reason))
 
     def actions(self, db: Db, run_id: str) -> list[dict[str, Any]]:
         return [{"action": loads(r["action"]), "status": r["status"], "reason": r["reason"]}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from plugin_runtime.store.activations import Activations
 from plugin_runtime.store.events import Events
+from plugin_runtime.store.outbox import Outbox
 from plugin_runtime.store.plugins import Plugins
 from plugin_runtime.store.run_records import RunRecords
 from plugin_runtime.store.runs import Runs
@@ -216,6 +217,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN next_attempt_at TEXT;
     CREATE INDEX runs_lane ON runs (plugin, version, project_id, event_seq) WHERE status IN ('pending', 'running');
     """,
+    # 8: the applier's outbox (a run's actions on their way to the platform, each with its
+    # idempotency key), and the keys the embedded platform applied (a redelivery is a no-op)
+    """
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,              -- run_id:seq
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        at TEXT,                           -- the time of the event the run answered
+        status TEXT NOT NULL,              -- pending, applied, rejected, failed
+        reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_pending ON outbox (next_attempt_at, run_id, seq) WHERE status = 'pending';
+    CREATE TABLE applied_actions (
+        key TEXT PRIMARY KEY,
+        applied_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -228,6 +250,7 @@ class Store:
     run_records = RunRecords()
     plugins = Plugins()
     activations = Activations()
+    outbox = Outbox()
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from plugin_runtime.applier import policy
 from plugin_runtime.platforms.embedded import EmbeddedPlatform, PlatformError
 from plugin_runtime.store import Store
 
@@ -40,7 +41,7 @@ def test_submissions_and_actions_move_the_asset_as_the_platform_does(platform) -
         event = embedded.submit_label(db, "proj", "car-1", {"jsonResponse": color("RED"), "authorId": "ana"})
     assert event["type"] == "onSubmit" and asset(platform)["status"] == "LABELED"
     with store.write() as db:
-        emitted = embedded.apply(db, "run-1", [
+        emitted = embedded.apply_in(db, "run-1", [
             {"type": "update_asset", "asset_id": "car-1", "json_metadata": {"replaced": 1}, "priority": 7},
             {"type": "send_back_to_queue", "asset_id": "car-1"},
             {"type": "create_issue", "asset_id": "car-1", "label_id": event["label"]["id"], "text": "why red?",
@@ -52,7 +53,7 @@ def test_submissions_and_actions_move_the_asset_as_the_platform_does(platform) -
     assert [(i["text"], i["status"]) for i in state["issues"]] == [("why red?", "OPEN")]
     assert [e["type"] for e in emitted] == ["onSendBackToQueue"]
     with store.write() as db:
-        embedded.apply(db, "run-2", [{"type": "add_to_review", "asset_id": "car-1"}])
+        embedded.apply_in(db, "run-2", [{"type": "add_to_review", "asset_id": "car-1"}])
         review = embedded.submit_label(db, "proj", "car-1", {"jsonResponse": color("RED"), "labelType": "REVIEW"})
     assert review["type"] == "onReview" and asset(platform)["status"] == "REVIEWED"
 
@@ -60,7 +61,7 @@ def test_submissions_and_actions_move_the_asset_as_the_platform_does(platform) -
 def test_the_inference_mark_follows_the_seed_flow(platform) -> None:
     embedded, store = platform
     with store.write() as db:
-        embedded.apply(db, "run", [{"type": "append_label", "asset_id": "car-1", "json_response": color("WHITE"),
+        embedded.apply_in(db, "run", [{"type": "append_label", "asset_id": "car-1", "json_response": color("WHITE"),
                                     "label_type": "INFERENCE", "model_name": "model-v1"}])
         embedded.submit_label(db, "proj", "car-1", {"jsonResponse": color("WHITE"), "authorId": "ana"})
     assert asset(platform)["inferenceMark"] == 1.0
@@ -84,7 +85,7 @@ def test_consensus_and_honeypot_marks(platform) -> None:
         embedded.submit_label(db, "proj", "car-1", {"jsonResponse": color("BLUE"), "authorId": "bob"})
     assert asset(platform)["consensusMark"] < 1.0  # bob's latest label now disagrees
     with store.write() as db:
-        embedded.apply(db, "run", [{"type": "update_asset", "asset_id": "car-1", "is_honeypot": True},
+        embedded.apply_in(db, "run", [{"type": "update_asset", "asset_id": "car-1", "is_honeypot": True},
                                    {"type": "append_label", "asset_id": "car-1", "json_response": color("RED"),
                                     "label_type": "REVIEW", "model_name": None}])
     marks = {l["authorId"]: l["honeypotMark"] for l in asset(platform)["labels"] if l["labelType"] == "DEFAULT"}
@@ -106,13 +107,15 @@ def test_checks_name_what_is_wrong(platform) -> None:
         embedded.create_project(db, "other")
         embedded.create_asset(db, "other", {"id": "theirs"})
         label = embedded.submit_label(db, "other", "theirs", {"jsonResponse": {}})["label"]
-        checks = embedded.check(db, {"project_id": "proj"}, [
-            {"type": "add_to_review", "asset_id": "theirs"},
-            {"type": "add_to_review", "asset_id": "ghost"},
-            {"type": "create_issue", "asset_id": "car-1", "label_id": label["id"], "text": "x"},
-            {"type": "update_asset", "asset_id": "car-1", "json_metadata": {"x": "y" * 70_000}},
-            {"type": "add_to_review", "asset_id": "car-1"},
-        ])
-    reasons = [c.reason for c in checks]
+    # The applier's policy over what the platform knows of the records the actions name.
+    actions = [
+        {"type": "add_to_review", "asset_id": "theirs"},
+        {"type": "add_to_review", "asset_id": "ghost"},
+        {"type": "create_issue", "asset_id": "car-1", "label_id": label["id"], "text": "x"},
+        {"type": "update_asset", "asset_id": "car-1", "json_metadata": {"x": "y" * 70_000}},
+        {"type": "add_to_review", "asset_id": "car-1"},
+    ]
+    facts = embedded.facts(*policy.named(actions))
+    reasons = [policy.refusal(action, "proj", facts) for action in actions]
     assert "another project" in reasons[0] and "does not exist" in reasons[1]
     assert "another asset" in reasons[2] and "over the limit" in reasons[3] and reasons[4] is None

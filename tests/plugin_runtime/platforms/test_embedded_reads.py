@@ -37,7 +37,7 @@ def platform(tmp_path: Path):
                     embedded.insert_label(db, project, asset_id, label)
                 label_id = db.execute("SELECT id FROM labels WHERE asset_id = ? ORDER BY seq", (asset_id,)).fetchone()[0]
                 for text, kind, state in [("first", "ISSUE", "OPEN"), ("second", "QUESTION", "SOLVED")][: number % 3]:
-                    embedded.apply(db, "run-x", [{"type": "create_issue", "asset_id": asset_id, "label_id": label_id,
+                    embedded.apply_in(db, "run-x", [{"type": "create_issue", "asset_id": asset_id, "label_id": label_id,
                                                   "text": text}])
                     db.execute("UPDATE issues SET type = ?, status = ? WHERE text = ? AND asset_id = ?",
                                (kind, state, text, asset_id))

@@ -1,0 +1,59 @@
+"""The applier's outbox: a run's actions on their way to the platform, each with its
+idempotency key (``run_id:seq``), so a platform that is slow or down is retried without
+applying anything twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from plugin_runtime.statuses import OutboxStatus
+from plugin_runtime.store.codec import Db, dumps, loads
+
+
+def key(run_id: str, seq: int) -> str:
+    return f"{run_id}:{seq}"
+
+
+class Outbox:
+    def add(self, db: Db, run_id: str, actions: Iterable[tuple[int, dict[str, Any], str | None]], at: str | None,
+            created_at: str) -> None:
+        """A finishing run's actions: (seq, action in its wire form, why the policy refuses it
+        or None: pending). An earlier attempt's rows of the run are replaced."""
+        db.execute("DELETE FROM outbox WHERE run_id = ?", (run_id,))
+        db.executemany(
+            "INSERT INTO outbox (key, run_id, seq, action, at, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(key(run_id, seq), run_id, seq, dumps(action), at,
+              OutboxStatus.REJECTED if reason else OutboxStatus.PENDING, reason, created_at)
+             for seq, action, reason in actions])
+
+    def pending_of_run(self, db: Db, run_id: str) -> list[dict[str, Any]]:
+        return [_row(r) for r in db.execute(
+            "SELECT * FROM outbox WHERE run_id = ? AND status = 'pending' ORDER BY seq", (run_id,))]
+
+    def due(self, db: Db, at: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Pending rows whose time has come, oldest runs first, each run's in order."""
+        return [_row(r) for r in db.execute(
+            "SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            " ORDER BY created_at, run_id, seq LIMIT ?", (at, limit))]
+
+    def next_due(self, db: Db) -> str | None:
+        """When the next pending row may be sent (None: none pending)."""
+        row = db.execute("SELECT MIN(COALESCE(next_attempt_at, '')) FROM outbox WHERE status = 'pending'").fetchone()
+        return None if row is None else row[0]
+
+    def settle(self, db: Db, keys: Iterable[str], status: OutboxStatus, reason: str | None = None) -> None:
+        db.executemany("UPDATE outbox SET status = ?, reason = ? WHERE key = ?",
+                       [(status, reason, k) for k in keys])
+
+    def failed_attempt(self, db: Db, keys: Iterable[str], reason: str, not_before: str) -> None:
+        db.executemany("UPDATE outbox SET attempts = attempts + 1, reason = ?, next_attempt_at = ? WHERE key = ?",
+                       [(reason, not_before, k) for k in keys])
+
+    def count(self, db: Db, status: OutboxStatus) -> int:
+        return db.execute("SELECT COUNT(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {"key": row["key"], "run_id": row["run_id"], "seq": row["seq"], "action": loads(row["action"]),
+            "at": row["at"], "attempts": row["attempts"]}
