@@ -1,5 +1,5 @@
 """Events in: signed webhooks checked (``webhooks``), events stored with their planned runs
-(``intake``)."""
+(``intake``), then handed to the scheduler."""
 
 from plugin_runtime.intake.intake import MAX_DEPTH, Intake, plan
 

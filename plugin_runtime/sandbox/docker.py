@@ -185,8 +185,22 @@ class _Container:
             )
         except Exception as error:
             raise SandboxUnavailable(f"cannot create a container from {image}: {error}") from error
-        self.stream = _AttachedStream(self.container.id, client.api.api_version, limits.max_log_bytes)
-        self.container.start()
+        try:
+            self.stream = _AttachedStream(self.container.id, client.api.api_version, limits.max_log_bytes)
+            try:
+                self.container.start()
+            except BaseException:
+                self.stream.close()
+                raise
+        except BaseException as error:
+            # Created but not started: removed here, since the sweep spares a live owner's.
+            try:
+                self.container.remove(force=True)
+            except Exception:
+                pass
+            if isinstance(error, Exception) and not isinstance(error, SandboxUnavailable):
+                raise SandboxUnavailable(f"cannot start a container from {image}: {error}") from error
+            raise
         self.exit_code: int | None = None
         self.oom = False
         self.removed = False
