@@ -17,7 +17,7 @@ from typing import Any
 from plugin_runtime.applier.applier import Applier
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.statuses import ActionStatus, OutboxStatus
-from plugin_runtime.store.codec import later, now, seconds_until
+from plugin_runtime.store.codec import later, seconds_until
 from plugin_sdk.actions import ACTIONS
 
 _log = logging.getLogger(__name__)
@@ -46,24 +46,28 @@ class Drainer:
     def _loop(self) -> None:
         while not self._stopping:
             try:
-                self.drain()
-                due = self.store.outbox.next_due(self.store.read())
+                wait = self.drain()
             except Exception:  # the store itself failed: look again a little later
                 _log.exception("the outbox could not be drained")
-                due = later(self.retry_base_s)
-            wait = None if due is None else max(0.0, seconds_until(due or None))
+                wait = self.retry_base_s
             self._wake.wait(wait)
             self._wake.clear()
 
-    def drain(self) -> None:
-        """Send every due row, run by run, until none is left or the platform fails."""
+    def drain(self) -> float | None:
+        """Send the pending rows in order, run by run, until none is left (None) or the next
+        one must wait (the seconds until its next attempt): nothing overtakes a failed row."""
         while not self._stopping:
-            rows = self.store.outbox.due(self.store.read(), now())
+            rows = self.store.outbox.pending(self.store.read())
             if not rows:
-                return
+                return None
             for run_id, group in itertools.groupby(rows, key=lambda row: row["run_id"]):
-                if not self._send(run_id, list(group)):
-                    return
+                batch = list(group)
+                wait = seconds_until(batch[0]["next_attempt_at"])
+                if wait > 0:
+                    return wait
+                if not self._send(run_id, batch):
+                    return max(0.0, seconds_until(self.store.outbox.pending(self.store.read(), 1)[0]["next_attempt_at"]))
+        return None
 
     def _send(self, run_id: str, rows: list[dict[str, Any]]) -> bool:
         """Deliver one run's due rows; False when the platform failed (try again later)."""

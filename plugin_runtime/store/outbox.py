@@ -31,16 +31,10 @@ class Outbox:
         return [_row(r) for r in db.execute(
             "SELECT * FROM outbox WHERE run_id = ? AND status = 'pending' ORDER BY seq", (run_id,))]
 
-    def due(self, db: Db, at: str, limit: int = 100) -> list[dict[str, Any]]:
-        """Pending rows whose time has come, oldest runs first, each run's in order."""
+    def pending(self, db: Db, limit: int = 100) -> list[dict[str, Any]]:
+        """Pending rows in the order they are sent: oldest runs first, each run's in order."""
         return [_row(r) for r in db.execute(
-            "SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-            " ORDER BY created_at, run_id, seq LIMIT ?", (at, limit))]
-
-    def next_due(self, db: Db) -> str | None:
-        """When the next pending row may be sent (None: none pending)."""
-        row = db.execute("SELECT MIN(COALESCE(next_attempt_at, '')) FROM outbox WHERE status = 'pending'").fetchone()
-        return None if row is None else row[0]
+            "SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, run_id, seq LIMIT ?", (limit,))]
 
     def settle(self, db: Db, keys: Iterable[str], status: OutboxStatus, reason: str | None = None) -> None:
         db.executemany("UPDATE outbox SET status = ?, reason = ? WHERE key = ?",
@@ -50,10 +44,7 @@ class Outbox:
         db.executemany("UPDATE outbox SET attempts = attempts + 1, reason = ?, next_attempt_at = ? WHERE key = ?",
                        [(reason, not_before, k) for k in keys])
 
-    def count(self, db: Db, status: OutboxStatus) -> int:
-        return db.execute("SELECT COUNT(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
-
 
 def _row(row: Any) -> dict[str, Any]:
     return {"key": row["key"], "run_id": row["run_id"], "seq": row["seq"], "action": loads(row["action"]),
-            "at": row["at"], "attempts": row["attempts"]}
+            "at": row["at"], "attempts": row["attempts"], "next_attempt_at": row["next_attempt_at"]}

@@ -232,7 +232,7 @@ MIGRATIONS: list[str] = [
         next_attempt_at TEXT,
         created_at TEXT NOT NULL
     );
-    CREATE INDEX outbox_pending ON outbox (next_attempt_at, run_id, seq) WHERE status = 'pending';
+    CREATE INDEX outbox_pending ON outbox (created_at, run_id, seq) WHERE status = 'pending';
     CREATE TABLE applied_actions (
         key TEXT PRIMARY KEY,
         applied_at TEXT NOT NULL
