@@ -42,6 +42,8 @@ class Applier:
         metrics: dict[str, Any] = {"reads": (result.model_extra or {}).get("reads")}
         lanes: list[Lane] = []
         queued = False
+        # Asked before the transaction: a platform of its own may be slow to answer.
+        reasons = self._refusals(result, event) if result.ok and event is not None else []
         with self.store.write() as db:
             run = self.store.runs.get(db, run_id)
             if run["status"] in ENDED:
@@ -53,7 +55,7 @@ class Applier:
             self.store.run_records.replace_logs(db, run_id, lines)
             self.store.run_records.replace_actions(db, run_id, [])
             if result.ok and event is not None:
-                keyed = self._outbox(db, run, result, event)
+                keyed = self._outbox(db, run, result, reasons, self._at(event))
                 if keyed and self.platform.shares_store:
                     lanes = self.deliver(db, run, keyed, self._at(event), metrics)
                 queued = bool(keyed) and not self.platform.shares_store
@@ -74,16 +76,23 @@ class Applier:
     def _at(event: dict[str, Any]) -> str | None:
         return event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
 
-    def _outbox(self, db: Any, run: Any, result: RunResult, event: dict[str, Any]) -> list[tuple[int, Keyed]]:
-        """The run's actions through the policy into the outbox; returns those to deliver,
-        (seq, (key, action)), in order."""
+    def _refusals(self, result: RunResult, event: dict[str, Any]) -> list[str | None]:
+        """Why the policy refuses each of the run's actions (None: it goes to the platform)."""
         from plugin_sdk.actions import dump_actions
 
         wire = dump_actions(result.actions)
         facts = self.platform.facts(*policy.named(wire))
-        reasons = [policy.refusal(action, event["project_id"], facts) for action in wire]
+        return [policy.refusal(action, event["project_id"], facts) for action in wire]
+
+    def _outbox(self, db: Any, run: Any, result: RunResult, reasons: list[str | None],
+                at: str | None) -> list[tuple[int, Keyed]]:
+        """The run's actions into the outbox; returns those to deliver, (seq, (key, action)),
+        in order."""
+        from plugin_sdk.actions import dump_actions
+
+        wire = dump_actions(result.actions)
         self.store.outbox.add(db, run["id"], [(seq, action, reason) for seq, (action, reason)
-                                              in enumerate(zip(wire, reasons))], self._at(event), now())
+                                              in enumerate(zip(wire, reasons))], at, now())
         self.store.run_records.replace_actions(db, run["id"], [
             (seq, action, ActionStatus.REJECTED, reason) for seq, (action, reason) in enumerate(zip(wire, reasons))
             if reason is not None])

@@ -55,11 +55,11 @@ class EmbeddedPlatform:
     # The port ----------------------------------------------------------------------------
 
     def facts(self, asset_ids: Collection[str], label_ids: Collection[str]) -> Facts:
-        with self.store.write() as db:
-            assets = {a: row[0] for a in asset_ids
-                      if (row := db.execute("SELECT project_id FROM assets WHERE id = ?", (a,)).fetchone())}
-            labels = {label: row[0] for label in label_ids
-                      if (row := db.execute("SELECT asset_id FROM labels WHERE id = ?", (label,)).fetchone())}
+        db = self.store.read()
+        assets = {a: row[0] for a in asset_ids
+                  if (row := db.execute("SELECT project_id FROM assets WHERE id = ?", (a,)).fetchone())}
+        labels = {label: row[0] for label in label_ids
+                  if (row := db.execute("SELECT asset_id FROM labels WHERE id = ?", (label,)).fetchone())}
         return Facts(assets, labels)
 
     def apply(self, actions: Sequence[Keyed], at: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
