@@ -43,7 +43,7 @@ class Applier:
         lanes: list[Lane] = []
         queued = False
         # Asked before the transaction: a platform of its own may be slow to answer.
-        reasons = self._refusals(result, event) if result.ok and event is not None else []
+        wire, reasons = self._refusals(result, event) if result.ok and event is not None else ([], [])
         with self.store.write() as db:
             run = self.store.runs.get(db, run_id)
             if run["status"] in ENDED:
@@ -55,7 +55,7 @@ class Applier:
             self.store.run_records.replace_logs(db, run_id, lines)
             self.store.run_records.replace_actions(db, run_id, [])
             if result.ok and event is not None:
-                keyed = self._outbox(db, run, result, reasons, self._at(event))
+                keyed = self._outbox(db, run, result, wire, reasons, self._at(event))
                 if keyed and self.platform.shares_store:
                     lanes = self.deliver(db, run, keyed, self._at(event), metrics)
                 queued = bool(keyed) and not self.platform.shares_store
@@ -76,21 +76,19 @@ class Applier:
     def _at(event: dict[str, Any]) -> str | None:
         return event.get("occurred_at") or (event.get("label") or {}).get("createdAt")
 
-    def _refusals(self, result: RunResult, event: dict[str, Any]) -> list[str | None]:
-        """Why the policy refuses each of the run's actions (None: it goes to the platform)."""
+    def _refusals(self, result: RunResult, event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str | None]]:
+        """The run's actions in their wire form, and why the policy refuses each (None: it
+        goes to the platform)."""
         from plugin_sdk.actions import dump_actions
 
         wire = dump_actions(result.actions)
         facts = self.platform.facts(*policy.named(wire))
-        return [policy.refusal(action, event["project_id"], facts) for action in wire]
+        return wire, [policy.refusal(action, event["project_id"], facts) for action in wire]
 
-    def _outbox(self, db: Any, run: Any, result: RunResult, reasons: list[str | None],
+    def _outbox(self, db: Any, run: Any, result: RunResult, wire: list[dict[str, Any]], reasons: list[str | None],
                 at: str | None) -> list[tuple[int, Keyed]]:
         """The run's actions into the outbox; returns those to deliver, (seq, (key, action)),
         in order."""
-        from plugin_sdk.actions import dump_actions
-
-        wire = dump_actions(result.actions)
         self.store.outbox.add(db, run["id"], [(seq, action, reason) for seq, (action, reason)
                                               in enumerate(zip(wire, reasons))], at, now())
         self.store.run_records.replace_actions(db, run["id"], [
@@ -114,8 +112,9 @@ class Applier:
 
         run_id = run["id"]
         self.store.outbox.settle(db, [k for _, (k, _) in keyed], OutboxStatus.APPLIED)
-        for (seq, _), action in zip(keyed, dump_actions([a for _, (_, a) in keyed])):
-            self.store.run_records.add_action(db, run_id, seq, action, ActionStatus.APPLIED)
+        self.store.run_records.add_actions(db, run_id, [
+            (seq, action, ActionStatus.APPLIED, None)
+            for (seq, _), action in zip(keyed, dump_actions([a for _, (_, a) in keyed]))])
         if not emitted:
             return []
         lanes: list[Lane] = []

@@ -101,5 +101,5 @@ class Drainer:
         _log.error("outbox: run %s's actions failed for good: %s", run_id, reason)
         with self.store.write() as db:
             self.store.outbox.settle(db, [row["key"] for row in rows], OutboxStatus.FAILED, reason)
-            for row in rows:
-                self.store.run_records.add_action(db, run_id, row["seq"], row["action"], ActionStatus.REJECTED, reason)
+            self.store.run_records.add_actions(
+                db, run_id, [(row["seq"], row["action"], ActionStatus.REJECTED, reason) for row in rows])

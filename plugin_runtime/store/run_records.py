@@ -33,11 +33,12 @@ class RunRecords:
         db.executemany("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
                        [(run_id, seq, dumps(action), status, reason) for seq, action, status, reason in actions])
 
-    def add_action(self, db: Db, run_id: str, seq: int, action: dict[str, Any], status: str,
-                   reason: str | None = None) -> None:
-        """One action settled after its run finished (the platform applied or refused it)."""
-        db.execute("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)"
-                   " ON CONFLICT DO NOTHING", (run_id, seq, dumps(action), status, reason))
+    def add_actions(self, db: Db, run_id: str, actions: Iterable[tuple[int, dict[str, Any], str, str | None]]) -> None:
+        """Actions settled after their run finished (the platform applied or refused them):
+        (seq, action in its wire form, status, reason)."""
+        db.executemany("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)"
+                       " ON CONFLICT DO NOTHING",
+                       [(run_id, seq, dumps(action), status, reason) for seq, action, status, reason in actions])
 
     def actions(self, db: Db, run_id: str) -> list[dict[str, Any]]:
         return [{"action": loads(r["action"]), "status": r["status"], "reason": r["reason"]}

@@ -45,10 +45,10 @@ class Runs:
             f"SELECT DISTINCT plugin, version, project_id FROM runs WHERE status IN {_QUEUED_SQL}")]
 
     def head(self, db: Db, plugin: str, version: int, project_id: str) -> Any:
-        """A lane's first queued run in event order."""
+        """A lane's first queued run in event order (a lane has one run per event)."""
         return db.execute(
             f"SELECT * FROM runs WHERE plugin = ? AND version = ? AND project_id = ? AND status IN {_QUEUED_SQL}"
-            " ORDER BY event_seq, id LIMIT 1", (plugin, version, project_id)).fetchone()
+            " ORDER BY event_seq LIMIT 1", (plugin, version, project_id)).fetchone()
 
     def claim(self, db: Db, run_id: str, at: str) -> bool:
         """Running, one attempt more; False when it is no longer queued."""

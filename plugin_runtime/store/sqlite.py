@@ -238,6 +238,10 @@ MIGRATIONS: list[str] = [
         applied_at TEXT NOT NULL
     );
     """,
+    # 9: a run's outbox rows found by their run (finishing a run replaced them by a scan)
+    """
+    CREATE INDEX outbox_run ON outbox (run_id, seq);
+    """,
 ]
 
 
