@@ -23,3 +23,4 @@ def docker_client():
         pytest.fail(str(error), pytrace=False)
     yield client
     client.close()
+

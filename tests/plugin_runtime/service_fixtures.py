@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ import uvicorn
 
 from plugin_runtime.api import create_app
 from plugin_runtime.config import Settings
+from plugin_runtime.registry import Registry
+from plugin_runtime.sandbox.manager import SandboxManager
 from plugin_runtime.server import Runtime
+from plugin_runtime.source import load_source
 from plugin_runtime.webhooks import headers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,3 +110,16 @@ def stop_service(service: Service) -> None:
     service.server.should_exit = True
     time.sleep(0.1)
     service.runtime.close()
+
+
+def active_plugin(store: Any, read: Callable[..., Any], folder: Path, project: str) -> tuple[Registry, SandboxManager]:
+    """A registry on ``store`` with the plugin in ``folder`` uploaded as ``checker``, built
+    for the process sandbox and active on ``project``, and that sandbox manager."""
+    registry: Registry | None = None
+    sandboxes = SandboxManager("process", lambda n, v: registry.version(n, v),  # type: ignore[union-attr]
+                               lambda n, v: registry.archive(n, v), read)  # type: ignore[union-attr]
+    registry = Registry(store, sandboxes.build)
+    registry.upload("checker", load_source(folder), create=True)
+    assert registry.wait("checker", 1, 60)["status"] == "active"
+    registry.activate("checker", project)
+    return registry, sandboxes

@@ -16,10 +16,10 @@ from plugin_runtime.dispatcher import Dispatcher
 from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
-from plugin_runtime.source import load_source
 from plugin_runtime.store import Store
 from plugin_sdk.results import LogRecord, RunResult
 from plugin_sdk.testing import make_event
+from tests.plugin_runtime.service_fixtures import active_plugin
 
 PLUGIN = """
     from plugin_sdk import PluginCore
@@ -46,13 +46,7 @@ def lane(tmp_path: Path, write_plugin) -> Iterator[Callable[..., tuple[Dispatche
     def make(faults: Faults, max_attempts: int = 3) -> tuple[Dispatcher, Store, list[str]]:
         store = Store(tmp_path / f"runtime-{len(made)}.db")
         platform = EmbeddedPlatform(store)
-        registry: Registry | None = None
-        sandboxes = SandboxManager("process", lambda n, v: registry.version(n, v),  # type: ignore[union-attr]
-                                   lambda n, v: registry.archive(n, v), platform.read)  # type: ignore[union-attr]
-        registry = Registry(store, sandboxes.build)
-        registry.upload("checker", load_source(write_plugin(tmp_path, PLUGIN)), create=True)
-        assert registry.wait("checker", 1, 60)["status"] == "active"
-        registry.activate("checker", PROJECT)
+        registry, sandboxes = active_plugin(store, platform.read, write_plugin(tmp_path, PLUGIN), PROJECT)
         seen: list[str] = []
         raised: set[str] = set()
 

@@ -17,12 +17,10 @@ import pytest
 from plugin_runtime.dispatcher import Dispatcher
 from plugin_runtime.platforms.base import Keyed
 from plugin_runtime.platforms.embedded import EmbeddedPlatform
-from plugin_runtime.registry import Registry
-from plugin_runtime.sandbox.manager import SandboxManager
-from plugin_runtime.source import load_source
 from plugin_runtime.store import Store
 from plugin_sdk.actions import AddToReview, CreateIssue
 from plugin_sdk.testing import make_event
+from tests.plugin_runtime.service_fixtures import active_plugin
 
 PLUGIN = """
     from plugin_sdk import PluginCore
@@ -67,13 +65,7 @@ def remote(tmp_path: Path, write_plugin) -> Iterator[tuple[Dispatcher, Store, Re
     with remote_store.write() as db:
         platform.create_project(db, PROJECT)
         platform.create_asset(db, PROJECT, {"id": "asset-1"})
-    registry: Registry | None = None
-    sandboxes = SandboxManager("process", lambda n, v: registry.version(n, v),  # type: ignore[union-attr]
-                               lambda n, v: registry.archive(n, v), platform.read)  # type: ignore[union-attr]
-    registry = Registry(store, sandboxes.build)
-    registry.upload("checker", load_source(write_plugin(tmp_path, PLUGIN)), create=True)
-    assert registry.wait("checker", 1, 60)["status"] == "active"
-    registry.activate("checker", PROJECT)
+    registry, sandboxes = active_plugin(store, platform.read, write_plugin(tmp_path, PLUGIN), PROJECT)
     dispatcher = Dispatcher(store, registry, platform, sandboxes.run, concurrency=2, retry_base_s=0.05)
     yield dispatcher, store, platform
     dispatcher.close()
