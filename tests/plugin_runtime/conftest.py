@@ -23,4 +23,3 @@ def docker_client():
         pytest.fail(str(error), pytrace=False)
     yield client
     client.close()
-
