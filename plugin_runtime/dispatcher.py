@@ -90,7 +90,7 @@ class Dispatcher:
         db = self.store.read()
         if run["status"] in ENDED:
             return Step.DONE
-        version = self.store.plugins.version(db, run["plugin"], run["version"])
+        version = self.store.plugins.version_state(db, run["plugin"], run["version"])
         if version is None or version["status"] == VersionStatus.FAILED:
             reason = "the plugin was deleted" if version is None else f"the build failed: {version['build_error']}"
             self._finish(run, RunResult(event_id=run["event_id"], status=Status.ERROR, error=reason), None,

@@ -53,14 +53,14 @@ class Applier:
                 # The failure reads in the plugin's logs too, where an admin looks first.
                 lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
             self.store.run_records.replace_logs(db, run_id, lines)
-            self.store.run_records.replace_actions(db, run_id, [])
-            if result.ok and event is not None:
+            if result.ok and event is not None:  # its actions replace an earlier attempt's (_outbox)
                 keyed = self._outbox(db, run, result, wire, reasons, self._at(event))
                 if keyed and self.platform.shares_store:
                     lanes = self.deliver(db, run, keyed, self._at(event), metrics)
                 queued = bool(keyed) and not self.platform.shares_store
                 status = RunStatus.SUCCEEDED
             else:
+                self.store.run_records.replace_actions(db, run_id, [])
                 status = RunStatus.DEAD if dead else RunStatus.FAILED
             outcome = outcome or RunOutcome.of(result.status)
             self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,

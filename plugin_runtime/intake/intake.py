@@ -7,7 +7,8 @@ counted against their root event's budget and the queues.
 
 from __future__ import annotations
 
-import uuid
+import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from plugin_runtime.store import Db, Store
 from plugin_runtime.store.codec import now
 from plugin_sdk.subscriptions import subscribed
 
+#: Run ids drawn from the OS's random source at a time.
+RUN_ID_BATCH = 256
 #: Events caused by plugins' actions stop triggering runs past this depth.
 MAX_DEPTH = 3
 #: The plugins active on a project, each with its version and subscriptions.
@@ -35,6 +38,22 @@ def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | Non
     return [t for t in targets if t["plugin"] != cause_plugin and subscribed(t["subscriptions"], event_type)]
 
 
+class RunIds:
+    """Unpredictable run ids (caused events' ids derive from them), drawn from the OS in
+    batches: a draw gives up the GIL, and the intake draws while it holds the store's writer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hex, self._next = "", 0
+
+    def new(self) -> str:
+        with self._lock:
+            if self._next == len(self._hex):
+                self._hex, self._next = os.urandom(8 * RUN_ID_BATCH).hex(), 0
+            start, self._next = self._next, self._next + 16
+            return f"run-{self._hex[start:self._next]}"
+
+
 class Intake:
     def __init__(self, store: Store, targets: Targets, mirror: Mirror | None, scheduler: Scheduler,
                  max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
@@ -42,6 +61,7 @@ class Intake:
         in the transaction that stores each event."""
         self.store, self._targets, self.mirror, self.scheduler = store, targets, mirror, scheduler
         self.max_queue, self.max_queue_per_project = max_queue, max_queue_per_project
+        self.run_ids = RunIds()
 
     def submit(self, event: dict[str, Any], source: str = "webhook") -> bool:
         """Store a validated event (making what it refers to known to the platform) and plan
@@ -80,7 +100,7 @@ class Intake:
         seq = self.store.events.insert(db, event, source, cause_run, cause_plugin, depth, root_id, now())
         lanes = []
         for target in targets:
-            run_id = f"run-{uuid.uuid4().hex[:16]}"
+            run_id = self.run_ids.new()
             lane = (target["plugin"], target["version"], event["project_id"])
             if skipped:
                 self.store.runs.insert(db, run_id, event["id"], seq, *lane, event.get("asset_id"), now(), root_id,

@@ -69,4 +69,4 @@ class StoreRunQueue:
             self.store.runs.reschedule(db, run_id, reason, later(delay_s))
 
     def pending(self, project_id: str | None = None) -> int:
-        return self.store.runs.count_queued(self.store.read(), project_id)
+        return self.store.queued.count(project_id)

@@ -46,6 +46,12 @@ class Plugins:
     def version(self, db: Db, name: str, version: int) -> Any:
         return db.execute("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?", (name, version)).fetchone()
 
+    def version_state(self, db: Db, name: str, version: int) -> Any:
+        """A version's status and build error alone: every run asks, and the row holds the
+        upload's archive."""
+        return db.execute("SELECT status, build_error FROM plugin_versions WHERE plugin = ? AND version = ?",
+                          (name, version)).fetchone()
+
     def version_numbers(self, db: Db, name: str) -> list[int]:
         return [r[0] for r in db.execute("SELECT version FROM plugin_versions WHERE plugin = ? ORDER BY version", (name,))]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from plugin_runtime.statuses import QUEUED, ActionStatus, RunStatus, placeholders
@@ -17,7 +18,14 @@ _REJECTED = (f"(SELECT COUNT(*) FROM run_actions a WHERE a.run_id = runs.id AND 
              " AS rejected")
 
 
+#: Told (connection, project, +1 or -1) when a run enters or leaves the queue.
+QueueMoved = Callable[[Db, str, int], None]
+
+
 class Runs:
+    def __init__(self, moved: QueueMoved | None = None) -> None:
+        self._moved = moved or (lambda db, project_id, delta: None)
+
     def insert(self, db: Db, run_id: str, event_id: str, event_seq: int, plugin: str, version: int, project_id: str,
                asset_id: str | None, created_at: str, root_id: str | None = None,
                skipped: tuple[str, str] | None = None) -> None:
@@ -29,6 +37,8 @@ class Runs:
             (run_id, event_id, event_seq, plugin, version, project_id, asset_id,
              RunStatus.SKIPPED if skipped else RunStatus.PENDING, created_at, root_id, outcome, error,
              created_at if skipped else None))
+        if not skipped:
+            self._moved(db, project_id, 1)
 
     def get(self, db: Db, run_id: str) -> Any:
         return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -63,19 +73,34 @@ class Runs:
 
     def requeue(self, db: Db, run_id: str) -> None:
         """Pending again, at once (``runs retry``)."""
+        before = db.execute("SELECT status, project_id FROM runs WHERE id = ?", (run_id,)).fetchone()
         db.execute("UPDATE runs SET status = ?, outcome = NULL, error = NULL, next_attempt_at = NULL WHERE id = ?",
                    (RunStatus.PENDING, run_id))
+        if before is not None and before["status"] not in QUEUED:
+            self._moved(db, before["project_id"], 1)
 
     def end(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None, at: str,
             duration_ms: float | None, metrics: dict[str, Any]) -> None:
-        db.execute(
-            "UPDATE runs SET status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ?, metrics = ? WHERE id = ?",
-            (status, outcome, error, duration_ms, at, dumps(metrics), run_id))
+        self._ended(db, "status = ?, outcome = ?, error = ?, duration_ms = ?, finished_at = ?, metrics = ?",
+                    (status, outcome, error, duration_ms, at, dumps(metrics)), run_id)
 
     def end_bare(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None, at: str) -> None:
         """Ended without a result to record (its logs, metrics) beside it."""
-        db.execute("UPDATE runs SET status = ?, outcome = ?, error = ?, finished_at = ? WHERE id = ?",
-                   (status, outcome, error, at, run_id))
+        self._ended(db, "status = ?, outcome = ?, error = ?, finished_at = ?", (status, outcome, error, at), run_id)
+
+    def _ended(self, db: Db, assignments: str, values: tuple[Any, ...], run_id: str) -> None:
+        """A run's end; it leaves the queue when it was in it (one statement when it was)."""
+        left = db.execute(f"UPDATE runs SET {assignments} WHERE id = ? AND status IN {_QUEUED_SQL} RETURNING project_id",
+                          (*values, run_id)).fetchall()
+        if left:
+            self._moved(db, left[0][0], -1)
+        else:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
+
+    def queued_by_project(self, db: Db) -> list[Any]:
+        """(project_id, runs pending or running) of each project with any."""
+        return db.execute(f"SELECT project_id, COUNT(*) FROM runs WHERE status IN {_QUEUED_SQL} GROUP BY project_id"
+                          ).fetchall()
 
     def count_queued(self, db: Db, project_id: str | None = None) -> int:
         """Runs pending or running (all, or one project's)."""

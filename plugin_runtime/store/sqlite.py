@@ -15,13 +15,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from plugin_runtime.store.activations import Activations
+from plugin_runtime.store.codec import Db
 from plugin_runtime.store.events import Events
 from plugin_runtime.store.outbox import Outbox
 from plugin_runtime.store.plugins import Plugins
+from plugin_runtime.store.queued import QueuedCounts
 from plugin_runtime.store.run_records import RunRecords
 from plugin_runtime.store.runs import Runs
 
@@ -250,7 +252,6 @@ class Store:
     repositories, which work on either."""
 
     events = Events()
-    runs = Runs()
     run_records = RunRecords()
     plugins = Plugins()
     activations = Activations()
@@ -262,7 +263,11 @@ class Store:
         self._lock = threading.RLock()
         self._local = threading.local()
         self._writer = self._connect()
+        # Run by write() once its transaction commits (dropped when it rolls back).
+        self._after_commit: list[Callable[[], None]] = []
         self._migrate()
+        self.runs = Runs(self._queued_moved)
+        self.queued = QueuedCounts(self.runs.queued_by_project(self._writer))
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -297,10 +302,23 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                self._after_commit.clear()
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            actions, self._after_commit = self._after_commit, []
+            for action in actions:
+                action()
+
+    def _queued_moved(self, db: Db, project_id: str, delta: int) -> None:
+        """A run entered (+1) or left (-1) the queue in ``db``: counted once that commits."""
+        if db is self._writer and db.in_transaction:
+            with self._lock:
+                self._after_commit.append(lambda: self.queued.add(project_id, delta))
+        else:
+            self.queued.add(project_id, delta)
 
     def read(self) -> sqlite3.Connection:
         """This thread's reading connection (sees every committed write)."""

@@ -79,3 +79,52 @@ def test_sqlite_only_constructs_stay_in_the_sqlite_module() -> None:
         found += [f"{path.relative_to(PACKAGE)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)
                   if banned.search(line)]
     assert found == []
+
+
+def test_queued_counts_follow_committed_runs_and_reopen_from_the_store(tmp_path: Path) -> None:
+    at = "2026-01-01T00:00:00.000Z"
+    store = Store(tmp_path / "runtime.db")
+
+    def counted() -> tuple[int, int, int]:
+        return store.queued.count(), store.queued.count("proj-1"), store.queued.count("proj-2")
+
+    def stored() -> tuple[int, int, int]:
+        runs, db = store.runs, store.read()
+        return runs.count_queued(db), runs.count_queued(db, "proj-1"), runs.count_queued(db, "proj-2")
+
+    try:
+        with store.write() as db:
+            for number, project in enumerate(("proj-1", "proj-1", "proj-2", "proj-2")):
+                event = {"id": f"evt-{number}", "type": "onSubmit", "project_id": project}
+                store.events.insert(db, event, "webhook", None, None, 0, event["id"], at)
+        with store.write() as db:
+            for number, project in enumerate(("proj-1", "proj-1", "proj-2")):
+                store.runs.insert(db, f"run-{number}", f"evt-{number}", number, "bot", 1, project, None, at)
+            store.runs.insert(db, "run-skipped", "evt-3", 3, "bot", 1, "proj-2", None, at, None, ("queue_full", "x"))
+        assert counted() == stored() == (3, 2, 1)
+        try:
+            with store.write() as db:
+                store.runs.insert(db, "run-9", "evt-3", 3, "bot", 2, "proj-2", None, at)
+                store.runs.end(db, "run-0", "succeeded", "ok", None, at, 1.0, {})
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        assert counted() == stored() == (3, 2, 1)
+        with store.write() as db:
+            assert store.runs.claim(db, "run-0", at)
+            store.runs.end(db, "run-0", "succeeded", "ok", None, at, 1.0, {})
+            store.runs.end_bare(db, "run-2", "dead", "infrastructure", "gone", at)
+            # Ending an ended run again moves nothing.
+            store.runs.end_bare(db, "run-2", "dead", "infrastructure", "gone", at)
+        assert counted() == stored() == (1, 1, 0)
+        with store.write() as db:
+            store.runs.requeue(db, "run-2")
+            store.runs.requeue(db, "run-skipped")
+        assert counted() == stored() == (3, 1, 2)
+    finally:
+        store.close()
+    reopened = Store(tmp_path / "runtime.db")
+    try:
+        assert (reopened.queued.count(), reopened.queued.count("proj-1"), reopened.queued.count("proj-2")) == (3, 1, 2)
+    finally:
+        reopened.close()
