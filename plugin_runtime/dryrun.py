@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from plugin_runtime.limits import size_refusal
+from plugin_runtime.applier.policy import size_refusal
 from plugin_runtime.recordings import read_events
 from plugin_runtime.requirements import logical_lines
 from plugin_runtime.sandbox.base import Limits, Sandbox

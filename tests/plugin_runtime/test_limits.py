@@ -10,7 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from plugin_runtime.limits import MAX_JSON_RESPONSE_BYTES, MAX_METADATA_BYTES, size_refusal, stored_size
+from plugin_runtime.applier.policy import MAX_JSON_RESPONSE_BYTES, MAX_METADATA_BYTES, size_refusal, stored_size
 from plugin_sdk.testing import make_event, make_label
 from tests.plugin_runtime.service_fixtures import REPO, start_service, stop_service
 

@@ -1,9 +1,8 @@
 """The applier's policy: pure checks of a run's actions (wire form) against what the platform
-knows of the records they name; the same sizes the dry-run reports (``limits``)."""
+knows of the records they name; the same sizes the dry-run reports (``policy.size_refusal``)."""
 
 from __future__ import annotations
 
-from plugin_runtime import limits
 from plugin_runtime.applier.policy import MAX_METADATA_BYTES, Facts, named, refusal, scope_refusal, size_refusal
 
 FACTS = Facts(asset_projects={"mine": "proj", "theirs": "other"}, label_assets={"l-mine": "mine", "l-theirs": "theirs"})
@@ -23,7 +22,7 @@ def test_an_action_touches_only_existing_records_of_its_events_project() -> None
 
 def test_scope_comes_before_size_and_the_dry_run_sees_the_same_size_reason() -> None:
     big = {"type": "update_asset", "asset_id": "mine", "json_metadata": {"x": "y" * MAX_METADATA_BYTES}}
-    assert refusal(big, "proj", FACTS) == size_refusal(big) == limits.size_refusal(big)
+    assert refusal(big, "proj", FACTS) == size_refusal(big)
     assert "over the limit of 65536 bytes" in (refusal(big, "proj", FACTS) or "")
     assert refusal({**big, "asset_id": "ghost"}, "proj", FACTS) == "asset 'ghost' does not exist"
 
