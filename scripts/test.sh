@@ -8,6 +8,8 @@ scripts/bootstrap.sh
 # rather than inside the first test (both are no-ops when already there).
 bash plugin_runtime/scripts/docker-engine.sh
 bash plugin_runtime/scripts/base-image.sh
+# PostgreSQL, Chromium and Label Studio, which the service, browser and platform tests start.
+scripts/test-services.sh
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
