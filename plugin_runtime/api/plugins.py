@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from plugin_runtime.api.deps import RuntimeDep, admin, read_body
 from plugin_runtime.api.models import (
@@ -78,6 +78,15 @@ def version(name: str, runtime: RuntimeDep, version: int = Path(ge=1, le=MAX_VER
     if wait:
         runtime.registry.wait(name, version, wait)
     return runtime.registry.version(name, version, with_log=True)
+
+
+@router.get("/v1/plugins/{name}/versions/{version}/archive", response_class=Response,
+            summary="A version's files as kept, a zip (what `plugin-runtime diff NAME@VERSION` runs)",
+            responses={200: {"content": {"application/zip": {}}, "description": "the version's files"},
+                       **refusals(401, 404, 422)})
+def archive(name: str, runtime: RuntimeDep, version: int = Path(ge=1, le=MAX_VERSION)) -> Response:
+    return Response(runtime.registry.archive(name, version), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.zip"'})
 
 
 @router.get("/v1/plugins/{name}/build-log", response_model=BuildLog, responses=refusals(401, 404, 422))
