@@ -89,6 +89,13 @@ class EventScope:
             f"kili.{method}: label {label_id!r} is not in this event, so its asset is unknown"
         )
 
+    def asset_of_issue(self, issue_id: str) -> str | None:
+        """The asset of an issue the event's context records, if it does."""
+        for asset_id, issues in self.issues.items():
+            if any(issue.get("id") == issue_id for issue in issues):
+                return asset_id
+        return None
+
     # Reads answered from the recorded context --------------------------------------------
 
     def read_labels(self, query: dict[str, Any]) -> list[dict]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from plugin_sdk import _wire
+from plugin_sdk import _metadata
 from plugin_sdk.models import LabelType
 
 _Id = Annotated[str, Field(min_length=1, max_length=256)]
@@ -33,6 +33,18 @@ class CreateIssue(_Action):
     object_mid: Optional[str] = Field(default=None, max_length=256)
 
 
+def _metadata_object(cls: type, value: Any) -> Any:
+    # A dict, a JSON string or the text of a Python dict (Kili's own recipes write
+    # str(dict)); read as the host reads plugin output, so nesting 100,000 deep or NaN is
+    # refused here, not a crash later.
+    if not isinstance(value, str):
+        return value
+    parsed, reason = _metadata.parse(value)
+    if parsed is None:
+        raise ValueError(f"json_metadata is not an object: {reason}")
+    return parsed
+
+
 class UpdateAsset(_Action):
     """Change asset properties. ``json_metadata`` *replaces* the asset's metadata (as Kili)."""
 
@@ -44,17 +56,7 @@ class UpdateAsset(_Action):
     is_used_for_consensus: Optional[bool] = None
     is_honeypot: Optional[bool] = None
 
-    @field_validator("json_metadata", mode="before")
-    @classmethod
-    def _parse_json_string(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            # Read as the host reads plugin output: a string nested 100,000 levels deep or
-            # holding NaN is refused here, not a crash later.
-            try:
-                return _wire.loads_untrusted(value)
-            except ValueError as error:
-                raise ValueError(f"json_metadata is not valid JSON: {error}") from None
-        return value
+    _parse_json_string = field_validator("json_metadata", mode="before")(_metadata_object)
 
     @model_validator(mode="after")
     def _changes_something(self) -> "UpdateAsset":
@@ -65,6 +67,46 @@ class UpdateAsset(_Action):
                 "is_used_for_consensus, is_honeypot"
             )
         return self
+
+
+class AddMetadata(_Action):
+    """Merge ``json_metadata`` into the asset's metadata, key by key (Kili's ``add_metadata``),
+    as the asset is when the action applies."""
+
+    type: Literal["add_metadata"] = "add_metadata"
+    json_metadata: dict[str, Any]
+
+    _parse_json_string = field_validator("json_metadata", mode="before")(_metadata_object)
+
+
+class SetMetadata(_Action):
+    """Replace the asset's metadata with ``json_metadata``, keeping the keys Kili keeps
+    (``text``, ``imageUrl``, ``url``, ``processingParameters``: Kili's ``set_metadata``)."""
+
+    type: Literal["set_metadata"] = "set_metadata"
+    json_metadata: dict[str, Any]
+
+    _parse_json_string = field_validator("json_metadata", mode="before")(_metadata_object)
+
+
+#: The metadata keys ``set_metadata`` keeps, as Kili's does (they drive how assets display).
+KEPT_BY_SET_METADATA = ("text", "imageUrl", "url", "processingParameters")
+
+
+class UpdateIssueStatus(_Action):
+    """Resolve (``SOLVED``), reopen (``OPEN``) or cancel (``CANCELLED``) an issue or question
+    of the asset (Kili's ``update_issue_status``)."""
+
+    type: Literal["update_issue_status"] = "update_issue_status"
+    issue_id: _Id
+    status: Literal["OPEN", "SOLVED", "CANCELLED"]
+
+
+class CreateQuestion(_Action):
+    """Ask a question on the asset (an issue of type QUESTION, not tied to a label)."""
+
+    type: Literal["create_question"] = "create_question"
+    text: Optional[str] = Field(default=None, max_length=10_000)
 
 
 class SendBackToQueue(_Action):
@@ -88,10 +130,21 @@ class AppendLabel(_Action):
     model_name: Optional[str] = Field(default=None, max_length=256)
     author_id: Optional[str] = Field(default=None, max_length=256)
     seconds_to_label: Optional[float] = Field(default=None, ge=0, allow_inf_nan=False)
+    #: Replace the asset's labels of this ``label_type`` and ``model_name`` (PREDICTION and
+    #: INFERENCE labels only: Kili's ``create_predictions(overwrite=True)``).
+    overwrite: bool = False
+
+    @model_validator(mode="after")
+    def _overwrites_model_labels(self) -> "AppendLabel":
+        if self.overwrite and (self.label_type not in ("PREDICTION", "INFERENCE") or not self.model_name):
+            raise ValueError("overwrite replaces a model's labels: it needs label_type PREDICTION or INFERENCE "
+                             "and a model_name")
+        return self
 
 
 Action = Annotated[
-    Union[CreateIssue, UpdateAsset, SendBackToQueue, AddToReview, AppendLabel],
+    Union[CreateIssue, UpdateAsset, AddMetadata, SetMetadata, UpdateIssueStatus, CreateQuestion, SendBackToQueue,
+          AddToReview, AppendLabel],
     Field(discriminator="type"),
 ]
 #: Validates a list of wire actions: ``ACTIONS.validate_python(list_of_dicts)``.
@@ -100,13 +153,16 @@ ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 
 def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
     """Actions in their canonical wire form: every field, except that ``update_asset`` lists
-    only what it changes (``None`` there means "leave as is")."""
+    only what it changes (``None`` there means "leave as is") and ``append_label`` carries
+    ``overwrite`` only when it is true."""
     out = []
     for action in actions:
         data = action.model_dump(mode="json")
         data = {"type": data.pop("type"), **data}
         if data["type"] == "update_asset":
             data = {key: value for key, value in data.items() if value is not None}
+        elif data["type"] == "append_label" and not data.get("overwrite"):
+            data.pop("overwrite", None)
         out.append(data)
     return out
 

@@ -3,8 +3,10 @@ run's actions with them before they reach any platform, and the dry-run reports 
 actions refused with the same reasons.
 
 An action may touch only its event's project (``scope_refusal``, from the platform's
-``Facts``), and what it writes has a size limit (``size_refusal``): a refused action is
-recorded with its reason; the run's other actions still apply.
+``Facts``: the asset it names, and the label of an issue it opens), and what it writes has a
+size limit (``size_refusal``): a refused action is recorded with its reason; the run's other
+actions still apply. ``update_issue_status`` names its issue's asset: a platform changes the
+issue only when it is that asset's (another asset's issue id changes nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ MAX_JSON_RESPONSE_BYTES = 4 * MAX_METADATA_BYTES
 
 _LIMITED = {
     "update_asset": ("json_metadata", MAX_METADATA_BYTES),
+    "add_metadata": ("json_metadata", MAX_METADATA_BYTES),
+    "set_metadata": ("json_metadata", MAX_METADATA_BYTES),
     "append_label": ("json_response", MAX_JSON_RESPONSE_BYTES),
 }
 

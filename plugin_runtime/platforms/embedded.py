@@ -2,15 +2,15 @@
 
 It behaves as the labeling platform does for what plugins touch: submitting a DEFAULT label
 makes the asset LABELED and emits ``onSubmit``, a REVIEW label REVIEWED and ``onReview``;
-``send_back_to_queue`` puts the asset back to ONGOING, ``add_to_review`` to TO_REVIEW, and
-``update_asset`` *replaces* ``json_metadata``, as Kili does.
+changing project settings emits ``onProjectUpdated``; what each action changes is in
+``embedded_actions`` (``update_asset`` *replaces* ``json_metadata``, as Kili does).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,8 +21,8 @@ from plugin_runtime.errors import (
     PlatformRefused,
 )
 from plugin_runtime.applier.policy import Facts
-from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_AFTER, STATUS_FOR_LABEL, Keyed
-from plugin_runtime.platforms import embedded_reads, marks
+from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_FOR_LABEL, Keyed
+from plugin_runtime.platforms import embedded_actions, embedded_reads, marks
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
 from plugin_sdk import _queries
@@ -235,40 +235,13 @@ class EmbeddedPlatform:
         # a run appending 1,000 labels costs one refresh per asset, not one per label.
         stale: dict[str, None] = {}
         for action in actions:
-            kind, asset_id = action["type"], action["asset_id"]
+            asset_id = action["asset_id"]
             project_id = db.execute("SELECT project_id FROM assets WHERE id = ?", (asset_id,)).fetchone()[0]
-            if kind == "create_issue":
-                db.execute(
-                    "INSERT INTO issues (id, project_id, asset_id, label_id, object_mid, text, run_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new_id("issue"), project_id, asset_id, action["label_id"], action.get("object_mid"),
-                     action.get("text"), run_id, now()),
-                )
-            elif kind == "update_asset":
-                columns: dict[str, Callable[[Any], Any]] = {
-                    "json_metadata": lambda v: dumps(v), "priority": int, "to_be_labeled_by": lambda v: dumps(v),
-                    "is_used_for_consensus": lambda v: int(bool(v)), "is_honeypot": lambda v: int(bool(v)),
-                }
-                for name, convert in columns.items():
-                    if action.get(name) is not None:
-                        db.execute(f"UPDATE assets SET {name} = ?, updated_at = ? WHERE id = ?",
-                                   (convert(action[name]), now(), asset_id))
-                if action.get("is_honeypot") is not None:
-                    stale[asset_id] = None
-            elif kind in STATUS_AFTER:
-                self.set_status(db, asset_id, STATUS_AFTER[kind])
-                if kind == "send_back_to_queue":
-                    emitted.append({"type": "onSendBackToQueue", "project_id": project_id, "asset_id": asset_id})
-            elif kind == "append_label":
-                label = {"id": new_id("label"), "labelType": action["label_type"], "jsonResponse": action["json_response"],
-                         "authorId": action.get("author_id"), "secondsToLabel": action.get("seconds_to_label"),
-                         "modelName": action.get("model_name"), "createdAt": self._after_latest(db, asset_id, at)}
-                self.insert_label(db, project_id, asset_id, label)
+            change = embedded_actions.apply_action(self, db, run_id, action, project_id, at, new_id, now())
+            if change.event is not None:
+                emitted.append(change.event)
+            if change.stale:
                 stale[asset_id] = None
-                if label["labelType"] in STATUS_FOR_LABEL:
-                    self.set_status(db, asset_id, STATUS_FOR_LABEL[label["labelType"]])
-                    emitted.append({"type": EVENT_FOR_LABEL[label["labelType"]], "project_id": project_id,
-                                    "asset_id": asset_id, "label": label["id"]})
         budget = marks.MarkBudget()
         for asset_id in stale:
             self.refresh_marks(db, asset_id, budget)

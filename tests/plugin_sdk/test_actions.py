@@ -74,10 +74,19 @@ def test_a_json_metadata_string_is_parsed() -> None:
     assert dump_actions([action])[0]["json_metadata"] == {"accuracy": 50, "tags": ["x"]}
 
 
+def test_a_json_metadata_string_of_a_python_dict_is_read_as_kilis_recipe_writes_it() -> None:
+    # Kili's document recipe: json_metadatas=[f"{{'accuracy': {accuracy}}}"], i.e. str(dict).
+    action = UpdateAsset(asset_id="a", json_metadata="{'accuracy': 66.66666666666667, 'ok': True, 'n': None}")
+    assert action.json_metadata == {"accuracy": 66.66666666666667, "ok": True, "n": None}
+
+
 @pytest.mark.parametrize(("value", "message"), [
-    ("{not json", "json_metadata is not valid JSON"),
-    ("[1, 2]", "valid dictionary"),
-    ('"text"', "valid dictionary"),
+    ("{not json", "neither JSON nor the text of a Python dict"),
+    ("{'a': float('nan')}", "neither JSON nor the text of a Python dict"),  # a call: never evaluated
+    ("{'a': 1e400}", "neither JSON nor the text of a Python dict"),  # infinity: refused by the host too
+    ("{'a': {1, 2}}", "neither JSON nor the text of a Python dict"),  # a set has no JSON form
+    ("[1, 2]", "it holds a list, not an object"),
+    ('"text"', "it holds a str, not an object"),
     (42, "valid dictionary"),
 ])
 def test_a_json_metadata_that_is_not_an_object_is_refused(value: Any, message: str) -> None:

@@ -138,6 +138,8 @@ def test_arrays_of_different_lengths_are_refused(kili: KiliHandle, write, messag
     (lambda k: k.update_properties_in_assets(asset_ids=["a1"], consensus_marks=[0.5]), "consensus_marks"),
     (lambda k: k.update_properties_in_assets(asset_ids=["a1"], contents=["x"]), "contents"),
     (lambda k: k.append_labels(asset_id_array=["a1"], json_response_array=[{}], overwrite=True), "overwrite"),
+    (lambda k: k.append_labels(asset_id_array=["a1"], json_response_array=[{}], label_type="PREDICTION",
+                               overwrite=True), "overwrite"),  # a model's labels: without model_name, none
     (lambda k: k.append_labels(asset_id_array=["a1"], json_response_array=[{}], step_name="Review"), "step_name"),
     (lambda k: k.labels("project-1", asset_id="a1", created_at_gte="2026-01-01"), "created_at_gte"),
     (lambda k: k.assets("project-1", asset_id="a1", metadata_where={"k": "v"}), "metadata_where"),
@@ -162,8 +164,6 @@ def test_an_unknown_method_names_itself_and_what_is_available(kili: KiliHandle) 
     (lambda k: k.send_back_to_queue(asset_ids="a1"), TypeError, "asset_ids must be a list, not str"),
     (lambda k: k.send_back_to_queue(asset_ids=[""]), TypeError, "asset ids are non-empty strings"),
     (lambda k: k.create_honeypot({}, asset_id="a1", asset_external_id="ext-1"), ValueError, "exactly one of"),
-    (lambda k: k.update_properties_in_assets(asset_ids=["a1"], json_metadatas=["{oops"]), ValueError, "not valid JSON"),
-    (lambda k: k.update_properties_in_assets(asset_ids=["a1"], json_metadatas=["[1, 2]"]), TypeError, "not list"),
     (lambda k: k.labels("project-1", asset_idd="a1"), TypeError, "unexpected keyword argument 'asset_idd'"),
     (lambda k: k.labels("project-1", asset_id="a1", output_format="parsed_label"), UnsupportedMethodError, "output_format"),
 ])
