@@ -157,15 +157,30 @@ class Registry:
     # Activations -------------------------------------------------------------------------
 
     def activate(self, name: str, project_id: str) -> bool:
-        """Idempotent; True when it was not active on the project. The project may be unknown."""
+        """Idempotent; True when it was not active on the project. The project may be unknown.
+        Refused (RegistryConflict, with the build error) when no version of the plugin is live
+        or deploying: its events could only fail."""
         if not project_id:
             raise RegistryRefused("a project id is required")
         with self.store.write() as db:
-            self.plugin_row(db, name)
+            if self.plugin_row(db, name)["current_version"] is None:
+                self._check_deployable(db, name)
             added = self.store.activations.add(db, name, project_id, now())
         if added:
             _log.info("deploy: %s activated on project %s", name, project_id)
         return added
+
+    def _check_deployable(self, db, name: str) -> None:
+        """Raise when the plugin has no live version and none building: every build failed."""
+        plugins = self.store.plugins
+        if plugins.latest_version(db, name, VersionStatus.DEPLOYING) is not None:
+            return  # its events wait for the build
+        newest = plugins.latest_version(db, name)
+        state = plugins.version_state(db, name, newest)
+        raise RegistryConflict(
+            f"{name} has no version that can run: v{newest} failed to build:\n{state['build_error']}\n"
+            f"Fix the plugin and upload it again (plugin-runtime plugins update PATH --name {name}), then activate "
+            f"it (plugin-runtime plugins build-log {name} shows the whole build log)")
 
     def deactivate(self, name: str, project_id: str) -> bool:
         with self.store.write() as db:
@@ -177,7 +192,8 @@ class Registry:
 
     def targets(self, db, project_id: str) -> list[dict[str, Any]]:
         """Plugins active on a project, each with the version its events go to: the current
-        one, else the newest still deploying (its events wait for the build)."""
+        one, else the newest still deploying (its events wait for the build), else the newest,
+        failed (its runs fail with the build error: an event is never silently dropped)."""
         return self.store.activations.targets(db, project_id)
 
     # Views -------------------------------------------------------------------------------
@@ -230,10 +246,10 @@ class Registry:
         for row in self.store.plugins.names(db):
             latest = self.store.plugins.latest_version(db, row["name"])
             assert latest is not None  # a plugin always has a version
-            status = self.store.plugins.version(db, row["name"], latest)["status"]
+            state = self.store.plugins.version_state(db, row["name"], latest)
             out.append({"name": row["name"], "current_version": row["current_version"], "latest_version": latest,
-                        "latest_status": status, "projects": self.store.activations.projects(db, row["name"]),
-                        "created_at": row["created_at"]})
+                        "latest_status": state["status"], "latest_error": state["build_error"],
+                        "projects": self.store.activations.projects(db, row["name"]), "created_at": row["created_at"]})
         return out
 
     def close(self) -> None:

@@ -92,6 +92,9 @@ class PluginSummary(Answer):
     current_version: int | None = Field(description="the live version; null until one is built")
     latest_version: int
     latest_status: VersionStatus
+    latest_error: str | None = Field(default=None, description=(
+        "the newest version's build error when its build failed: the live version (if any) keeps running, "
+        "and without one the events of its projects get failed runs with this reason"))
     projects: list[str] = Field(description="projects it is active on")
     created_at: str
 

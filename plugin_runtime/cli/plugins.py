@@ -105,6 +105,9 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
     if version["status"] == VersionStatus.FAILED:
         click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
         click.echo(f"the whole build log: plugin-runtime plugins build-log {name} --version {number}", err=True)
+        plugin = client.get(f"/v1/plugins/{name}")
+        if plugin.get("current_version") or plugin.get("projects"):
+            click.echo(_what_runs(plugin), err=True)
         return
     if version["status"] == VersionStatus.DEPLOYING:
         click.echo(f"{name} v{number} uploaded; building (see: plugin-runtime plugins status {name})")
@@ -136,6 +139,17 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
 def upload(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new plugin (a main.py, a folder or a .zip) and wait for its build."""
     _deploy(client, path, name or _default_name(path), True, not no_wait, as_json, limits)
+
+
+def _what_runs(info: dict[str, Any]) -> str:
+    """What runs the plugin's events now that its newest version failed to build."""
+    name, live, projects = info["name"], info.get("current_version"), info.get("projects") or []
+    if live:
+        return f"v{live} is still live and keeps running{' on ' + ', '.join(projects) if projects else ''}"
+    if projects:
+        return (f"{name} has no version that can run: events of {', '.join(projects)} get failed runs with this "
+                "error (plugin-runtime runs list --status failed) until a version builds")
+    return f"{name} has no version that can run: it cannot be activated until a version builds"
 
 
 @plugins.command()
@@ -205,9 +219,16 @@ def delete(client, name: str, as_json: bool) -> None:
 @json_option
 @client_options
 def activate(client, name: str, project_id: str, as_json: bool) -> None:
-    """Run the plugin on a project's events (idempotent)."""
+    """Run the plugin on a project's events (idempotent). Refused while no version of it can
+    run (every build failed), with the build error."""
     info = client.request("PUT", f"/v1/plugins/{name}/projects/{project_id}")
-    emit_json(info) if as_json else click.echo(f"{name} is active on {project_id}")
+    if as_json:
+        emit_json(info)
+        return
+    plugin = client.get(f"/v1/plugins/{name}")
+    building = "" if plugin.get("current_version") else (
+        f" (v{plugin['latest_version']} is still building: its events wait for it)")
+    click.echo(f"{name} is active on {project_id}{building}")
 
 
 @plugins.command()
@@ -233,6 +254,14 @@ def status(client, name: str, as_json: bool) -> None:
         return
     click.echo(f"{name}: live version {info.get('current_version') or '-'}, projects: "
                f"{', '.join(info.get('projects') or []) or 'none'}")
+    if info.get("latest_status") == VersionStatus.FAILED:
+        error = escape((info.get("latest_error") or "").strip().splitlines()[0] if info.get("latest_error") else "")
+        click.echo(f"v{info['latest_version']} failed to build: {error}")
+        click.echo(f"{_what_runs(info)} (the whole error: plugin-runtime plugins build-log {name})")
+    elif info.get("latest_status") == VersionStatus.DEPLOYING:
+        click.echo(f"v{info['latest_version']} is building; "
+                   + (f"v{info['current_version']} runs until it is live" if info.get("current_version")
+                      else "events wait for it"))
     table(info["versions"], ["version", "status", "subscriptions", "ready_at", "build_error"])
 
 

@@ -24,7 +24,8 @@ class Activations:
 
     def targets(self, db: Db, project_id: str) -> list[dict[str, Any]]:
         """Plugins active on a project, each with the version its events go to: the current
-        one, else the newest still deploying (its events wait for the build)."""
+        one, else the newest still deploying (its events wait for the build), else the newest
+        (failed: its runs fail with the build error, so an event is never silently dropped)."""
         rows = db.execute(
             "SELECT p.name, p.current_version FROM activations a JOIN plugins p ON p.name = a.plugin"
             " WHERE a.project_id = ? ORDER BY p.name", (project_id,)).fetchall()
@@ -34,6 +35,9 @@ class Activations:
             if version is None:
                 version = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ? AND status = ?",
                                      (row["name"], VersionStatus.DEPLOYING)).fetchone()[0]
+                if version is None:
+                    version = db.execute("SELECT MAX(version) FROM plugin_versions WHERE plugin = ?",
+                                         (row["name"],)).fetchone()[0]
                 if version is None:
                     continue
             v = db.execute("SELECT subscriptions FROM plugin_versions WHERE plugin = ? AND version = ?",

@@ -1,8 +1,10 @@
-"""``plugins upload|update|build-log`` against a real service: output on a pipe and on a
-terminal, hints only where they apply, build logs of reused images."""
+"""``plugins upload|update|build-log|activate|status`` against a real service: output on a pipe
+and on a terminal, hints only where they apply, build logs of reused images, and builds that
+failed are never silent (activation refused, the live version kept, failed runs with the reason)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -191,3 +193,81 @@ def test_build_log_of_a_reused_image_names_it_and_shows_the_original_log(tmp_pat
     finally:
         cli(second, "plugins", "delete", name)
         stop_service(second)
+
+
+BROKEN = '''
+from plugin_sdk import PluginCore
+import no_such_module_here
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        pass
+'''
+
+
+def submitted(event_id: str, project: str = "proj-a") -> dict:
+    return {"id": event_id, "type": "onSubmit", "project_id": project, "asset_id": "asset-1",
+            "label": {"id": f"label-{event_id}", "jsonResponse": {}}}
+
+
+def test_activating_a_plugin_whose_only_build_failed_is_refused_with_the_build_error(
+        service: Service, write_plugin, tmp_path: Path) -> None:
+    assert cli(service, "plugins", "upload", str(write_plugin(tmp_path, BROKEN)), "--name", "broken").returncode == 1
+    done = cli(service, "plugins", "activate", "broken", "--project", "proj-a")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: 409: broken has no version that can run: v1 failed to build:")
+    assert "no_such_module_here" in done.stderr
+    assert "plugin-runtime plugins update PATH --name broken" in done.stderr
+    status = cli(service, "plugins", "status", "broken").stdout.splitlines()
+    assert status[0] == "broken: live version -, projects: none"
+    assert status[1].startswith("v1 failed to build: the plugin failed to load: ") and "no_such_module_here" in status[1]
+    assert status[2] == ("broken has no version that can run: it cannot be activated until a version builds "
+                         "(the whole error: plugin-runtime plugins build-log broken)")
+    # Nothing was activated: an event of the project runs nothing and is not lost either.
+    assert service.post_event(submitted("evt-1")).status_code == 202
+    service.settle()
+    assert service.cli("runs", "list", "--json", check=True).stdout.strip() == "[]"
+
+
+def test_a_failed_update_leaves_the_live_version_running_and_status_says_which(
+        service: Service, plugin: Path, write_plugin, tmp_path: Path) -> None:
+    assert cli(service, "plugins", "upload", str(plugin), "--name", "bot").returncode == 0
+    assert cli(service, "plugins", "activate", "bot", "--project", "proj-a").returncode == 0
+    done = cli(service, "plugins", "update", str(write_plugin(tmp_path, BROKEN)), "--name", "bot")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "v1 is still live and keeps running on proj-a"
+    status = cli(service, "plugins", "status", "bot").stdout.splitlines()
+    assert status[0] == "bot: live version 1, projects: proj-a"
+    assert status[1].startswith("v2 failed to build: the plugin failed to load: ") and "no_such_module_here" in status[1]
+    assert status[2] == "v1 is still live and keeps running on proj-a (the whole error: plugin-runtime plugins build-log bot)"
+    assert service.post_event(submitted("evt-1")).status_code == 202
+    service.settle()
+    [run] = json.loads(service.cli("runs", "list", "--json", check=True).stdout)
+    assert (run["plugin"], run["version"], run["status"]) == ("bot", 1, "succeeded")
+
+
+def test_an_event_for_an_active_plugin_that_cannot_run_gets_a_failed_run_with_the_reason(
+        service: Service, write_plugin, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    # Its build (loading it once) waits for the gate, so that it is activated while deploying.
+    slow = write_plugin(tmp_path, "import os, time\n"
+                                  "deadline = time.monotonic() + 60\n"
+                                  f"while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:\n"
+                                  "    time.sleep(0.02)\n" + BROKEN)
+    assert cli(service, "plugins", "upload", str(slow), "--name", "late", "--no-wait").returncode == 0
+    done = cli(service, "plugins", "activate", "late", "--project", "proj-a")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "late is active on proj-a (v1 is still building: its events wait for it)\n"
+    gate.touch()
+    assert service.runtime.registry.wait("late", 1, 60)["status"] == "failed"
+    status = cli(service, "plugins", "status", "late").stdout.splitlines()
+    assert status[2] == ("late has no version that can run: events of proj-a get failed runs with this error "
+                         "(plugin-runtime runs list --status failed) until a version builds "
+                         "(the whole error: plugin-runtime plugins build-log late)")
+    assert service.post_event(submitted("evt-1")).status_code == 202
+    service.settle()
+    [run] = json.loads(service.cli("runs", "list", "--status", "failed", "--json", check=True).stdout)
+    assert (run["plugin"], run["version"], run["event_id"], run["outcome"]) == ("late", 1, "evt-1", "build_failed")
+    shown = service.cli("runs", "show", run["id"], check=True).stdout
+    assert "the build failed: the plugin failed to load" in shown and "no_such_module_here" in shown
