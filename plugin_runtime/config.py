@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLUGIN_RUNTIME_", extra="ignore")
 
     data_dir: Path = DEFAULT_DATA_DIR
+    #: ``postgresql://user:password@host:port/db``: the shared store of a runtime on several
+    #: machines (``plugin-runtime worker``); unset: the embedded SQLite file in ``data_dir``.
+    database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
     url: str | None = None
@@ -34,6 +37,10 @@ class Settings(BaseSettings):
     base_image: str = "plugin-runtime-base:bookworm"
     #: Seconds one source distribution may take to build in the build sandbox.
     build_timeout_s: float = Field(default=600.0, gt=0, le=7200)
+    #: Packages every plugin image has without a requirements.txt, as on Kili's hosted runtime:
+    #: requirements separated by spaces (``numpy>=2,<3 pandas``), or ``none``. One shared layer
+    #: (``default_packages``); a plugin's own requirements win over it.
+    default_packages: str = "numpy pandas scikit-learn opencv-python-headless Pillow requests"
     concurrency: int = Field(default=4, ge=1, le=64)
     max_queue: int = Field(default=10_000, ge=1)
     #: Pending runs one project may have before its events get 429 (others still get in).
@@ -56,11 +63,39 @@ class Settings(BaseSettings):
     max_read_seconds_per_event: float = Field(default=10.0, gt=0)
     #: The runtime's own log (stderr and ``runtime.log`` in the data directory) from this level.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    #: Seconds between two looks at a connected platform (Label Studio) for the changes its
+    #: webhooks did not bring (it sends each once and never retries).
+    reconcile_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    #: ``json``: one JSON object per line, with run, event, plugin, version and project ids.
+    log_format: Literal["text", "json"] = "text"
+    #: A bearer token ``/metrics`` requires (the admin token is always accepted); unset: open.
+    metrics_token: str | None = None
+    #: How long a dashboard login lasts.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_capitals(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_packages")
+    @classmethod
+    def _default_packages_are_requirements(cls, value: str) -> str:
+        from plugin_runtime.default_packages import parse
+
+        parse(value)  # raises ValueError naming what is wrong
+        return value
+
+    def default_requirements(self) -> list[str]:
+        """The default packages as requirements; empty when turned off."""
+        from plugin_runtime.default_packages import parse
+
+        return parse(self.default_packages)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     def event_budget(self):
         from plugin_runtime.budget import EventBudget

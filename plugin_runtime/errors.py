@@ -34,6 +34,15 @@ class Unauthorized(PluginRuntimeError):
     """The request is not signed or not authenticated as it must be (HTTP 401)."""
 
 
+class Forbidden(PluginRuntimeError):
+    """Authenticated, but refused for how it came: a cross-site request carrying the
+    dashboard's session cookie (HTTP 403)."""
+
+
+class LoginRequired(Unauthorized):
+    """A dashboard page asked for without a session: answered by the login page."""
+
+
 class Busy(PluginRuntimeError):
     """Too much work is queued: nothing was stored, send again after ``retry_after_s`` (HTTP 429)."""
 
@@ -107,11 +116,33 @@ class PlatformRefused(PlatformError, Refused):
     does not answer)."""
 
 
+class ConnectionRefused(PlatformRefused):
+    """Connecting a project to a platform failed (bad URL, wrong token, unknown project, a
+    webhook the platform will not call); the message says what to fix. Nothing was kept."""
+
+
+class ConnectionNotFound(PlatformNotFound):
+    """No project is connected under that id."""
+
+
 # Infrastructure --------------------------------------------------------------------------
 
 
 class SandboxUnavailable(PluginRuntimeError):
     """The sandbox could not run anything (no Python, no Docker engine, ...)."""
+
+
+class StoreUnavailable(Busy):
+    """The shared database (PostgreSQL) does not answer: nothing was stored; the process keeps
+    reconnecting (HTTP 503 with ``Retry-After``: send again)."""
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message, retry_after_s)
+
+
+class SchemaOutdated(PluginRuntimeError):
+    """The database's schema is older or newer than this runtime's: the message says which
+    command brings it up to date."""
 
 
 class ReadLimitExceeded(PluginRuntimeError):

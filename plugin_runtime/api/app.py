@@ -9,9 +9,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from plugin_runtime.api import events, health, platform, plugins, runs
+from plugin_runtime import metrics as runtime_metrics
+from plugin_runtime.api import events, health, metrics, platform, plugins, runs, shadows, ui
 from plugin_runtime.api.deps import Service
-from plugin_runtime.errors import Busy, Conflict, NotFound, PluginInvalid, Refused, Unauthorized
+from plugin_runtime.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PluginInvalid,
+    Refused,
+    StoreUnavailable,
+    Unauthorized,
+)
 from plugin_runtime.views import RunViews
 
 #: The status of each kind of refusal, whichever module raised it. A class not listed answers
@@ -19,10 +29,12 @@ from plugin_runtime.views import RunViews
 STATUS: dict[type[Exception], int] = {
     Refused: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     PluginInvalid: 422,
     Busy: 429,
+    StoreUnavailable: 503,
 }
 
 
@@ -34,12 +46,16 @@ def create_app(runtime: Service) -> FastAPI:
         runtime.start()
         yield
 
-    app = FastAPI(title="plugin-runtime", version="0.1.0", lifespan=lifespan,
+    # /docs is the dashboard's (served from this origin, no CDN); no /redoc.
+    app = FastAPI(title="plugin-runtime", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Runs event-triggered QA bots on labeling projects.")
     app.state.runtime = runtime
     app.state.views = RunViews(runtime.store)
-    for router in (health.router, events.router, plugins.router, runs.router, platform.router):
+    app.state.metrics = runtime_metrics.exposition(metrics.gauges(runtime))
+    for router in (health.router, events.router, plugins.router, runs.router, platform.router, metrics.router,
+                   shadows.router):
         app.include_router(router)
+    ui.install(app, runtime.settings.session_hours)
     for kind, status in STATUS.items():
         app.add_exception_handler(kind, _answer(status))
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
@@ -49,6 +65,8 @@ def create_app(runtime: Service) -> FastAPI:
 def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def answer(request: Request, error: Exception) -> Response:
         headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Busy) else None
+        if ui.wants_page(request):
+            return ui.refusal_page(request, status, str(error), headers)
         return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
     return answer
@@ -57,4 +75,6 @@ def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
 async def _invalid(request: Request, error: RequestValidationError) -> Response:
     """FastAPI's validation errors as one readable ``detail``, like every other refusal."""
     problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:10]]
+    if ui.wants_page(request):
+        return ui.refusal_page(request, 422, "; ".join(problems))
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)

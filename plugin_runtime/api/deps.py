@@ -1,5 +1,9 @@
 """What the routers share: the runtime behind the app, the admin check, bounded bodies.
 
+The admin check takes the bearer token (the CLI, scripts) or the dashboard's session cookie
+(the dashboard's own requests); a request carrying only the cookie that changes anything must
+come from a page of this server (its ``Origin``), on top of the cookie's SameSite=Strict.
+
 The API sees the runtime through ``Service``, what it uses of it, so it never imports the
 server module that assembles the runtime (``server.serve`` imports the API, not the reverse).
 """
@@ -8,11 +12,12 @@ from __future__ import annotations
 
 import secrets
 from typing import TYPE_CHECKING, Annotated, Protocol
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from plugin_runtime.errors import Unauthorized
+from plugin_runtime.errors import Forbidden, Unauthorized
 from plugin_runtime.views import RunViews
 
 if TYPE_CHECKING:
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from plugin_runtime.platforms.embedded import EmbeddedPlatform
     from plugin_runtime.registry import Registry
     from plugin_runtime.sandbox.manager import SandboxManager
+    from plugin_runtime.shadow import Shadows
     from plugin_runtime.store import Store
 
 
@@ -43,6 +49,8 @@ class Service(Protocol):
     def dispatcher(self) -> Dispatcher: ...
     @property
     def sandboxes(self) -> SandboxManager: ...
+    @property
+    def shadows(self) -> Shadows: ...
 
     def start(self) -> None: ...
 
@@ -66,9 +74,39 @@ ViewsDep = Annotated[RunViews, Depends(_views)]
 _bearer = HTTPBearer(auto_error=False, description="The admin token (PLUGIN_RUNTIME_TOKEN)")
 
 
-async def admin(runtime: RuntimeDep,
+#: The dashboard's session cookie: a random session id (``api/ui/sessions``), never the token.
+SESSION_COOKIE = "plugin_runtime_session"
+#: Methods that change nothing, which a cookie alone may send from anywhere the browser allows.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def signed_in(request: Request) -> bool:
+    """Whether the request carries a live dashboard session."""
+    sessions = getattr(request.app.state, "sessions", None)
+    return sessions is not None and sessions.valid(request.cookies.get(SESSION_COOKIE))
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser sent the request from a page of this server: its ``Origin`` (or,
+    without one, its ``Referer``) names the host the request was sent to."""
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    return source not in ("", "null") and urlsplit(source).netloc == request.headers.get("host", "")
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a request that changes something, authenticated by the cookie alone, from
+    another site (cross-site request forgery)."""
+    if request.method not in SAFE_METHODS and not same_origin(request):
+        raise Forbidden("refused: a request that changes something with the dashboard's session must come from the "
+                        "dashboard's own pages (its Origin header); scripts use the bearer token")
+
+
+async def admin(request: Request, runtime: RuntimeDep,
                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Every route under /v1 but the webhook needs the admin token."""
+    """Every route under /v1 but the webhook needs the admin token, or a dashboard session."""
+    if credentials is None and signed_in(request):
+        check_same_origin(request)
+        return
     given = credentials.credentials if credentials is not None else ""
     # compare_digest: the time taken says nothing of how much of the token was right.
     if not given or not secrets.compare_digest(given.encode(), str(runtime.token).encode()):

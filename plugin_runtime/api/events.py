@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from plugin_runtime import metrics
 from plugin_runtime.api.deps import RuntimeDep, Service, ViewsDep, admin, read_body
 from plugin_runtime.api.models import EventAccepted, EventDuplicate, refusals
-from plugin_runtime.errors import Busy, PluginRuntimeError
+from plugin_runtime.errors import Busy, PluginRuntimeError, SignatureError
 from plugin_runtime.recordings import parse_event
 from plugin_runtime.webhooks import verify
 
@@ -60,6 +61,7 @@ def _refused(request: Request, refusal: Exception) -> None:
     else:
         status = next((STATUS[kind] for kind in type(refusal).__mro__ if kind in STATUS), 500)
         reason = str(refusal)
+    metrics.webhook_refused(status, signature=isinstance(refusal, SignatureError))
     _log.warning("webhook refused: id=%s status=%d: %s", (request.headers.get("webhook-id") or "-")[:200], status,
                  "not a valid event" if status == 422 else reason[:500])
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from plugin_runtime import logs
+from plugin_runtime import logs, metrics
 from plugin_runtime.budget import Chain, queue_full
 from plugin_runtime.platforms.base import Mirror
 from plugin_runtime.scheduler import Lane, Scheduler
@@ -27,6 +27,9 @@ RUN_ID_BATCH = 256
 MAX_DEPTH = 3
 #: The plugins active on a project, each with its version and subscriptions.
 Targets = Callable[[Db, str], list[dict[str, Any]]]
+#: Plans a shadowed candidate's runs of a stored event beside the live ones it got:
+#: (db, event, its seq, the live targets planned, cause plugin, depth) (``plugin_runtime.shadow``).
+ShadowPlanner = Callable[[Any, dict[str, Any], int, list[dict[str, Any]], str | None, int], None]
 
 
 def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | None, depth: int) -> list[dict[str, Any]]:
@@ -55,6 +58,9 @@ class RunIds:
 
 
 class Intake:
+    #: Set when the runtime shadows candidates (``Shadows.plan``): one lookup per event.
+    plan_shadows: ShadowPlanner | None = None
+
     def __init__(self, store: Store, targets: Targets, mirror: Mirror | None, scheduler: Scheduler,
                  max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
         """``mirror``: a platform keeping its own copy of what events say (embedded), told
@@ -98,6 +104,7 @@ class Intake:
             event = {**event, "context": self.mirror.snapshot(event)}
         root_id = event["id"] if chain is None else chain.root_id
         seq = self.store.events.insert(db, event, source, cause_run, cause_plugin, depth, root_id, now())
+        metrics.event_received(source, event["project_id"])
         lanes = []
         for target in targets:
             run_id = self.run_ids.new()
@@ -109,6 +116,8 @@ class Intake:
             else:
                 self.scheduler.queue.enqueue(db, run_id, event["id"], seq, lane, event.get("asset_id"), root_id)
                 lanes.append(lane)
+        if self.plan_shadows is not None and not skipped:
+            self.plan_shadows(db, event, seq, targets, cause_plugin, depth)
         if chain is not None:
             chain.recorded(db, len(targets), skipped)
         return lanes
