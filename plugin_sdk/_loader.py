@@ -7,6 +7,7 @@ import importlib.util
 import re
 import sys
 import traceback
+import types
 from pathlib import Path
 
 from plugin_sdk.core import is_plugin_class
@@ -60,25 +61,68 @@ def provide_kili_shim(first: bool = False) -> None:
 def load_handler(path: str | Path, module_name: str = "main", sandboxed: bool = False) -> tuple[type, list[str]]:
     """Import the plugin at ``path`` and return its handler class and warnings. ``sandboxed``:
     this is the plugin's own process, where ``kili`` is the real package only when the plugin
-    lists it in its requirements (as in its image)."""
+    lists it in its requirements (as in its image).
+
+    ``main.py`` is imported as the ``main`` module of a package whose folder is the plugin's,
+    as Kili's hosted runtime does: ``from .sub_folder.helpers import fn`` works (Kili's own
+    test fixture), and so do absolute imports of the plugin's files (``import helpers``,
+    ``from sub_folder.helpers import fn``), the folder being on ``sys.path``."""
     main = main_file(path).resolve()
     folder = str(main.parent)
     provide_kili_shim(first=sandboxed and not lists_kili(main.parent))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(module_name, main)
+    _forget_other_plugins(folder)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    package = _plugin_package(module_name, folder)
+    spec = importlib.util.spec_from_file_location(f"{package}.main", main)
     assert spec is not None and spec.loader is not None  # a .py file always has a spec
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    # Also under its own name: a helper importing `main` (or the test's module name) gets this
+    # module, not a second copy of the plugin.
+    sys.modules[spec.name] = sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except SyntaxError as error:
-        sys.modules.pop(module_name, None)
+        _forget(module_name, package)
         raise _relative(_syntax_error(error, main), folder) from None
     except BaseException as error:  # whatever the module does at import is the plugin's failure
-        sys.modules.pop(module_name, None)
+        _forget(module_name, package)
         raise _relative(_import_error(error, main), folder) from None
     return find_handler(module, main)
+
+
+def _plugin_package(module_name: str, folder: str) -> str:
+    """A package whose path is the plugin's folder (namespace-like: the folder need not hold an
+    ``__init__.py``, Kili's fixture has none), registered under a name of its own."""
+    package = f"_plugin_{module_name}"
+    module = types.ModuleType(package, "the plugin's folder, as a package (plugin_sdk._loader)")
+    module.__path__ = [folder]
+    module.__package__ = package
+    sys.modules[package] = module
+    return package
+
+
+#: Folders of the plugins loaded in this interpreter (several in one test session).
+_FOLDERS: set[str] = set()
+
+
+def _forget_other_plugins(folder: str) -> None:
+    """Drop the modules another plugin's folder provided (its ``helpers``), so this plugin's
+    absolute ``import helpers`` finds its own file, not the one a previous test loaded."""
+    others = tuple(f.rstrip("/") + "/" for f in _FOLDERS if f != folder)
+    _FOLDERS.add(folder)
+    if not others:
+        return
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
+        if isinstance(where, str) and where.startswith(others) and not name.startswith("_plugin_"):
+            del sys.modules[name]
+
+
+def _forget(module_name: str, package: str) -> None:
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")] + [module_name]:
+        sys.modules.pop(name, None)
 
 
 def find_handler(module: object, main: Path) -> tuple[type, list[str]]:
@@ -145,7 +189,13 @@ def _import_error(error: BaseException, main: Path) -> PluginLoadError:
     own = [f for f in frames if f.filename.startswith(folder)]
     frame = own[-1] if own else None
     where = f"{frame.filename}:{frame.lineno}: " if frame else f"{main}: "
-    if isinstance(error, ModuleNotFoundError) and error.name:
+    if isinstance(error, ModuleNotFoundError) and error.name and error.name.startswith("_plugin_"):
+        # A relative import of the plugin's own file: the package's name means nothing to the author.
+        missing = "/".join(error.name.split(".")[1:]) or "?"
+        message = (f"{where}ModuleNotFoundError: the plugin's own module '{missing}' (a relative import) is not in "
+                   f"its folder. Fix: add {missing}.py (or the folder {missing}/) next to main.py; give the plugin's "
+                   "folder, not its main.py alone, to upload or dry-run it")
+    elif isinstance(error, ModuleNotFoundError) and error.name:
         top = error.name.split(".")[0]
         fix = f"Fix: add the package that provides '{top}' to the plugin's requirements.txt"
         message = f"{where}ModuleNotFoundError: No module named '{error.name}'. {fix}"

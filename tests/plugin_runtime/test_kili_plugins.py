@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_sdk.kili_published import DOCUMENT_RECIPE, FOLDER_FIXTURE_HELPERS, FOLDER_FIXTURE_MAIN
+
 pytestmark = pytest.mark.docker
 
 KILI_PLUGIN = '''
@@ -54,9 +56,10 @@ SKIP = {"id": "e-skip", "type": "asset.skipped", "project_id": "p", "organizatio
         "payload": {"assetId": "a3", "skipped": True, "status": "ONGOING", "externalId": "x"}}
 
 
-def dry_run(folder: Path, events: list[dict], sandbox: str) -> list[dict]:
+def dry_run(folder: Path, events: list[dict], sandbox: str, whole_folder: bool = False) -> list[dict]:
     (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    result = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(folder / "main.py"),
+    target = folder if whole_folder else folder / "main.py"
+    result = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(target),
                              "--events", str(folder / "events.jsonl"), "--sandbox", sandbox, "--format", "json"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -79,6 +82,25 @@ def test_a_kili_plugin_gives_the_same_actions_with_and_without_the_real_kili(tmp
     assert strip(shim) == strip(real)
     assert [a["type"] for a in shim[0]["actions"]] == ["create_issue", "send_back_to_queue"]
     assert shim[1]["actions"] == [{"type": "update_asset", "asset_id": "a2", "json_metadata": {"category": "RED"}}]
+
+
+def test_kilis_published_plugins_give_in_docker_what_they_give_in_the_process_sandbox(tmp_path: Path) -> None:
+    # Kili's plugin folder fixture (a relative import of sub_folder/helpers.py) without its
+    # requirements.txt (scikit-learn, which it never imports: a large download for nothing),
+    # and Kili's document recipe (metadata as the text of a Python dict).
+    package = plugin(tmp_path, "plugin_folder", FOLDER_FIXTURE_MAIN, None)
+    (package / "sub_folder").mkdir()
+    (package / "sub_folder" / "helpers.py").write_text(FOLDER_FIXTURE_HELPERS)
+    document = plugin(tmp_path, "document", DOCUMENT_RECIPE, None)
+    invoice = {"JOB_0": {"annotations": [
+        {"mid": "m-1", "categories": [{"name": "IBAN"}], "children": {"TRANSCRIPTION_JOB": {"text": "DE89"}}}]}}
+    events = [{**EVENTS[0], "label": {"id": "l1", "labelType": "DEFAULT", "jsonResponse": invoice}}]
+    strip = lambda results: [(r["status"], r["error"], r["actions"]) for r in results]  # noqa: E731
+    for folder in (package, document):
+        docker = dry_run(folder, events, "docker", whole_folder=True)
+        assert strip(docker) == strip(dry_run(folder, events, "process", whole_folder=True))
+        assert docker[0]["status"] == "ok", docker[0]["error"]
+    assert docker[0]["actions"][-1] == {"type": "update_asset", "asset_id": "a1", "json_metadata": {"accuracy": 0.0}}
 
 
 def test_on_kili_event_methods_receive_typed_events(tmp_path: Path) -> None:

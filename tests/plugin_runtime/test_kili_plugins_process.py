@@ -10,7 +10,9 @@ import pytest
 
 from plugin_sdk.testing import dry_run
 from tests.plugin_runtime.service_fixtures import Service, start_service, stop_service
-from tests.plugin_sdk.kili_published import DOCUMENT_RECIPE
+from tests.plugin_sdk.kili_published import (
+    DOCUMENT_RECIPE, FOLDER_FIXTURE_HELPERS, FOLDER_FIXTURE_MAIN, FOLDER_FIXTURE_REQUIREMENTS,
+)
 
 PROJECT = "proj-invoices"
 
@@ -130,3 +132,27 @@ def test_issues_resolved_predictions_metadata_and_questions_in_the_service(tmp_p
     predictions = [label for label in state["labels"] if label["labelType"] == "PREDICTION"]
     assert [(p["modelName"], p["jsonResponse"]) for p in predictions] == [
         ("currency-guess", {"CURRENCY": {"categories": [{"name": "EUR"}]}})]
+
+
+def kili_plugin_folder(tmp_path: Path) -> Path:
+    """Kili's own fixture of a plugin folder: main.py imports `.sub_folder.helpers`."""
+    path = folder(tmp_path, "plugin_folder", FOLDER_FIXTURE_MAIN)
+    (path / "sub_folder").mkdir()
+    (path / "sub_folder" / "helpers.py").write_text(FOLDER_FIXTURE_HELPERS)
+    (path / "requirements.txt").write_text(FOLDER_FIXTURE_REQUIREMENTS)
+    return path
+
+
+def test_kilis_plugin_folder_with_a_relative_import_dry_runs(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(submitted("e-1", "invoice-1", {})) + "\n")
+    [result] = dry_run(kili_plugin_folder(tmp_path), events)
+    assert (result["status"], result["error"], result["actions"]) == ("ok", None, [])
+
+
+def test_kilis_plugin_folder_with_a_relative_import_runs_in_the_service(tmp_path: Path, service: Service) -> None:
+    upload(service, kili_plugin_folder(tmp_path), "plugin-folder")  # the static check accepts it
+    assert service.post_event(submitted("e-1", "invoice-1", {})).status_code == 202
+    service.settle()
+    [run] = service.admin.get(f"{service.url}/v1/runs", timeout=30).json()
+    assert (run["status"], run["error"]) == ("succeeded", None)
