@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import PluginRuntimeError, SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
 from plugin_sdk import _wire
 from plugin_sdk.results import LogRecord, RunResult, Status, result_from_outcome
@@ -99,14 +99,28 @@ class FrameReader:
                 raise _Closed
             self.buffer += chunk
 
+    def ended(self) -> bool:
+        """Whether the source ended (or failed, or flooded) while nobody waited on it; what
+        arrived meanwhile stays buffered for ``next``."""
+        try:
+            while select.select([self.source], [], [], 0)[0]:
+                chunk = self.source.read()
+                if chunk == b"" or len(self.buffer) > self.max_bytes:
+                    return True
+                self.buffer += chunk or b""
+        except (OSError, ValueError, OutputLimit):  # ValueError: select on a closed descriptor
+            return True
+        return False
+
 
 class _Failed(Exception):
     """Ends a run: its ``status`` and ``error`` (a reason, or a function giving it once the
-    plugin is stopped)."""
+    plugin is stopped); ``ended`` when the plugin's stream ended, which its sandbox may have
+    caused rather than the plugin (``Worker.lost``)."""
 
-    def __init__(self, status: Status, error: str | Callable[[], str]) -> None:
+    def __init__(self, status: Status, error: str | Callable[[], str], ended: bool = False) -> None:
         super().__init__(status)
-        self.status, self.error = status, error
+        self.status, self.error, self.ended = status, error, ended
 
 
 #: Where a log record may say it comes from; anything else reads as ``logger``.
@@ -169,7 +183,9 @@ class Worker:
 
     ``write`` sends bytes to the plugin's stdin; ``source`` is its stdout (a descriptor or a
     ByteSource); ``kill`` stops it
-    for good; ``exit_info`` describes how it ended (exit code, OOM, stderr tail).
+    for good; ``exit_info`` describes how it ended (exit code, OOM, stderr tail); ``lost``, once
+    it is stopped after its stream ended, says why the infrastructure ended it (its Docker engine
+    went away), or None when the plugin's process ended by itself.
     """
 
     def __init__(
@@ -181,9 +197,10 @@ class Worker:
         limits: Limits,
         on_call: CallHandler | None = None,
         oom_killed: Callable[[], bool] = lambda: False,
+        lost: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._write, self._kill, self._exit_info = write, kill, exit_info
-        self._oom_killed = oom_killed
+        self._oom_killed, self._lost = oom_killed, lost
         self.reader = FrameReader(_Fd(source) if isinstance(source, int) else source, limits.max_message_bytes)
         self.limits = limits
         self.on_call = on_call
@@ -223,8 +240,10 @@ class Worker:
             self.stop()
             self.load_error = f"the plugin did not start within {self.limits.start_timeout_s:g} s"
             return
-        except (_Closed, _TooLarge, OutputLimit, OSError, _Failed):
+        except (_Closed, _TooLarge, OutputLimit, OSError, _Failed) as error:
             self.stop()
+            if isinstance(error, (_Closed, OSError)):
+                self._raise_if_lost("while it started")
             self.load_error = "the plugin process failed before loading the plugin: " + self._exit_info()
             return
         except ValueError as error:
@@ -251,7 +270,7 @@ class Worker:
                 self._send({"type": _wire.EVENT, "event": event})
             except OSError:
                 gone = "the plugin process was gone before the event: "
-                raise _Failed(Status.ERROR, lambda: gone + self._exit_info()) from None
+                raise _Failed(Status.ERROR, lambda: gone + self._exit_info(), ended=True) from None
             self.events_served += 1
             outcome = self._collect(event_id, started + self.limits.timeout_s, logs)
             return result_from_outcome(event_id, outcome, logs, (time.monotonic() - started) * 1000)
@@ -267,6 +286,8 @@ class Worker:
 
     def _failed(self, event_id: Any, failed: _Failed, logs: list[dict[str, Any]], started: float) -> RunResult:
         self.stop()
+        if failed.ended:
+            self._raise_if_lost("during the event")
         # How the plugin ended (exit code, OOM) is known only once it is stopped.
         status, error = failed.status, failed.error() if callable(failed.error) else failed.error
         if status != Status.TIMEOUT and self._oom_killed():
@@ -309,7 +330,8 @@ class Worker:
         except _Timeout:
             raise _Failed(Status.TIMEOUT, f"the hook did not return within {self.limits.timeout_s:g} s") from None
         except _Closed:
-            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
+            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info(),
+                          ended=True) from None
         except _TooLarge:
             limit = self.limits.max_message_bytes
             raise _Failed(Status.OUTPUT_LIMIT, f"the plugin sent a message over {limit} bytes") from None
@@ -345,7 +367,21 @@ class Worker:
         try:
             self._send(reply)
         except OSError:
-            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info()) from None
+            raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info(),
+                          ended=True) from None
+
+    def _raise_if_lost(self, when: str) -> None:
+        """A plugin whose sandbox went away under it did nothing wrong: its run is an
+        infrastructure failure (retried, then dead and redeliverable), not the plugin's error."""
+        reason = self._lost()
+        if reason is not None:
+            raise SandboxUnavailable(f"the plugin's sandbox was lost {when}: {reason}")
+
+    def idle_ended(self) -> bool:
+        """Whether the plugin's stream ended between events (its process or its engine went
+        away): a warm worker is checked before it is given an event, so that event is not
+        blamed for it."""
+        return self.dead or self.reader.ended()
 
     def _send(self, message: dict[str, Any]) -> None:
         self._write(_wire.encode(message))

@@ -15,9 +15,13 @@ import os
 import re
 import socket
 import struct
+import threading
 import uuid
+from collections.abc import Callable
 from importlib import resources
 
+import requests
+from docker.errors import NotFound
 from docker.types import Ulimit
 
 from plugin_runtime import engine
@@ -38,6 +42,15 @@ ENVIRONMENT = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCOD
 #: engine it can be 1,048,576, enough for one plugin to exhaust the host's file table; 1024 is
 #: also what select() can watch, so nothing ordinary needs more.
 NOFILE = 1024
+#: What PID 1 of a container exits with when SIGKILLed. Nothing inside its PID namespace can
+#: send it that (the kernel protects a namespace's init), so without an OOM kill it came from
+#: outside: the engine stopping it (a restart without live-restore) or an administrator.
+KILLED_FROM_OUTSIDE = 137
+#: What the engine sends a container it stops (at its own restart or shutdown). Plugins are
+#: never stopped by us (they are removed by force), and as PID 1 without a handler they ignore
+#: SIGTERM: the engine's default would wait 10 s per container before its SIGKILL, delaying
+#: its return by as much.
+STOP_SIGNAL = "SIGKILL"
 
 
 @functools.cache
@@ -153,10 +166,12 @@ class _AttachedStream:
 
 
 class _Container:
-    """One plugin container: created, attached, started; removed by ``kill``."""
+    """One plugin container: created, attached, started; removed by ``kill``. One the engine
+    could not remove (it was away) is handed to ``leftover``, to remove once it answers again."""
 
-    def __init__(self, client, image: str, project_id: str, limits: Limits, labels: dict[str, str]) -> None:
-        self.client = client
+    def __init__(self, client, image: str, project_id: str, limits: Limits, labels: dict[str, str],
+                 leftover: Callable[[str], None] = lambda container_id: None) -> None:
+        self.client, self.leftover = client, leftover
         name = f"{PREFIX}-{_slug(project_id)}-{uuid.uuid4().hex[:10]}"
         try:
             self.container = client.containers.create(
@@ -182,6 +197,7 @@ class _Container:
                 log_config={"type": "none", "config": {}},
                 labels={LABEL: "1", f"{LABEL}.project": project_id, **labels},
                 hostname="plugin",
+                stop_signal=STOP_SIGNAL,
             )
         except Exception as error:
             raise SandboxUnavailable(f"cannot create a container from {image}: {error}") from error
@@ -194,35 +210,56 @@ class _Container:
                 raise
         except BaseException as error:
             # Created but not started: removed here, since the sweep spares a live owner's.
-            try:
-                self.container.remove(force=True)
-            except Exception:
-                pass
+            self._remove()
             if isinstance(error, Exception) and not isinstance(error, SandboxUnavailable):
                 raise SandboxUnavailable(f"cannot start a container from {image}: {error}") from error
             raise
         self.exit_code: int | None = None
         self.oom = False
+        #: Why the engine, not the plugin, ended the container (read after ``kill``).
+        self.lost: str | None = None
         self.removed = False
 
     def kill(self) -> None:
         if self.removed:
             return
         self.removed = True
+        self._look()
+        self.stream.close()
+        self._remove()
+
+    def _look(self) -> None:
+        """How the container ended (exit code, OOM), or why its engine ended it (``lost``)."""
+        api = self.client.api
         try:
             if self.stream.eof:
                 # The plugin's process ended by itself: let Docker record how (OOM, exit code).
-                self.client.api.wait(self.container.id, timeout=2)
-            state = self.client.api.inspect_container(self.container.id)["State"]
-            if not state.get("Running"):
-                self.exit_code, self.oom = state.get("ExitCode"), bool(state.get("OOMKilled"))
-        except Exception:
-            pass
-        self.stream.close()
+                # Still running after that: the plugin closed its output, it did not exit.
+                try:
+                    api.wait(self.container.id, timeout=2)
+                except requests.exceptions.ReadTimeout:
+                    pass
+            state = api.inspect_container(self.container.id)["State"]
+        except NotFound:
+            self.lost = "its container vanished from the Docker engine without an exit code"
+            return
+        except Exception as error:  # refused, reset or timed out: the engine is away
+            self.lost = f"the Docker engine stopped answering ({type(error).__name__}: {error})"
+            return
+        if state.get("Running"):
+            return
+        self.exit_code, self.oom = state.get("ExitCode"), bool(state.get("OOMKilled"))
+        if self.exit_code == KILLED_FROM_OUTSIDE and not self.oom:
+            self.lost = ("its container was killed from outside (exit code 137, not out of memory): by the Docker "
+                         "engine stopping or restarting, or by an administrator")
+
+    def _remove(self) -> None:
         try:
             self.container.remove(force=True)
+        except NotFound:
+            pass
         except Exception:
-            pass  # already gone; the sweep catches anything left behind
+            self.leftover(self.container.id)
 
     def exit_info(self) -> str:
         state = "killed" if self.exit_code is None else f"exit code {self.exit_code}"
@@ -249,13 +286,38 @@ class DockerSandbox(WorkerPool):
         self.client = client
         self.image = image
         self.labels = {f"{LABEL}.owner": f"{socket.gethostname()}:{os.getpid()}", **(labels or {})}
+        #: Containers the engine could not remove when they stopped (it was away); the sweep
+        #: spares a live owner's, so they are removed here once the engine answers again.
+        self.leftovers: list[str] = []
+        self._leftovers_lock = threading.Lock()
 
     def _spawn(self, project_id: str) -> Worker:
-        box = _Container(self.client, self.image, project_id, self.limits, self.labels)
+        self.remove_leftovers()
+        box = _Container(self.client, self.image, project_id, self.limits, self.labels, self._leftover)
         return Worker(
             box.stream.write, box.stream, box.kill, box.exit_info, self.limits, self.call_handler(project_id),
-            oom_killed=lambda: box.oom,
+            oom_killed=lambda: box.oom, lost=lambda: box.lost,
         )
+
+    def _leftover(self, container_id: str) -> None:
+        with self._leftovers_lock:
+            self.leftovers.append(container_id)
+
+    def remove_leftovers(self) -> None:
+        """Remove the containers left behind while the engine was away (kept while it still is)."""
+        with self._leftovers_lock:
+            pending, self.leftovers = self.leftovers, []
+        for container_id in pending:
+            try:
+                self.client.api.remove_container(container_id, force=True)
+            except NotFound:
+                pass
+            except Exception:
+                self._leftover(container_id)
+
+    def close(self) -> None:
+        super().close()
+        self.remove_leftovers()
 
 
 def sweep(client) -> int:
@@ -298,6 +360,6 @@ def open_for_source(source, limits: Limits | None = None, progress=None, base: s
 
     settings = Settings()
     builder = Builder(client, base or settings.base_image or DEFAULT_BASE_IMAGE, progress,
-                      build_timeout_s=settings.build_timeout_s)
+                      build_timeout_s=settings.build_timeout_s, default_packages=settings.default_requirements())
     result = builder.build(source, f"plugin-runtime-dryrun:{source.digest()[:16]}")
     return DockerSandbox(client, result.image, limits)

@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from plugin_runtime import metrics
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.channel import CallHandler, Worker
+from plugin_sdk.results import RunResult, Status
+from plugin_sdk.subscriptions import subscribed
 
 #: Answers a plugin's read for the project its worker serves: (project_id, method, query).
 ProjectReader = Callable[[str, str, dict[str, Any]], Any]
-from plugin_sdk.results import RunResult, Status
-from plugin_sdk.subscriptions import subscribed
 
 
 class WorkerPool:
@@ -57,14 +58,18 @@ class WorkerPool:
         worker = self.workers.get(project_id)
         if worker is not None and worker.load_error is not None and worker.load_stage != "init":
             return worker  # importing fails the same way every time: no respawn per event
-        if worker is not None and not worker.dead and worker.events_served < self.max_events:
+        if worker is not None and worker.events_served < self.max_events and not worker.idle_ended():
             return worker
         if worker is not None:
+            # Dead, worn out, or gone while idle (with its Docker engine, say): a fresh one.
             worker.shutdown()
+            self.workers.pop(project_id, None)
+        replacing = worker is not None
         worker = self._spawn(project_id)
         self.cold_starts += 1
-        worker.start(project_id)
+        worker.start(project_id)  # SandboxUnavailable when its engine went away meanwhile
         self.workers[project_id] = worker
+        metrics.sandbox_started(replacing)
         return worker
 
     def info(self, project_id: str) -> dict[str, Any] | None:
