@@ -36,9 +36,11 @@ NAVIGATION = (("Plugins", "/ui/plugins"), ("Runs", "/ui/runs"), ("Dead letters",
               ("Shadows", "/ui/shadows"), ("Platforms", "/ui/platforms"))
 
 
-def _duration(ms: float | None) -> str:
+def duration(ms: float | None) -> str:
     if ms is None:
         return "-"
+    if ms < 10:
+        return f"{ms:.1f} ms"
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
@@ -59,7 +61,7 @@ def _pretty(value: Any) -> str:
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(duration=_duration, when=_when, pretty=_pretty)
+    environment.filters.update(duration=duration, when=_when, pretty=_pretty)
     environment.globals.update(navigation=NAVIGATION, statuses=[s.value for s in RunStatus])
     return environment
 

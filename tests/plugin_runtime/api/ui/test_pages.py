@@ -11,6 +11,7 @@ import pytest
 import requests
 from markupsafe import escape
 
+from plugin_runtime.api.ui import render
 from plugin_runtime.api.ui import runs as runs_page
 from tests.plugin_runtime.api.ui.conftest import PROJECT, SCRIPT_IN_ERROR, SCRIPT_IN_LOG, Console, run_of, submit
 from tests.plugin_runtime.api.workload import wait_for
@@ -86,9 +87,9 @@ def test_a_runs_page_shows_its_event_actions_logs_duration_and_worker(console: C
     run = run_of(console.service, "evt-ok")
     assert "<dt>Event</dt><dd><code>evt-ok</code> (onSubmit, from webhook" in text
     assert "<td>add_to_review</td>" in text and '<span class="status status-applied">applied</span>' in text
-    assert f"{run['duration_ms']:.0f} ms" in text
+    assert f"<dt>Duration</dt><dd>{render.duration(run['duration_ms'])}</dd>" in text
     assert "<dt>Worker</dt><dd>this runtime on " in text and "(process sandbox)" in text
-    assert "Logs (1 lines)" in text and "asset-evt-ok" in text  # the event as received
+    assert "Logs (1 line)" in text and "asset-evt-ok" in text  # the event as received
 
 
 def test_a_rejected_action_shows_with_its_reason(console: Console) -> None:
