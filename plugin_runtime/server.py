@@ -12,7 +12,7 @@ from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
-from plugin_runtime.store import Store
+from plugin_runtime.store.backends import open_store
 
 
 class Runtime:
@@ -22,7 +22,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.token = settings.resolved_token()
         self.webhook_secrets = settings.webhook_secrets()
-        self.store = Store(settings.data_dir / "runtime.db")
+        self.store = open_store(settings.database_url, settings.data_dir)
         self.platform = EmbeddedPlatform(self.store)
         # Plugins' reads are answered by the platform within each run's read budget.
         self.reads = ReadMeter(self.platform.read, settings.read_limits())

@@ -23,7 +23,8 @@ from plugin_sdk import _queries
 _PROGRESS_STEPS = 20_000
 #: Rows turned into records between two deadline checks.
 _ROWS_PER_CHECK = 64
-#: SQLite's integers are 64-bit: a larger ``first`` means "all" anyway.
+#: SQLite's integers are 64-bit: a larger ``first`` means "all" anyway (and is "all" when
+#: absent: PostgreSQL refuses SQLite's ``LIMIT -1``).
 _MAX_PAGE = 2**62
 #: What one read may return (JSON text stored for its records): the server builds the answer in
 #: memory and encodes it, outside the plugin's memory limit; a plugin that filled its project
@@ -72,7 +73,7 @@ def read(platform: _Platform, db: sqlite3.Connection, project_id: str, method: s
 
 # Queries ---------------------------------------------------------------------------------
 
-_LATER = ("SELECT 1 FROM labels o WHERE o.asset_id = l.asset_id AND o.author_id IS l.author_id"
+_LATER = ("SELECT 1 FROM labels o WHERE o.asset_id = l.asset_id AND o.author_id IS NOT DISTINCT FROM l.author_id"
           " AND (o.created_at > l.created_at OR (o.created_at = l.created_at AND o.seq > l.seq))")
 # Kili's "latest label" flags are per asset and author over *all* the asset's labels, whatever
 # the read's filters: correlated subqueries over the asset's labels (index labels_asset).
@@ -193,7 +194,7 @@ def _page(query: dict[str, Any]) -> tuple[int, int]:
     for name, value in (("first", first), ("skip", skip)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return (-1 if first is None else min(first, _MAX_PAGE)), min(skip, _MAX_PAGE)
+    return (_MAX_PAGE if first is None else min(first, _MAX_PAGE)), min(skip, _MAX_PAGE)
 
 
 # An asset record holds its metadata, its labels and its issues (indexes labels_asset, issues_asset).

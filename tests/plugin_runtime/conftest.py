@@ -1,4 +1,5 @@
-"""Fixtures shared by the runtime's tests: the real Docker engine."""
+"""Fixtures shared by the runtime's tests: the real Docker engine, a real PostgreSQL, and the
+store a service test runs on (``database``: each such test runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,27 @@ def docker_client():
         pytest.fail(str(error), pytrace=False)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Debian's PostgreSQL in a temporary directory for the session; skipped (with the reason)
+    only where it is not installed."""
+    from tests.plugin_runtime.store import pg_service
+
+    reason = pg_service.missing()
+    if reason:
+        pytest.skip(reason)
+    server = pg_service.PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest):
+    """Where a service under test keeps its state: None (the embedded SQLite file in its data
+    directory), or the session's PostgreSQL, on which each service gets a fresh database
+    (``start_service(..., database=database)``). Service tests take it, so both stores stay equal."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_server")

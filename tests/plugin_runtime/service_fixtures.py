@@ -1,4 +1,4 @@
-"""A real runtime service on 127.0.0.1 for tests: HTTP, SQLite and the chosen sandbox."""
+"""A real runtime service on 127.0.0.1 for tests: HTTP, SQLite or PostgreSQL, and the chosen sandbox."""
 
 from __future__ import annotations
 
@@ -93,7 +93,11 @@ class Service:
         return self.runtime.store.read().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def start_service(data_dir: Path, sandbox: str, **overrides: Any) -> Service:
+def start_service(data_dir: Path, sandbox: str, database: Any = None, **overrides: Any) -> Service:
+    """``database``: None (SQLite in ``data_dir``) or a PostgreSQL server (the ``database``
+    fixture), on which the service gets a fresh database."""
+    if database is not None:
+        overrides["database_url"] = database.database()
     settings = Settings(data_dir=data_dir, port=free_port(), sandbox=sandbox, token="test-token",
                         webhook_secret="test-secret whsec_b2xkLXNlY3JldC0xMjM0NQ==", **overrides)
     runtime = Runtime(settings)

@@ -92,8 +92,8 @@ def test_the_budget_admits_whole_events_until_either_limit_then_stays_spent() ->
 # Through the service ---------------------------------------------------------------------
 
 @pytest.fixture()
-def small(tmp_path: Path):
-    running = start_service(tmp_path / "data", "process", max_caused_runs=6, max_caused_events=1000,
+def small(tmp_path: Path, database):
+    running = start_service(tmp_path / "data", "process", database, max_caused_runs=6, max_caused_events=1000,
                             max_queue_per_project=1000, max_reads_per_event=50)
     yield running
     stop_service(running)
@@ -144,8 +144,8 @@ def test_a_spent_budget_stops_the_chain_and_is_reported(small: Service) -> None:
     assert_benign_still_runs(small, "proj-fan", "evt-after-fan")
 
 
-def test_caused_events_count_against_the_project_queue(tmp_path: Path) -> None:
-    service = start_service(tmp_path / "data", "process", max_queue_per_project=2)
+def test_caused_events_count_against_the_project_queue(tmp_path: Path, database) -> None:
+    service = start_service(tmp_path / "data", "process", database, max_queue_per_project=2)
     try:
         make_project(service, "proj-queue", 5)
         service.deploy("fan", STORM.replace("FAN", "5").replace("def on_send_back_to_queue", "def _unused"),
@@ -211,8 +211,8 @@ def test_live_reads_page_and_count_in_the_platform_and_stop_at_their_limit(small
     assert_benign_still_runs(small, "proj-reads", "evt-after-reads")
 
 
-def test_reads_stop_at_the_time_budget(tmp_path: Path) -> None:
-    service = start_service(tmp_path / "data", "process", max_read_seconds_per_event=0.05,
+def test_reads_stop_at_the_time_budget(tmp_path: Path, database) -> None:
+    service = start_service(tmp_path / "data", "process", database, max_read_seconds_per_event=0.05,
                             max_reads_per_event=1_000_000)
     try:
         make_project(service, "proj-slow", 1)

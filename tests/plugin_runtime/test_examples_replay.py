@@ -16,8 +16,8 @@ EXAMPLES = sorted(p for p in (REPO / "example_plugins").iterdir() if (p / "event
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):
-    running = start_service(tmp_path_factory.mktemp("examples"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database):
+    running = start_service(tmp_path_factory.mktemp("examples"), "process", database)
     yield running
     stop_service(running)
 

@@ -22,8 +22,8 @@ GOOD_MAIN = b"from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCor
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):
-    running = start_service(tmp_path_factory.mktemp("hostile"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database):
+    running = start_service(tmp_path_factory.mktemp("hostile"), "process", database)
     yield running
     stop_service(running)
 

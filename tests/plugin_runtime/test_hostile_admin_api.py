@@ -12,8 +12,8 @@ from tests.plugin_runtime.test_hostile_host import BENIGN, assert_benign_still_r
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):
-    running = start_service(tmp_path_factory.mktemp("hostile-admin"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database):
+    running = start_service(tmp_path_factory.mktemp("hostile-admin"), "process", database)
     deploy(running, "benign", BENIGN, "proj-admin")
     victim = {"id": "victim-event", "type": "onSubmit", "project_id": "proj-victim", "asset_id": "victim-asset",
               "label": {"id": "victim-label", "jsonResponse": {}}}

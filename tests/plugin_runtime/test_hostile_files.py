@@ -180,10 +180,10 @@ def damaged_zips() -> dict[str, bytes]:
     return {name: bytes(data) for name, data in cases.items()}
 
 
-def test_a_damaged_zip_is_refused_with_a_4xx_not_a_500(tmp_path) -> None:
+def test_a_damaged_zip_is_refused_with_a_4xx_not_a_500(tmp_path, database) -> None:
     """zipfile checks an entry's local header, CRC, stream and encryption only as it reads it:
     each raised out of the upload (a 500) and out of the CLI (a traceback)."""
-    service = start_service(tmp_path / "data", "process")
+    service = start_service(tmp_path / "data", "process", database)
     try:
         for case, body in damaged_zips().items():
             response = service.admin.post(f"{service.url}/v1/plugins/damaged/versions", params={"create": "true"},

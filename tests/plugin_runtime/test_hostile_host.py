@@ -187,8 +187,8 @@ def assert_benign_still_runs(service: Service, project: str, event_id: str) -> N
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):
-    running = start_service(tmp_path_factory.mktemp("hostile-host"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database):
+    running = start_service(tmp_path_factory.mktemp("hostile-host"), "process", database)
     deploy(running, "attacker", ATTACKER, "proj-host")
     deploy(running, "benign", BENIGN, "proj-host")
     victim = {"id": "victim-event", "type": "onSubmit", "project_id": "proj-victim", "asset_id": "victim-asset",
@@ -366,10 +366,10 @@ def test_a_lone_surrogate_in_a_webhook_is_stored_as_a_replacement_character(serv
     assert row is not None and json.loads(row[0]) == {"TEXT": "a\ufffdb"}
 
 
-def test_a_fresh_service_still_serves_after_the_attacks(tmp_path) -> None:
+def test_a_fresh_service_still_serves_after_the_attacks(tmp_path, database) -> None:
     """Nothing of the module's attacks depends on the shared service's state: a fresh one
     takes the heaviest webhook and its benign plugin runs."""
-    fresh = start_service(tmp_path / "data", "process")
+    fresh = start_service(tmp_path / "data", "process", database)
     try:
         deploy(fresh, "benign", BENIGN, "proj-host")
         body, status = WEBHOOKS["many-context-authors"]
@@ -411,10 +411,10 @@ def test_an_init_reading_in_a_loop_is_stopped_at_the_byte_limit_not_the_start_ti
     assert_benign_still_runs(service, "proj-host", "after-loading-reader")
 
 
-def test_a_read_whose_answer_would_take_gigabytes_of_the_servers_memory_is_refused(tmp_path) -> None:
+def test_a_read_whose_answer_would_take_gigabytes_of_the_servers_memory_is_refused(tmp_path, database) -> None:
     """Answers are built and encoded in the server, outside the plugin's memory limit: a plugin
     that filled its project with large labels made each read of it cost the server its size."""
-    fresh = start_service(tmp_path / "data", "process")
+    fresh = start_service(tmp_path / "data", "process", database)
     try:
         deploy(fresh, "attacker", ATTACKER, "proj-fill")
         deploy(fresh, "benign", BENIGN, "proj-fill")

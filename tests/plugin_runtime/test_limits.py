@@ -43,7 +43,7 @@ def test_size_refusal_measures_what_the_store_would_hold() -> None:
 
 
 def test_dry_run_rejects_what_the_service_rejects_with_the_same_reason(tmp_path: Path, write_plugin,
-                                                                        write_events) -> None:
+                                                                        write_events, database) -> None:
     plugin = write_plugin(tmp_path, PLUGIN)
     event = make_event(id="evt-big", project_id="proj-big", asset_id="asset-big",
                        label=make_label({"OK": {"text": "x"}}, id="label-big"))
@@ -64,7 +64,7 @@ def test_dry_run_rejects_what_the_service_rejects_with_the_same_reason(tmp_path:
     assert f"REJECTED by the service: {rejected['reason']}" in human.stdout
     assert "[info] done with asset-big" in human.stdout  # the event's whole result is still shown
 
-    service = start_service(tmp_path / "data", "process")
+    service = start_service(tmp_path / "data", "process", database)
     try:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:

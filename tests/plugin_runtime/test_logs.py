@@ -43,8 +43,8 @@ CREDENTIALS = ("test-token", "test-secret", "whsec_b2xkLXNlY3JldC0xMjM0NQ==", "b
 
 
 @pytest.fixture
-def logged_service(tmp_path: Path) -> Iterator[Service]:
-    service = start_service(tmp_path / "data", "process")
+def logged_service(tmp_path: Path, database) -> Iterator[Service]:
+    service = start_service(tmp_path / "data", "process", database)
     detach = logs.configure(service.data_dir, "INFO")
     try:
         yield service

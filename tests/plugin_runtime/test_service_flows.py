@@ -15,8 +15,8 @@ from tests.plugin_runtime.service_fixtures import REPO, Service, start_service, 
 
 
 @pytest.fixture()
-def service(tmp_path: Path):
-    running = start_service(tmp_path / "data", "process")
+def service(tmp_path: Path, database):
+    running = start_service(tmp_path / "data", "process", database)
     yield running
     stop_service(running)
 
@@ -162,8 +162,8 @@ def test_per_plugin_limits_within_the_admin_maxima(service: Service, tmp_path: P
     assert run["status"] == "failed" and run["outcome"] == "timeout"
 
 
-def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path) -> None:
-    busy = start_service(tmp_path / "busy", "process", max_queue_per_project=3, max_queue=100)
+def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path, database) -> None:
+    busy = start_service(tmp_path / "busy", "process", database, max_queue_per_project=3, max_queue=100)
     try:
         slow = ("import time\nfrom plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                 "    def on_submit(self, label, asset_id):\n        time.sleep(0.5)\n")
@@ -189,11 +189,11 @@ def test_a_noisy_project_gets_429_and_the_others_still_get_in(tmp_path: Path) ->
         stop_service(busy)
 
 
-def test_infrastructure_failures_are_retried_then_dead_lettered_and_redeliverable(tmp_path: Path, monkeypatch) -> None:
+def test_infrastructure_failures_are_retried_then_dead_lettered_and_redeliverable(tmp_path: Path, monkeypatch, database) -> None:
     from plugin_runtime.errors import SandboxUnavailable
     from plugin_runtime.sandbox import process
 
-    flaky = start_service(tmp_path / "flaky", "process", max_attempts=3, retry_base_s=0.01)
+    flaky = start_service(tmp_path / "flaky", "process", database, max_attempts=3, retry_base_s=0.01)
     try:
         flaky.deploy("steady", "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
                                 "    def on_submit(self, label, asset_id):\n        self.kili.add_to_review(asset_ids=[asset_id])\n")

@@ -64,8 +64,8 @@ def _cli(service: Service, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def evil_service(tmp_path_factory: pytest.TempPathFactory):
-    service = start_service(tmp_path_factory.mktemp("escapes"), "process")
+def evil_service(tmp_path_factory: pytest.TempPathFactory, database):
+    service = start_service(tmp_path_factory.mktemp("escapes"), "process", database)
     service.deploy("evil", PLUGIN, "proj-evil")
     for event_id, response in (("evt-ok", {}), ("evt-fail", {"FAIL": True})):
         event = {"id": event_id, "type": "onSubmit", "project_id": "proj-evil", "asset_id": "asset-1",

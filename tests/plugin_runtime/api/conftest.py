@@ -10,8 +10,8 @@ from tests.plugin_runtime.service_fixtures import Service, start_service, stop_s
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):
-    running = start_service(tmp_path_factory.mktemp("api"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database):
+    running = start_service(tmp_path_factory.mktemp("api"), "process", database)
     yield running
     stop_service(running)
 

@@ -24,8 +24,8 @@ class PluginHandler(PluginCore):
 
 
 @pytest.fixture
-def small(tmp_path: Path):
-    running = start_service(tmp_path / "data", "process", max_queue=1)
+def small(tmp_path: Path, database):
+    running = start_service(tmp_path / "data", "process", database, max_queue=1)
     yield running
     stop_service(running)
 

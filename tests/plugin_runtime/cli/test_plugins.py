@@ -28,8 +28,8 @@ class PluginHandler(PluginCore):
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    running = start_service(tmp_path / "data", "process")
+def service(tmp_path: Path, database) -> Iterator[Service]:
+    running = start_service(tmp_path / "data", "process", database)
     yield running
     stop_service(running)
 
