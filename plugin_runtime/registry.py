@@ -67,9 +67,10 @@ class Registry:
     # Versions ----------------------------------------------------------------------------
 
     def upload(self, name: str, source: PluginSource, *, create: bool,
-               limits: dict[str, Any] | None = None) -> dict[str, Any]:
+               limits: dict[str, Any] | None = None, candidate: bool = False) -> dict[str, Any]:
         """A new version of ``name`` (``create``: the plugin must not exist yet; otherwise it
-        must). Returns the version, ``deploying``; the build runs in the background."""
+        must). Returns the version, ``deploying``; the build runs in the background. A
+        ``candidate`` stays inactive once built, beside the live version (to shadow it)."""
         check_name(name)
         plugins = self.store.plugins
         with self.store.write() as db:
@@ -78,10 +79,15 @@ class Registry:
                 raise RegistryConflict(f"plugin {name!r} already exists: use `plugins update` for a new version")
             if not create and not exists:
                 raise RegistryNotFound(f"plugin {name!r} does not exist: use `plugins upload` first")
+            if candidate and (not exists or plugins.get(db, name)["current_version"] is None):
+                raise RegistryConflict(f"{name} has no live version for a candidate to be compared with: upload it "
+                                       "without --candidate first")
             if not exists:
                 plugins.create(db, name, now())
             version = plugins.add_version(db, name, source.digest(), source.archive(), source.handler,
                                           source.subscriptions, source.warnings, source.dropped, limits or {}, now())
+            if candidate:
+                plugins.mark_candidate(db, name, version)
         _log.info("deploy: %s@%s uploaded (%s), building", name, version, source.digest()[:16])
         self._builds.submit(self._run_build, name, version, source)
         return self.version(name, version)
@@ -125,7 +131,9 @@ class Registry:
                 plugins.built(db, name, version, outcome.image, outcome.freeze, outcome.log,
                               outcome.info.get("subscriptions"), outcome.info.get("warnings", []), now())
         if outcome.error is None:
-            _log.info("deploy: %s@%s is live", name, version)
+            row = self.store.plugins.get(self.store.read(), name)
+            live = row is None or row["current_version"] == version
+            _log.info("deploy: %s@%s is %s", name, version, "live" if live else "built, a candidate (not live)")
         with self._changed:
             self._changed.notify_all()
         for callback in self.on_ready:
@@ -219,7 +227,7 @@ class Registry:
             "warnings": loads(row["warnings"], []), "dropped": loads(row["dropped"], []),
             "limits": loads(row["limits"], {}),
             "image": row["image"], "freeze": loads(row["freeze"], []), "build_error": row["build_error"],
-            "created_at": row["created_at"], "ready_at": row["ready_at"],
+            "created_at": row["created_at"], "ready_at": row["ready_at"], "candidate": bool(row["candidate"]),
         }
         if with_log:
             out["build_log"] = row["build_log"]

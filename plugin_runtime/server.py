@@ -12,6 +12,7 @@ from plugin_runtime.platforms.embedded import EmbeddedPlatform
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
+from plugin_runtime.shadow import Shadows
 from plugin_runtime.store.backends import open_store
 
 
@@ -37,6 +38,12 @@ class Runtime:
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
                                      retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
                                      max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project)
+        # Shadowed candidates: planned with the live runs, run below them in sandboxes of their own.
+        self.shadows = Shadows(self.store, SandboxManager(
+            settings.sandbox, self._version, self._archive, self.reads, policy=settings.limits_policy(),
+            base_image=settings.base_image), self.reads, self.dispatcher.wait_idle)
+        self.dispatcher.intake.plan_shadows = self.shadows.plan
+        self.registry.on_deleted.append(self.shadows.forget)
         self._stop = threading.Event()
 
     def _version(self, name: str, version: int) -> dict:
@@ -49,6 +56,7 @@ class Runtime:
         """Resume what a previous process left: deploys, then pending runs."""
         self.registry.resume_builds()
         self.dispatcher.resume()
+        self.shadows.start_lane()
         threading.Thread(target=self._janitor, name="janitor", daemon=True).start()
 
     def _janitor(self) -> None:
@@ -61,6 +69,7 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        self.shadows.close()
         self.dispatcher.close()
         self.registry.close()
         self.sandboxes.close()

@@ -41,7 +41,8 @@ def plugins(runtime: RuntimeDep) -> list[dict[str, Any]]:
              summary="Upload a version (zip body); create=true for a new plugin",
              responses=refusals(400, 401, 404, 409, 413, 422))
 async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool = False,
-                 limits: str | None = Query(default=None, description='JSON, e.g. {"memory_mb": 1024}')
+                 limits: str | None = Query(default=None, description='JSON, e.g. {"memory_mb": 1024}'),
+                 candidate: bool = Query(default=False, description="built without going live (to shadow it)")
                  ) -> dict[str, Any]:
     requested: dict[str, Any] = {}
     if limits:
@@ -54,7 +55,7 @@ async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool 
             raise HTTPException(422, f"invalid limits: {error}") from None
     body = await read_body(request, MAX_UPLOAD_BYTES)
     source = load_archive(body, f"{name}.zip")
-    return runtime.registry.upload(name, source, create=create, limits=requested)
+    return runtime.registry.upload(name, source, create=create, limits=requested, candidate=candidate)
 
 
 @router.get("/v1/plugins/{name}", response_model=PluginDetail, responses=refusals(401, 404, 422))

@@ -146,9 +146,9 @@ def serve(host: str, port: int, data_dir: str | None, sandbox: str) -> None:
 
 
 def _register() -> None:
-    from plugin_runtime.cli import demo, diff, events, platform, plugins, runs
+    from plugin_runtime.cli import demo, diff, events, platform, plugins, runs, shadow
 
-    for module in (plugins, events, runs, platform, demo, diff):
+    for module in (plugins, events, runs, platform, demo, diff, shadow):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -34,7 +34,8 @@ def _limits(pairs: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool, limits: tuple[str, ...] = ()) -> None:
+def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool, limits: tuple[str, ...] = (),
+            candidate: bool = False) -> None:
     from plugin_runtime.source import load_source
 
     try:
@@ -44,6 +45,8 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
     params = {"create": str(create).lower()}
     if limits:
         params["limits"] = json.dumps(_limits(limits))
+    if candidate:
+        params["candidate"] = "true"
     version = client.post(f"/v1/plugins/{name}/versions", params=params,
                           data=source.archive(), headers={"Content-Type": "application/zip"})
     if not as_json:  # once it is accepted: a refused upload says only why
@@ -114,6 +117,10 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
         return
     for warning in version.get("warnings") or []:
         click.echo(f"warning: {escape(warning, multiline=True)}", err=True)
+    if version.get("candidate"):
+        click.echo(f"{name} v{number} built as a candidate: the live version stays live. Next, see what it would do "
+                   f"on a project's events: plugin-runtime plugins shadow {name} --version {number} --project ID")
+        return
     subscriptions = escape(", ".join(version["subscriptions"]))
     click.echo(f"{name} v{number} deployed: the live version (subscribes to {subscriptions or 'nothing'})")
     projects = client.get(f"/v1/plugins/{name}").get("projects") or []
@@ -158,11 +165,14 @@ def _what_runs(info: dict[str, Any]) -> str:
 @click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
+@click.option("--candidate", is_flag=True,
+              help="Keep the live version live: this one is built to be shadowed (plugins shadow), then promoted.")
 @json_option
 @client_options
-def update(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
+def update(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], candidate: bool,
+           as_json: bool) -> None:
     """Upload a new version of an existing plugin and wait for its build."""
-    _deploy(client, path, name or _default_name(path), False, not no_wait, as_json, limits)
+    _deploy(client, path, name or _default_name(path), False, not no_wait, as_json, limits, candidate)
 
 
 @plugins.command("list")

@@ -73,13 +73,20 @@ class Plugins:
 
     def built(self, db: Db, name: str, version: int, image: str | None, freeze: list[str], log: str,
               subscriptions: list[Any] | None, warnings: list[Any], at: str) -> None:
-        """A build succeeded: the version becomes the plugin's active (live) one."""
+        """A build succeeded: the version becomes the plugin's active (live) one, unless it was
+        uploaded as a candidate (it stays inactive: shadowed, then promoted)."""
         db.execute(
             "UPDATE plugin_versions SET status = ?, image = ?, freeze = ?, build_log = ?, ready_at = ?,"
             " subscriptions = COALESCE(?, subscriptions), warnings = ? WHERE plugin = ? AND version = ?",
             (VersionStatus.INACTIVE, image, dumps(freeze), log, at,
              dumps(subscriptions) if subscriptions is not None else None, dumps(warnings), name, version))
-        self.make_live(db, name, version)
+        if not db.execute("SELECT candidate FROM plugin_versions WHERE plugin = ? AND version = ?",
+                          (name, version)).fetchone()[0]:
+            self.make_live(db, name, version)
+
+    def mark_candidate(self, db: Db, name: str, version: int) -> None:
+        """A version that will not go live when built (``plugins update --candidate``)."""
+        db.execute("UPDATE plugin_versions SET candidate = 1 WHERE plugin = ? AND version = ?", (name, version))
 
     def make_live(self, db: Db, name: str, version: int) -> None:
         """The one active version of the plugin, and its current one."""

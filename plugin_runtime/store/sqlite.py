@@ -25,6 +25,7 @@ from plugin_runtime.store.outbox import Outbox
 from plugin_runtime.store.plugins import Plugins
 from plugin_runtime.store.queued import QueuedCounts
 from plugin_runtime.store.run_records import RunRecords
+from plugin_runtime.store.shadows import Shadows
 from plugin_runtime.store.runs import Runs
 
 MIGRATIONS: list[str] = [
@@ -244,6 +245,46 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX outbox_run ON outbox (run_id, seq);
     """,
+    # 12: shadows: a candidate version run beside the live one on a project's events, its
+    # runs' actions stored and never applied (``store/shadows.py``); versions uploaded as
+    # candidates are built without going live
+    """
+    ALTER TABLE plugin_versions ADD COLUMN candidate INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE shadows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        project_id TEXT NOT NULL,
+        subscriptions TEXT NOT NULL,       -- the candidate's, as built: the events it runs on
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT                    -- stopped, promoted, replaced, deleted
+    );
+    CREATE UNIQUE INDEX shadows_running ON shadows (plugin, project_id) WHERE ended_at IS NULL;
+    CREATE TABLE shadow_runs (
+        id TEXT PRIMARY KEY,
+        shadow_id INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        status TEXT NOT NULL,              -- pending, running, succeeded, failed, skipped
+        outcome TEXT,
+        error TEXT,
+        actions TEXT NOT NULL DEFAULT '[]',  -- computed, never applied
+        no_hook INTEGER NOT NULL DEFAULT 0,
+        duration_ms REAL,
+        differs INTEGER,                   -- from the live run's, once both ended
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        UNIQUE (shadow_id, event_id)
+    );
+    CREATE INDEX shadow_runs_of ON shadow_runs (shadow_id, event_seq);
+    CREATE INDEX shadow_runs_queue ON shadow_runs (event_seq) WHERE status IN ('pending', 'running');
+    """,
+    # 13: which worker ran a run (its --name, default HOST:PID): several run on one PostgreSQL
+    """
+    ALTER TABLE runs ADD COLUMN worker TEXT;
+    """,
 ]
 
 
@@ -256,6 +297,7 @@ class Store:
     plugins = Plugins()
     activations = Activations()
     outbox = Outbox()
+    shadows = Shadows()
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

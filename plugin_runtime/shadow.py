@@ -1,0 +1,255 @@
+"""Shadows: a candidate version of a plugin run beside its live version on every event of one
+project, its actions computed and stored, never applied.
+
+The intake plans a shadow's runs with the live ones, in the transaction that stores the event
+(``plan``: one dictionary lookup when the project has no shadow). They wait in a lane of their
+own (``store/shadows.py``, outside the run queue: no backpressure, budget or retry counts
+them), run by one thread only while no live lane has work, in sandboxes of their own (never a
+live run's warm worker); their results go to the shadow's records and nowhere else: this
+module holds no platform, so a shadow run can neither apply an action nor cause an event.
+``promote`` makes the candidate live and ends its shadows; ``report`` (``shadow_report``)
+compares the two sides with the diff's ``compare``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from plugin_runtime.errors import PluginRuntimeError, RegistryConflict, RegistryNotFound
+from plugin_runtime.intake import plan
+from plugin_runtime.intake.intake import RunIds
+from plugin_runtime.reads import ReadMeter
+from plugin_runtime.shadow_report import differs
+from plugin_runtime.statuses import BUILT, RunOutcome, RunStatus, VersionStatus
+from plugin_runtime.store import Store, loads
+from plugin_runtime.store.codec import Db, now
+from plugin_sdk.actions import dump_actions
+from plugin_sdk.results import RunResult, Status
+
+__all__ = ["MAX_BACKLOG", "Shadows"]
+
+_log = logging.getLogger(__name__)
+#: Shadow runs one shadow may have waiting; past it, the candidate fell behind the live traffic
+#: and further events are recorded as skipped for it (the live runs never wait for it).
+MAX_BACKLOG = 10_000
+#: How often the lane looks for work it was not told about, and the planner re-reads the
+#: shadows (another process of a shared store may have changed them).
+POLL_S = 0.25
+REFRESH_S = 2.0
+#: Blocks until no live lane has work, up to a timeout; False when it still has.
+LiveIdle = Callable[[float], bool]
+#: How often the lane stops its candidates' idle workers.
+EVICT_S = 30.0
+
+
+class Sandboxes(Protocol):
+    """The shadows' own sandboxes (a ``SandboxManager`` of their own)."""
+
+    def run(self, name: str, version: int, event: dict[str, Any]) -> RunResult: ...
+
+    def evict_idle(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Shadows:
+    def __init__(self, store: Store, sandboxes: Sandboxes, reads: ReadMeter, live_idle: LiveIdle,
+                 max_backlog: int = MAX_BACKLOG) -> None:
+        """``live_idle``: the live scheduler's ``wait_idle``; ``reads``: the live runs' meter
+        (a shadow run's reads get the same budget)."""
+        self.store, self.sandboxes, self._live_idle = store, sandboxes, live_idle
+        self._run = reads.metered(sandboxes.run)
+        self.max_backlog = max_backlog
+        self.run_ids = RunIds()
+        self._lock = threading.Lock()
+        self._by_project: dict[str, list[dict[str, Any]]] = {}
+        self._backlog: dict[int, int] = {}
+        self._read_at = 0.0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._refresh()
+
+    # Planning (the intake's transaction) ---------------------------------------------------
+
+    def _refresh(self) -> None:
+        db = self.store.read()
+        by_project: dict[str, list[dict[str, Any]]] = {}
+        for row in self.store.shadows.running(db):
+            by_project.setdefault(row["project_id"], []).append(
+                {"id": row["id"], "plugin": row["plugin"], "version": row["version"],
+                 "subscriptions": loads(row["subscriptions"], [])})
+        backlog = self.store.shadows.queued_by_shadow(db)
+        with self._lock:
+            self._by_project, self._backlog, self._read_at = by_project, backlog, time.monotonic()
+
+    def plan(self, db: Db, event: dict[str, Any], seq: int, targets: list[dict[str, Any]], cause_plugin: str | None,
+             depth: int) -> None:
+        """Called by the intake for each event it stores, with the live runs it planned: a
+        shadow run for each shadow of the event's project whose candidate or live version
+        would run on it. Nothing is read when the project has no shadow."""
+        if time.monotonic() - self._read_at > REFRESH_S:
+            self._refresh()
+        shadows = self._by_project.get(event["project_id"])
+        if not shadows:
+            return
+        live = {target["plugin"]: target["version"] for target in targets}
+        for shadow in shadows:
+            if live.get(shadow["plugin"]) == shadow["version"]:
+                continue  # the candidate is live now (rolled back to): nothing to compare
+            # Where only the live version has a hook, the candidate's run says it has none
+            # (its sandbox answers that without running anything): what the live one did differs.
+            if not plan([shadow], event["type"], cause_plugin, depth) and shadow["plugin"] not in live:
+                continue
+            ended = None
+            if self._backlog.get(shadow["id"], 0) >= self.max_backlog:
+                ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, f"the candidate fell behind the live traffic "
+                         f"({self.max_backlog} events waiting for it): not run", False)
+            self.store.shadows.add_run(db, self.run_ids.new(), shadow["id"], event["id"], seq, now(), ended)
+            if ended is None:
+                with self._lock:
+                    self._backlog[shadow["id"]] = self._backlog.get(shadow["id"], 0) + 1
+                self._wake.set()
+
+    # Starting, ending, promoting -----------------------------------------------------------
+
+    def start(self, plugin: str, version: int, project_id: str) -> dict[str, Any]:
+        """Shadow ``version`` of ``plugin`` on ``project_id`` from the next event on (idempotent;
+        a shadow of another version there is ended, replaced)."""
+        plugins = self.store.plugins
+        with self.store.write() as db:
+            row = self._candidate(db, plugin, version)
+            if plugins.get(db, plugin)["current_version"] == version:
+                raise RegistryConflict(f"{plugin} v{version} is the live version: shadow a newer one (plugins update "
+                                       f"PATH --name {plugin} --candidate uploads one without making it live)")
+            for running in self.store.shadows.running(db, plugin, project_id):
+                if running["version"] == version:
+                    return self._summary(running)
+                self.store.shadows.end(db, running["id"], f"replaced by v{version}", now())
+            shadow_id = self.store.shadows.start(db, plugin, version, project_id, loads(row["subscriptions"], []), now())
+            started = self.store.shadows.latest(db, plugin, project_id)[0]
+        self._refresh()
+        _log.info("shadow: %s@%s started on project %s (shadow %s)", plugin, version, project_id, shadow_id)
+        return self._summary(started)
+
+    def _candidate(self, db: Db, plugin: str, version: int) -> Any:
+        if self.store.plugins.get(db, plugin) is None:
+            raise RegistryNotFound(f"plugin {plugin!r} does not exist")
+        row = self.store.plugins.version(db, plugin, version)
+        if row is None:
+            raise RegistryNotFound(f"plugin {plugin!r} has no version {version}")
+        if row["status"] == VersionStatus.DEPLOYING:
+            raise RegistryConflict(f"{plugin} v{version} is still building: wait for it (plugins status {plugin})")
+        if row["status"] not in BUILT:
+            raise RegistryConflict(f"{plugin} v{version} failed to build: {row['build_error']}")
+        return row
+
+    def stop(self, plugin: str, project_id: str | None = None, reason: str = "stopped") -> list[dict[str, Any]]:
+        """End the plugin's shadows (on one project, or all); returns those ended."""
+        with self.store.write() as db:
+            if self.store.plugins.get(db, plugin) is None and reason != "the plugin was deleted":
+                raise RegistryNotFound(f"plugin {plugin!r} does not exist")
+            ended = self._end_all(db, plugin, project_id, reason)
+        self._refresh()
+        return ended
+
+    def _end_all(self, db: Db, plugin: str, project_id: str | None, reason: str) -> list[dict[str, Any]]:
+        running = self.store.shadows.running(db, plugin, project_id)
+        for row in running:
+            self.store.shadows.end(db, row["id"], reason, now())
+            _log.info("shadow: %s@%s on project %s ended: %s", plugin, row["version"], row["project_id"], reason)
+        return [self._summary(row, ended=reason) for row in running]
+
+    def promote(self, plugin: str, version: int) -> list[dict[str, Any]]:
+        """Make ``version`` live and end the plugin's shadows, in one transaction; returns
+        the shadows ended."""
+        with self.store.write() as db:
+            self._candidate(db, plugin, version)
+            self.store.plugins.make_live(db, plugin, version)
+            ended = self._end_all(db, plugin, None, f"v{version} promoted to live")
+        self._refresh()
+        _log.info("deploy: %s v%s promoted to live", plugin, version)
+        return ended
+
+    def forget(self, plugin: str, images: list[str] | None = None) -> None:
+        """A deleted plugin: its shadows end (the registry's ``on_deleted``)."""
+        self.stop(plugin, reason="the plugin was deleted")
+
+    @staticmethod
+    def _summary(row: Any, ended: str | None = None) -> dict[str, Any]:
+        return {"id": row["id"], "plugin": row["plugin"], "version": row["version"], "project_id": row["project_id"],
+                "started_at": row["started_at"], "ended_at": row["ended_at"] if ended is None else now(),
+                "end_reason": row["end_reason"] if ended is None else ended}
+
+    # The lane ----------------------------------------------------------------------------
+
+    def start_lane(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="shadow", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        evicted = time.monotonic()
+        while not self._stopping:
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+            if time.monotonic() - evicted > EVICT_S:
+                self.sandboxes.evict_idle()
+                evicted = time.monotonic()
+            try:
+                # Below every live run: one shadow run at a time, only while no live lane has work.
+                while not self._stopping and self._live_idle(POLL_S):
+                    run = self.store.shadows.next_queued(self.store.read())
+                    if run is None:
+                        break
+                    self.execute(run)
+            except Exception:  # the store failed: look again at the next poll
+                _log.exception("the shadow lane could not take its next run")
+
+    def execute(self, run: Any) -> None:
+        """Run one queued shadow run and record its result beside it, never anywhere else."""
+        with self.store.write() as db:
+            if not self.store.shadows.claim(db, run["id"], now()):
+                return
+            state = self.store.plugins.version_state(db, run["plugin"], run["version"])
+        outcome: RunOutcome | None = None
+        if state is None:
+            result = RunResult(event_id=run["event_id"], status=Status.ERROR, error="the plugin was deleted")
+            outcome = RunOutcome.BUILD_FAILED
+        else:
+            event = self.store.events.body(self.store.read(), run["event_id"])
+            try:
+                result = self._run(run["plugin"], run["version"], event)
+            except Exception as error:  # the sandbox, not the candidate: said as such, not retried
+                if not isinstance(error, PluginRuntimeError):
+                    _log.exception("shadow run %s failed unexpectedly", run["id"])
+                result = RunResult(event_id=run["event_id"], status=Status.ERROR, error=f"the runtime failed on this "
+                                   f"shadow run ({type(error).__name__}: {error})")
+                outcome = RunOutcome.INFRASTRUCTURE
+        self._record(run, result, outcome or RunOutcome.of(result.status))
+
+    def _record(self, run: Any, result: RunResult, outcome: RunOutcome | None) -> None:
+        actions = dump_actions(result.actions) if result.ok else []
+        lines = [(log.level, log.message, log.source) for log in result.logs]
+        if not result.ok and result.error:
+            lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
+        with self.store.write() as db:
+            self.store.shadows.finish(db, run["id"], RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED, outcome,
+                                      result.error, actions, result.skipped, result.duration_ms, now())
+            self.store.run_records.replace_logs(db, run["id"], lines)
+            verdict = differs(self.store, db, run, result.status if result.ok else str(outcome), actions)
+            if verdict is not None:
+                self.store.shadows.set_differs(db, run["id"], verdict)
+        with self._lock:
+            left = self._backlog.get(run["shadow_id"], 1) - 1
+            self._backlog[run["shadow_id"]] = max(left, 0)
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self.sandboxes.close()
