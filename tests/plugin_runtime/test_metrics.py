@@ -47,8 +47,8 @@ def value(scraped: dict, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    running = start_service(tmp_path / "data", "process")
+def service(tmp_path: Path, database) -> Iterator[Service]:
+    running = start_service(tmp_path / "data", "process", database)
     yield running
     stop_service(running)
 

@@ -82,8 +82,14 @@ def dead_letter(service: Service, event_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    service = start_service(tmp_path_factory.mktemp("console"), "process", max_attempts=2, retry_base_s=0.01)
+def console(tmp_path_factory: pytest.TempPathFactory, database) -> Iterator[Console]:
+    """The dashboard's service, on each store (SQLite, PostgreSQL)."""
+    yield from open_console(tmp_path_factory, database)
+
+
+def open_console(tmp_path_factory: pytest.TempPathFactory, database: object) -> Iterator[Console]:
+    service = start_service(tmp_path_factory.mktemp("console"), "process", database, max_attempts=2,
+                            retry_base_s=0.01)
     try:
         service.deploy("console-bot", BOT, project=PROJECT)
         submit(service, "evt-ok")

@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin_runtime.api.ui.conftest import SCRIPT_IN_ERROR, SCRIPT_IN_LOG, Console, run_of, submit
+from tests.plugin_runtime.api.ui.conftest import SCRIPT_IN_ERROR, SCRIPT_IN_LOG, Console, open_console, run_of, submit
 from tests.plugin_runtime.api.workload import wait_for
 
 pytestmark = pytest.mark.browser
 #: Playwright waits at most this long for a page or an element (a loaded machine is slow).
 WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The dashboard's service on SQLite alone: the browser sees the same pages on either store."""
+    yield from open_console(tmp_path_factory, None)
 
 
 @pytest.fixture(scope="module")
