@@ -79,6 +79,11 @@ def ids(run: str | None = None, event: str | None = None, plugin: str | None = N
     return {name: value for name, value in given.items() if value is not None}
 
 
+def of_run(run: Any) -> dict[str, Any]:
+    """``ids`` of a run's row (or dict): what a line about the run passes as ``extra``."""
+    return ids(run["id"], run["event_id"], run["plugin"], run["version"], run["project_id"])
+
+
 def configure(data_dir: Path, level: str = "INFO", stderr_level: str | None = None,
               fmt: str = "text") -> Callable[[], None]:
     """Send the runtime's log to ``data_dir/runtime.log`` (rotating) from ``level`` up, and to

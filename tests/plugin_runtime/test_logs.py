@@ -6,6 +6,8 @@ A real service (HTTP, SQLite, process sandboxes) and a real ``plugin-runtime ser
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -125,9 +127,58 @@ def test_the_level_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         Settings()
 
 
-def test_serve_logs_to_stderr_and_to_runtime_log_in_its_data_directory(tmp_path: Path) -> None:
+def test_json_lines_carry_the_ids_as_fields_and_cannot_be_forged(tmp_path: Path) -> None:
+    detach = logs.configure(tmp_path, "INFO", fmt="json")
+    try:
+        logs.run_ended("run-1", "evt-1\n{\"level\": \"INFO\"}", "bot", 3, "proj-1", RunStatus.FAILED, "timeout", 12.5, 2)
+        try:
+            raise RuntimeError("the runtime's own failure")
+        except RuntimeError:
+            logging.getLogger("plugin_runtime.dispatcher").exception("run %s failed unexpectedly", "run-2",
+                                                                     extra=logs.ids(run="run-2", plugin="bot"))
+    finally:
+        detach()
+    lines = (tmp_path / "runtime.log").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    ended, failure = (json.loads(line) for line in lines)
+    assert ended["level"] == "WARNING" and ended["logger"] == "plugin_runtime.runs" and ended["time"].endswith("Z")
+    assert {key: ended[key] for key in logs.IDS} == {"run_id": "run-1", "event_id": 'evt-1\n{"level": "INFO"}',
+                                                     "plugin": "bot", "version": 3, "project_id": "proj-1"}
+    assert ended["message"].startswith("run ended: run=run-1 event=evt-1\n")
+    assert failure["run_id"] == "run-2" and "event_id" not in failure
+    assert "Traceback" in failure["exception"] and "the runtime's own failure" in failure["exception"]
+
+
+def test_retries_dead_letters_and_builds_carry_their_ids_in_json(lane, tmp_path: Path) -> None:  # noqa: F811
+    detach = logs.configure(tmp_path / "log", "INFO", fmt="json")
+    try:
+        dispatcher, store, _ = lane({"evt-a": "raise"}, max_attempts=2)
+        submit_all(dispatcher, "evt-a")
+    finally:
+        detach()
+    lines = [json.loads(line) for line in (tmp_path / "log" / "runtime.log").read_text(encoding="utf-8").splitlines()]
+    dead = store.read().execute("SELECT id FROM runs WHERE event_id = 'evt-a'").fetchone()[0]
+    about_run = [line for line in lines if line.get("run_id") == dead]
+    starts = (f"run {dead} attempt 1 of 2 failed, retrying in ", f"run {dead} dead letter after 2 attempt(s)",
+              f"run ended: run={dead} ")
+    assert len(about_run) == 3 and all(line["message"].startswith(start) for line, start in zip(about_run, starts))
+    assert all(line["event_id"] == "evt-a" and line["plugin"] == "checker" and line["version"] == 1
+               and line["project_id"] == PROJECT for line in about_run)
+
+
+def test_the_format_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLUGIN_RUNTIME_LOG_FORMAT", "JSON")
+    assert Settings().log_format == "json"
+    monkeypatch.setenv("PLUGIN_RUNTIME_LOG_FORMAT", "yaml")
+    with pytest.raises(ValidationError, match="log_format"):
+        Settings()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_serve_logs_to_stderr_and_to_runtime_log_in_its_data_directory(tmp_path: Path, log_format: str) -> None:
     data, port = tmp_path / "data", free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PLUGIN_RUNTIME_")}
+    env["PLUGIN_RUNTIME_LOG_FORMAT"] = log_format
     server = subprocess.Popen(
         [sys.executable, "-m", "plugin_runtime", "serve", "--sandbox", "process", "--port", str(port),
          "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
@@ -150,6 +201,8 @@ def test_serve_logs_to_stderr_and_to_runtime_log_in_its_data_directory(tmp_path:
         _, stderr = server.communicate(timeout=60)
     text = (data / "runtime.log").read_text(encoding="utf-8")
     assert "webhook refused: id=evt-unsigned status=401" in text
+    if log_format == "json":
+        assert all(json.loads(line)["logger"].startswith("plugin_runtime") for line in text.splitlines())
     assert "webhook refused: id=evt-unsigned status=401" in stderr
     for secret in ((data / "token").read_text().strip(), (data / "webhook-secret").read_text().strip()):
         assert secret not in text and secret not in stderr
