@@ -79,7 +79,7 @@ def log_in(page, console: Console) -> None:
     page.wait_for_url("**/ui/runs")
 
 
-def test_log_in_see_a_plugin_and_its_runs_and_read_a_failed_runs_error(page, console: Console) -> None:
+def test_log_in_see_a_plugin_and_its_runs_and_read_a_failed_runs_error(page, console: Console, tmp_path: Path) -> None:
     log_in(page, console)
     assert page.title() == "Runs · plugin-runtime"
     page.click("nav >> text=Plugins")
@@ -99,7 +99,8 @@ def test_log_in_see_a_plugin_and_its_runs_and_read_a_failed_runs_error(page, con
     assert SCRIPT_IN_LOG in page.inner_text("table.logs")
     # The hostile text stayed text: no script ran, no element came from it.
     assert page.title().startswith("Run ") and page.locator("main img").count() == 0
-    page.screenshot(path=str(Path(os.environ.get("PLUGIN_RUNTIME_SCREENSHOTS", "/tmp")) / "dashboard-run.png"),
+    # For a person to look at (PLUGIN_RUNTIME_SCREENSHOTS=folder keeps it).
+    page.screenshot(path=str(Path(os.environ.get("PLUGIN_RUNTIME_SCREENSHOTS", tmp_path)) / "dashboard-run.png"),
                     full_page=True)
 
 
