@@ -23,6 +23,7 @@ from plugin_runtime.errors import (
     RegistryNotFound,
     RegistryRefused,
 )
+from plugin_runtime.event_matcher import patterns_of, with_event_matcher
 from plugin_runtime.platforms.embedded import now
 from plugin_runtime.source import PluginSource, load_archive
 from plugin_runtime.statuses import BUILT, VersionStatus
@@ -96,7 +97,8 @@ class Registry:
         """Build again what a stopped server left ``deploying`` (the archive is stored)."""
         for row in self.store.plugins.deploying(self.store.read()):
             try:
-                source = load_archive(row["archive"])
+                # With the event matcher it was uploaded with (kept as its subscriptions).
+                source = with_event_matcher(load_archive(row["archive"]), patterns_of(loads(row["subscriptions"], [])))
             except PluginInvalid as error:
                 self._finish(row["plugin"], row["version"], BuildOutcome(error=str(error)))
                 continue

@@ -51,6 +51,9 @@ class PluginSource:
     #: Event types and ``on_event`` patterns, as far as reading main.py tells; the plugin
     #: process reports the exact list when it loads.
     subscriptions: list[str] = field(default_factory=list)
+    #: The ``on_event`` patterns given at upload or dry-run (``--event-matcher``, as Kili's
+    #: ``upload_plugin(..., event_matcher=[...])``): they replace the class's ``event_matcher``.
+    event_matcher: list[str] = field(default_factory=list)
 
     @property
     def requirements(self) -> str:
@@ -220,8 +223,8 @@ def check_main(text: str, filename: str = "main.py") -> tuple[str, list[str], li
         raise PluginInvalid([
             f"{filename}:{handler.lineno}: {handler.name} has no hook, so the plugin would never "
             "run: define on_submit(self, label, asset_id), on_review(self, label, asset_id), "
-            "on_custom_interface_click, on_send_back_to_queue(self, asset_id) or on_event(self, "
-            "event) in it" + "".join(f"\n  {filename}:{line}: {name} is not a hook: did you mean {hook}?"
+            "on_custom_interface_click, on_send_back_to_queue(self, asset_id), "
+            "on_project_updated(self, settings_updated) or on_event(self, payload) in it" + "".join(f"\n  {filename}:{line}: {name} is not a hook: did you mean {hook}?"
                                      for line, name, hook in typos)
         ])
     warnings += [f"{filename}:{line}: {name} is not a hook and is never called: did you mean {hook}?"

@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     project_id = init["project_id"]
     reader = session.read_from_host if init.get("reads") == "host" else None
+    # The patterns the version was uploaded with (--event-matcher), replacing the class's.
+    matcher = init.get("event_matcher")
+    event_matcher = [p for p in matcher if isinstance(p, str)] if isinstance(matcher, list) else None
 
     class _Loading:
         def log(self, level: str, message: str, source: str) -> None:
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler, warnings = load_handler(plugin_path, sandboxed=True)
         root = os.path.dirname(os.path.abspath(plugin_path))
-        executor = Executor(handler, project_id, session.sink, root=root, reader=reader)
+        executor = Executor(handler, project_id, session.sink, root=root, reader=reader, event_matcher=event_matcher)
     except PluginLoadError as error:
         channel.send({
             "type": _wire.LOAD_ERROR, "protocol": _wire.PROTOCOL, "error": str(error),

@@ -17,7 +17,7 @@ from typing import Any
 
 from plugin_sdk import core
 from plugin_sdk.handle import KiliHandle, Reader
-from plugin_sdk.subscriptions import GENERIC_HOOK, HOOKS, LABEL_EVENTS, subscribed
+from plugin_sdk.subscriptions import GENERIC_HOOK, HOOKS, LABEL_EVENTS, PROJECT_UPDATED, subscribed
 
 #: A printed line longer than this is sent in pieces, so no single message grows unbounded.
 MAX_RECORD_CHARS = 64 * 1024
@@ -84,10 +84,11 @@ class Executor:
         logger_name: str | None = None,
         root: str | None = None,
         reader: Reader | None = None,
+        event_matcher: list[str] | None = None,
     ) -> None:
         self.sink = sink
         self.root = root
-        self.info = core.describe(handler)
+        self.info = core.describe(handler, event_matcher)
         self.handle = KiliHandle(project_id, reader)
         self.logger = logging.getLogger(logger_name or f"{core.LOGGER_NAME}.{project_id}")
         self.logger.setLevel(logging.DEBUG)
@@ -165,26 +166,27 @@ def _dispatch(plugin: Any, event: dict[str, Any]) -> Any:
     event_type = event["type"]
     if event_type in LABEL_EVENTS:
         return getattr(plugin, HOOKS[event_type])(event["label"], event["asset_id"])
+    if event_type == PROJECT_UPDATED:
+        return getattr(plugin, HOOKS[event_type])(event.get("settings_updated") or [])
     if event_type in HOOKS:
         return getattr(plugin, HOOKS[event_type])(event["asset_id"])
     return getattr(plugin, GENERIC_HOOK)(envelope(event))
 
 
 def envelope(event: dict[str, Any]) -> dict[str, Any]:
-    """The dict ``on_event`` receives: Kili's event envelope, camelCase keys."""
-    out = {
-        "event": event["type"],
-        "id": event.get("id"),
-        "projectId": event.get("project_id"),
-        "organizationId": event.get("organization_id"),
-        "userId": event.get("user_id"),
-        "payload": event.get("payload") or {},
-    }
+    """The dict ``on_event`` receives: the event as Kili sends it (its ``kili_events`` model:
+    ``event``, ``projectId``, ``organizationId``, ``userId``, ``payload``), with the payload's
+    own fields at the top level too, where Kili's plugin documentation reads them
+    (``payload["label"]``, ``payload["assetId"]``); Kili's keys win over a payload field of
+    the same name."""
+    payload = event.get("payload") or {}
+    extra: dict[str, Any] = {"id": event.get("id")}
     if event.get("asset_id") is not None:
-        out["assetId"] = event["asset_id"]
+        extra["assetId"] = event["asset_id"]
     if event.get("occurred_at") is not None:
-        out["occurredAt"] = event["occurred_at"]
-    return out
+        extra["occurredAt"] = event["occurred_at"]
+    return {**extra, **payload, "event": event["type"], "projectId": event.get("project_id"),
+            "organizationId": event.get("organization_id"), "userId": event.get("user_id"), "payload": payload}
 
 
 def normalise_returned(value: Any) -> list[dict]:

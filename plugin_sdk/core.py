@@ -34,9 +34,13 @@ class PluginCore:
         ``on_review(label, asset_id)``: a reviewer submitted a REVIEW label.
         ``on_custom_interface_click(label, asset_id)``: a custom interface button was clicked.
         ``on_send_back_to_queue(asset_id)``: an asset was sent back to the labeling queue.
-        ``on_event(event)``: any dotted event name matching ``event_matcher`` (globs such as
-            ``asset.*``); ``event`` is the envelope dict ``{"event", "projectId", "userId",
-            "organizationId", "payload", ...}``.
+        ``on_project_updated(settings_updated)``: project settings changed; each item is
+            ``{"key", "newValue", "oldValue"}`` (``key`` such as ``reviewCoverage``, ``title``).
+        ``on_event(payload)``: any dotted event name matching the event matcher (given at
+            upload with ``--event-matcher``, or the class attribute ``event_matcher``; globs
+            such as ``asset.*``); ``payload`` is the event as Kili sends it: ``event`` (its
+            name), ``projectId``, ``userId``, ``organizationId`` and ``payload``, the event's
+            own fields being at the top level too (``payload["assetId"]``, ``payload["label"]``).
 
     ``label`` is a plain dict with Kili's camelCase keys (``id``, ``jsonResponse``,
     ``labelType``, ``authorId``, ...); use ``plugin_sdk.Label.model_validate(label)`` for a typed
@@ -69,8 +73,12 @@ class PluginCore:
         """Called when ``asset_id`` is sent back to the labeling queue."""
         self.logger.warning("Handler is in active development.")
 
-    def on_event(self, event: dict) -> Any:
-        """Called with every dotted event matching ``event_matcher``."""
+    def on_project_updated(self, settings_updated: list[dict]) -> Any:
+        """Called when settings of the project change: ``[{"key", "newValue", "oldValue"}]``."""
+        self.logger.warning("Handler is in active development.")
+
+    def on_event(self, payload: dict) -> Any:
+        """Called with every dotted event matching the event matcher (see the class docstring)."""
         self.logger.warning("Method not implemented. Define a custom on_event on your plugin")
 
 
@@ -114,8 +122,10 @@ def kili_event_subjects(cls: type) -> list[str]:
     return subjects
 
 
-def describe(cls: type) -> dict[str, Any]:
+def describe(cls: type, event_matcher: Sequence[str] | None = None) -> dict[str, Any]:
     """What the runtime needs to know of a handler class: its hooks and subscriptions.
+    ``event_matcher``: the patterns given at upload (as Kili takes them), which replace the
+    class attribute ``event_matcher``.
 
     Raises PluginDefinitionError when the class would never run, with the fix in the message.
     """
@@ -126,14 +136,20 @@ def describe(cls: type) -> dict[str, Any]:
         # Kili's newer style: Kili's own PluginCore.on_event routes them to the decorated methods.
         subscriptions += kili_events
         return {"handler": cls.__name__, "hooks": hooks + [GENERIC_HOOK], "subscriptions": subscriptions}
+    if event_matcher and GENERIC_HOOK not in hooks:
+        raise PluginDefinitionError(
+            f"{cls.__name__} was given an event matcher but has no on_event(self, payload) to receive the "
+            "events: define on_event, or upload it without --event-matcher."
+        )
     if GENERIC_HOOK in hooks:
-        matcher = getattr(cls, "event_matcher", ())
+        matcher = event_matcher or getattr(cls, "event_matcher", ())
         if isinstance(matcher, str):
             matcher = [matcher]
         if not matcher:
             raise PluginDefinitionError(
-                f"{cls.__name__} defines on_event but no event_matcher: add a class attribute "
-                "such as `event_matcher = [\"asset.*\"]` naming the events it receives."
+                f"{cls.__name__} defines on_event but no event_matcher: upload it with --event-matcher "
+                "PATTERN (as Kili's upload_plugin(..., event_matcher=[...])), or add a class attribute such as "
+                "`event_matcher = [\"asset.*\"]` naming the events it receives."
             )
         for pattern in matcher:
             try:
@@ -144,6 +160,6 @@ def describe(cls: type) -> dict[str, Any]:
     if not subscriptions:
         raise PluginDefinitionError(
             f"{cls.__name__} has no hook, so the plugin would never run: define on_submit, "
-            "on_review, on_custom_interface_click, on_send_back_to_queue or on_event in it."
+            "on_review, on_custom_interface_click, on_send_back_to_queue, on_project_updated or on_event in it."
         )
     return {"handler": cls.__name__, "hooks": hooks, "subscriptions": subscriptions}

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from plugin_sdk import _wire
-from plugin_sdk.subscriptions import HOOKS, LABEL_EVENTS, is_generic
+from plugin_sdk.subscriptions import HOOKS, LABEL_EVENTS, PROJECT_UPDATED, is_generic
 
 #: Version of the recorded-event format this SDK reads and writes.
 EVENT_FORMAT_VERSION = 1
@@ -87,6 +87,16 @@ class Project(_Camel):
     input_type: Optional[str] = None
 
 
+class SettingUpdate(BaseModel):
+    """One changed project setting of an ``onProjectUpdated`` event, as Kili sends it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: str = Field(min_length=1, max_length=256)
+    newValue: Any = None  # noqa: N815 - Kili's name
+    oldValue: Any = None  # noqa: N815
+
+
 class EventContext(BaseModel):
     """What an event carries besides its label, so reads can be answered without a server."""
 
@@ -100,8 +110,9 @@ class EventContext(BaseModel):
 class Event(BaseModel):
     """One recorded event (one line of an ``events.jsonl``); see the README's wire formats.
 
-    ``type`` is ``onSubmit``, ``onReview``, ``onCustomInterfaceClick``, ``onSendBackToQueue``
-    or a dotted event name (``asset.skipped``) for ``on_event``.
+    ``type`` is ``onSubmit``, ``onReview``, ``onCustomInterfaceClick``, ``onSendBackToQueue``,
+    ``onProjectUpdated`` (with ``settings_updated``) or a dotted event name (``asset.skipped``)
+    for ``on_event``.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -114,6 +125,7 @@ class Event(BaseModel):
     label: Optional[Label] = None
     context: Optional[EventContext] = None
     payload: Optional[dict[str, Any]] = None
+    settings_updated: Optional[list[SettingUpdate]] = Field(default=None, max_length=1000)
     user_id: Optional[str] = None
     organization_id: Optional[str] = None
     format: int = Field(default=EVENT_FORMAT_VERSION, ge=1, validation_alias=AliasChoices("format", "v"))
@@ -125,7 +137,10 @@ class Event(BaseModel):
                 f"event format {self.format} is newer than this runtime reads "
                 f"({EVENT_FORMAT_VERSION}): upgrade plugin-runtime"
             )
-        if self.type in HOOKS:
+        if self.type == PROJECT_UPDATED:
+            if self.settings_updated is None:
+                raise ValueError(f"a {self.type} event needs settings_updated, a list of {{key, newValue, oldValue}}")
+        elif self.type in HOOKS:
             if self.asset_id is None:
                 raise ValueError(f"a {self.type} event needs asset_id")
             if self.type in LABEL_EVENTS:
@@ -136,7 +151,7 @@ class Event(BaseModel):
         elif not is_generic(self.type):
             raise ValueError(
                 f"unknown event type {self.type!r}: expected onSubmit, onReview, "
-                "onCustomInterfaceClick, onSendBackToQueue or a dotted event name such as "
-                "'asset.skipped'"
+                "onCustomInterfaceClick, onSendBackToQueue, onProjectUpdated or a dotted event name "
+                "such as 'asset.skipped'"
             )
         return self

@@ -15,9 +15,14 @@ HOOKS: dict[str, str] = {
     "onReview": "on_review",
     "onCustomInterfaceClick": "on_custom_interface_click",
     "onSendBackToQueue": "on_send_back_to_queue",
+    "onProjectUpdated": "on_project_updated",
 }
 #: Event types whose event carries a label.
 LABEL_EVENTS = frozenset({"onSubmit", "onReview", "onCustomInterfaceClick"})
+#: Event types about one asset (``asset_id``); ``onProjectUpdated`` is about the project.
+ASSET_EVENTS = frozenset({*LABEL_EVENTS, "onSendBackToQueue"})
+#: The event a change of project settings emits; it carries ``settings_updated``.
+PROJECT_UPDATED = "onProjectUpdated"
 #: The hook receiving every other (dotted) event name the plugin subscribes to.
 GENERIC_HOOK = "on_event"
 

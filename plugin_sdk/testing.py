@@ -27,7 +27,7 @@ from plugin_sdk._executor import Executor
 from plugin_sdk._loader import load_handler
 from plugin_sdk.models import Event
 from plugin_sdk.results import RunResult, result_from_outcome
-from plugin_sdk.subscriptions import LABEL_EVENTS
+from plugin_sdk.subscriptions import ASSET_EVENTS, LABEL_EVENTS, PROJECT_UPDATED
 
 __all__ = ["PluginHarness", "load_plugin", "make_label", "make_event", "load_events", "dry_run"]
 
@@ -68,24 +68,29 @@ def make_event(
     labels: list[dict[str, Any]] | None = None,
     project: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    settings_updated: list[dict[str, Any]] | None = None,
     context: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
     """A recorded event (a dict in the wire format), validated.
 
     For label events, ``label`` (or a label built from ``json_response``) is the event's label.
-    With ``context=True`` the event carries ``context.asset`` (``asset`` merged over defaults,
-    its ``labels`` being ``labels`` or just the event's label) and ``context.project``.
+    An ``onProjectUpdated`` event carries ``settings_updated`` (``[{"key", "newValue",
+    "oldValue"}]``). With ``context=True`` the event carries ``context.asset`` (``asset``
+    merged over defaults, its ``labels`` being ``labels`` or just the event's label) and
+    ``context.project``.
     """
     event: dict[str, Any] = {"id": id or f"evt-{next(_ids)}", "type": type, "project_id": project_id}
     if type in LABEL_EVENTS:
         event["label"] = label if label is not None else make_label(
             json_response, label_type="REVIEW" if type == "onReview" else "DEFAULT"
         )
-    if "." not in type or asset is not None:
+    if type in ASSET_EVENTS or asset is not None:
         event["asset_id"] = asset_id
     if payload is not None or "." in type:
         event["payload"] = payload or {}
+    if type == PROJECT_UPDATED or settings_updated is not None:
+        event["settings_updated"] = settings_updated or []
     if context:
         ctx: dict[str, Any] = {"project": {"id": project_id, **(project or {})}}
         if "asset_id" in event:
@@ -119,10 +124,11 @@ def load_events(path: str | Path) -> list[dict[str, Any]]:
 class PluginHarness:
     """A plugin loaded for tests, bound to one project; :meth:`run` one event at a time."""
 
-    def __init__(self, handler: type, project_id: str = "project-1") -> None:
+    def __init__(self, handler: type, project_id: str = "project-1", event_matcher: list[str] | None = None) -> None:
         self.project_id = project_id
         self._logs: list[dict[str, Any]] = []
-        self._executor = Executor(handler, project_id, self._sink, logger_name=f"plugin_sdk.testing.{id(self)}")
+        self._executor = Executor(handler, project_id, self._sink, logger_name=f"plugin_sdk.testing.{id(self)}",
+                                  event_matcher=event_matcher)
         self.plugin = self._executor.plugin
         self.subscriptions: list[str] = self._executor.info["subscriptions"]
 
@@ -152,13 +158,26 @@ class PluginHarness:
         """Run an ``onSendBackToQueue`` event."""
         return self.run(make_event("onSendBackToQueue", asset_id=asset_id, project_id=self.project_id, **event))
 
+    def project_updated(self, settings_updated: list[dict[str, Any]], **event: Any) -> RunResult:
+        """Run an ``onProjectUpdated`` event: ``[{"key": "reviewCoverage", "newValue": 20,
+        "oldValue": 0}]``."""
+        return self.run(make_event(PROJECT_UPDATED, settings_updated=settings_updated, project_id=self.project_id,
+                                   **event))
 
-def load_plugin(plugin: str | Path | type, project_id: str = "project-1") -> PluginHarness:
-    """A harness for a plugin given as a ``main.py`` path, a plugin folder, or a class."""
+    def event(self, name: str, payload: dict[str, Any] | None = None, **event: Any) -> RunResult:
+        """Run a dotted event (``asset.skipped``) for ``on_event``, with its ``payload``."""
+        return self.run(make_event(name, payload=payload or {}, project_id=self.project_id, **event))
+
+
+def load_plugin(plugin: str | Path | type, project_id: str = "project-1",
+                event_matcher: list[str] | None = None) -> PluginHarness:
+    """A harness for a plugin given as a ``main.py`` path, a plugin folder, or a class.
+    ``event_matcher``: the patterns ``on_event`` receives, as given at upload (``plugins
+    upload --event-matcher``); they replace the class attribute ``event_matcher``."""
     if isinstance(plugin, type):
-        return PluginHarness(plugin, project_id)
+        return PluginHarness(plugin, project_id, event_matcher)
     handler, _warnings = load_handler(plugin, module_name=f"_plugin_under_test_{next(_ids)}")
-    return PluginHarness(handler, project_id)
+    return PluginHarness(handler, project_id, event_matcher)
 
 
 def dry_run(plugin: str | Path, events: str | Path, sandbox: str = "process", timeout: float = 600) -> list[dict[str, Any]]:

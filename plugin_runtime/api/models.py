@@ -291,6 +291,39 @@ class LabelSubmitted(Answer):
     label: Label
 
 
+class ProjectChanges(BaseModel):
+    """Project settings to change (only those given); each change reaches plugins'
+    ``on_project_updated`` as ``{key, newValue, oldValue}`` under Kili's name of the setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(default=None, max_length=100_000)
+    instructions: str | None = Field(default=None, max_length=100_000)
+    json_interface: dict[str, Any] | None = None
+    input_type: str | None = Field(default=None, max_length=64)
+    min_consensus_size: int | None = Field(default=None, ge=1, le=10)
+    consensus_tot_coverage: int | None = Field(default=None, ge=0, le=100)
+    review_coverage: int | None = Field(default=None, ge=0, le=100)
+    can_skip_asset: bool | None = None
+    can_navigate_between_assets: bool | None = None
+    use_honey_pot: bool | None = None
+    is_anonymized: bool | None = None
+
+    def kili_names(self) -> dict[str, Any]:
+        """The given settings under Kili's names (``reviewCoverage``)."""
+        from pydantic.alias_generators import to_camel
+
+        return {to_camel(name): value for name, value in self.model_dump(exclude_unset=True).items()}
+
+
+class ProjectUpdated(Answer):
+    event_id: str | None = Field(description="the onProjectUpdated event the change emitted; null when "
+                                             "nothing changed (no event)")
+    settings_updated: list[dict[str, Any]] = Field(description="what changed: {key, newValue, oldValue}")
+    project: Project
+
+
 # Shadows ---------------------------------------------------------------------------------
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from plugin_runtime.api.deps import RuntimeDep, admin
-from plugin_runtime.api.models import Asset, LabelSubmitted, NewAsset, NewLabel, NewProject, Project, refusals
+from plugin_runtime.api.models import (
+    Asset, LabelSubmitted, NewAsset, NewLabel, NewProject, Project, ProjectChanges, ProjectUpdated, refusals,
+)
 
 router = APIRouter(tags=["platform"], dependencies=[Depends(admin)])
 
@@ -38,6 +40,23 @@ def create_project(body: NewProject, runtime: RuntimeDep) -> dict[str, Any]:
             responses=refusals(401, 404, 422))
 def project(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.platform.project(runtime.store.read(), project_id)
+
+
+@router.patch("/v1/projects/{project_id}", response_model=ProjectUpdated, response_model_exclude_unset=True,
+              summary="Change project settings (emits onProjectUpdated with what changed)",
+              responses=refusals(400, 401, 404, 422))
+def update_project(project_id: str, body: ProjectChanges, runtime: RuntimeDep) -> dict[str, Any]:
+    changes = body.kili_names()
+    if not runtime.platform.settings_changes(runtime.store.read(), project_id, changes):
+        return {"event_id": None, "settings_updated": [], "project": runtime.platform.project(runtime.store.read(),
+                                                                                             project_id)}
+
+    def change(db: sqlite3.Connection) -> dict[str, Any]:
+        return {**runtime.platform.update_project(db, project_id, changes), "id": f"evt-{uuid.uuid4().hex[:16]}"}
+
+    event = runtime.dispatcher.submit_change(change)
+    return {"event_id": event["id"], "settings_updated": event["settings_updated"],
+            "project": event["context"]["project"]}
 
 
 @router.get("/v1/projects/{project_id}/assets", response_model=list[Asset], response_model_exclude_unset=True,

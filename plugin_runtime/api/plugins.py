@@ -21,6 +21,7 @@ from plugin_runtime.api.models import (
     refusals,
 )
 from plugin_runtime.errors import RegistryNotFound
+from plugin_runtime.event_matcher import with_event_matcher
 from plugin_runtime.source import load_archive
 from plugin_sdk import _wire
 
@@ -41,6 +42,9 @@ def plugins(runtime: RuntimeDep) -> list[dict[str, Any]]:
              summary="Upload a version (zip body); create=true for a new plugin",
              responses=refusals(400, 401, 404, 409, 413, 422))
 async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool = False,
+                 event_matcher: list[str] = Query(default=[], max_length=100, description=(
+                     "dotted event names or globs on_event receives (asset.*), as Kili's upload_plugin "
+                     "takes them; they replace the class attribute event_matcher")),
                  limits: str | None = Query(default=None, description='JSON, e.g. {"memory_mb": 1024}'),
                  candidate: bool = Query(default=False, description="built without going live (to shadow it)")
                  ) -> dict[str, Any]:
@@ -54,7 +58,7 @@ async def upload(name: str, request: Request, runtime: RuntimeDep, create: bool 
         except (ValueError, TypeError) as error:
             raise HTTPException(422, f"invalid limits: {error}") from None
     body = await read_body(request, MAX_UPLOAD_BYTES)
-    source = load_archive(body, f"{name}.zip")
+    source = with_event_matcher(load_archive(body, f"{name}.zip"), event_matcher)
     return runtime.registry.upload(name, source, create=create, limits=requested, candidate=candidate)
 
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from plugin_runtime.cli._common import fail
+from plugin_runtime.cli._common import event_matcher, event_matcher_option, fail
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.terminal import escape
 
@@ -38,10 +38,12 @@ def main() -> None:
 @click.option("--format", "output_format", type=click.Choice(["auto", "json", "human"]),
               default="auto", show_default=True,
               help="json: one line per event; human: a summary; auto: human on a terminal.")
+@event_matcher_option
 def dry_run(plugin: str, events: str | None, sandbox: str, timeout: float, output_format: str) -> None:
     """Run PLUGIN (a main.py, a folder or a .zip) against recorded EVENTS, printing the
     actions each event would produce. Exit code 0 only if every event is ok."""
     from plugin_runtime.dryrun import run_dry_run
+    from plugin_runtime.event_matcher import with_event_matcher
     from plugin_runtime.sandbox.base import Limits
     from plugin_runtime.source import load_source
 
@@ -49,7 +51,7 @@ def dry_run(plugin: str, events: str | None, sandbox: str, timeout: float, outpu
     # A terminated dry-run still removes its containers (the finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        source = load_source(plugin)
+        source = with_event_matcher(load_source(plugin), event_matcher())
         code = run_dry_run(
             source, events or _default_events(plugin), sandbox=sandbox, limits=Limits(timeout_s=timeout),
             out=sys.stdout, err=sys.stderr, human=human, progress=sys.stderr.isatty(),

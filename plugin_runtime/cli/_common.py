@@ -194,6 +194,24 @@ def json_option(function: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON only.")(function)
 
 
+def event_matcher_option(function: Callable) -> Callable:
+    """``--event-matcher PATTERN`` (repeatable), read with ``event_matcher()``."""
+    def keep(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+        ctx.meta["plugin_runtime.event_matcher"] = list(value)
+        return value
+
+    return click.option(
+        "--event-matcher", multiple=True, metavar="PATTERN", expose_value=False, callback=keep,
+        help="A dotted event name or glob on_event receives (asset.*, label.workflow.*), repeatable; as Kili's "
+             "upload_plugin(..., event_matcher=[...]), in place of the class attribute event_matcher.")(function)
+
+
+def event_matcher() -> list[str]:
+    """The ``--event-matcher`` patterns of the running command (none outside one)."""
+    context = click.get_current_context(silent=True)
+    return list(context.meta.get("plugin_runtime.event_matcher", [])) if context is not None else []
+
+
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 

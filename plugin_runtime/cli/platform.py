@@ -56,6 +56,35 @@ def projects_create(client, project_id: str, title: str | None, json_interface: 
     emit_json(info) if as_json else click.echo(f"project {project_id} created")
 
 
+@projects.command("update")
+@click.argument("project_id")
+@click.option("--title")
+@click.option("--description")
+@click.option("--instructions")
+@click.option("--json-interface", help="The ontology as JSON (or @file.json).")
+@click.option("--min-consensus-size", type=click.IntRange(1, 10))
+@click.option("--consensus-tot-coverage", type=click.IntRange(0, 100))
+@click.option("--review-coverage", type=click.IntRange(0, 100))
+@json_option
+@client_options
+def projects_update(client, project_id: str, json_interface: str | None, as_json: bool, **settings: Any) -> None:
+    """Change project settings: plugins with on_project_updated receive what changed."""
+    body = {name: value for name, value in settings.items() if value is not None}
+    if json_interface is not None:
+        body["json_interface"] = _json_arg(json_interface, "--json-interface")
+    if not body:
+        fail("nothing to change: give at least one of --title, --description, --instructions, --json-interface, "
+             "--min-consensus-size, --consensus-tot-coverage, --review-coverage")
+    info = client.request("PATCH", f"/v1/projects/{project_id}", json=body)
+    if as_json:
+        emit_json(info)
+    elif info["event_id"] is None:
+        click.echo(f"project {escape(project_id)}: nothing changed")
+    else:
+        keys = ", ".join(item["key"] for item in info["settings_updated"])
+        click.echo(f"project {escape(project_id)} updated ({escape(keys)}): event {info['event_id']}")
+
+
 @projects.command("show")
 @click.argument("project_id")
 @json_option

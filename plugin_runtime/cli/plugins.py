@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
-from plugin_runtime.cli._common import Progress, client_options, emit_json, fail, json_option, table
+from plugin_runtime.cli._common import (
+    Progress, client_options, emit_json, event_matcher, event_matcher_option, fail, json_option, table,
+)
 from plugin_runtime.errors import PluginInvalid
 from plugin_runtime.statuses import VersionStatus
 from plugin_runtime.terminal import escape
@@ -36,13 +38,16 @@ def _limits(pairs: tuple[str, ...]) -> dict[str, float]:
 
 def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: bool, limits: tuple[str, ...] = (),
             candidate: bool = False) -> None:
+    from plugin_runtime.event_matcher import with_event_matcher
     from plugin_runtime.source import load_source
 
     try:
-        source = load_source(path)
+        source = with_event_matcher(load_source(path), event_matcher())
     except PluginInvalid as error:
         fail(error)
-    params = {"create": str(create).lower()}
+    params: dict[str, Any] = {"create": str(create).lower()}
+    if source.event_matcher:
+        params["event_matcher"] = source.event_matcher
     if limits:
         params["limits"] = json.dumps(_limits(limits))
     if candidate:
@@ -141,6 +146,7 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
 @click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the build.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
+@event_matcher_option
 @json_option
 @client_options
 def upload(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
@@ -167,6 +173,7 @@ def _what_runs(info: dict[str, Any]) -> str:
               help="A sandbox limit within the admin's maxima: memory_mb, timeout_s, cpus, pids, ...")
 @click.option("--candidate", is_flag=True,
               help="Keep the live version live: this one is built to be shadowed (plugins shadow), then promoted.")
+@event_matcher_option
 @json_option
 @client_options
 def update(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], candidate: bool,

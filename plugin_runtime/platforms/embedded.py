@@ -22,7 +22,7 @@ from plugin_runtime.errors import (
 )
 from plugin_runtime.applier.policy import Facts
 from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_FOR_LABEL, Keyed
-from plugin_runtime.platforms import embedded_actions, embedded_reads, marks
+from plugin_runtime.platforms import embedded_actions, embedded_reads, embedded_settings, marks
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
 from plugin_sdk import _queries
@@ -100,6 +100,18 @@ class EmbeddedPlatform:
         self.ensure_project(db, {**(settings or {}), "id": project_id, "title": title,
                                  "jsonInterface": json_interface, "inputType": input_type})
         return self.project(db, project_id)
+
+    def update_project(self, db: sqlite3.Connection, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change project settings (Kili's names: ``title``, ``reviewCoverage``, ...); returns
+        the ``onProjectUpdated`` event it emits (without id), whose ``settings_updated`` lists
+        what changed, with the project as it now is for its context."""
+        updated = embedded_settings.apply(self, db, project_id, changes)
+        return {"type": "onProjectUpdated", "project_id": project_id, "settings_updated": updated,
+                "occurred_at": now(), "context": {"project": self.project(db, project_id)}}
+
+    def settings_changes(self, db: sqlite3.Connection, project_id: str, changes: dict[str, Any]) -> list[dict]:
+        """What ``update_project`` would change, as ``settings_updated`` items (none: no event)."""
+        return embedded_settings.changed(self, db, project_id, changes)
 
     def ensure_asset(self, db: sqlite3.Connection, project_id: str, asset: dict[str, Any], status: str | None = None) -> None:
         metadata = asset.get("jsonMetadata")
@@ -200,6 +212,9 @@ class EmbeddedPlatform:
         context = event.get("context") or {}
         project = context.get("project") or {}
         self.ensure_project(db, {**project, "id": event["project_id"]})
+        if event["type"] == "onProjectUpdated":  # from outside: the mirror takes the new values
+            embedded_settings.apply(self, db, event["project_id"],
+                                    embedded_settings.known(event.get("settings_updated") or []))
         asset_id = event.get("asset_id")
         if asset_id is None:
             return
@@ -262,7 +277,8 @@ class EmbeddedPlatform:
         out: dict[str, Any] = {}
         try:
             out["project"] = self.project(db, event["project_id"])
-            out["asset"] = self.asset(db, event["project_id"], event["asset_id"])
+            if event.get("asset_id") is not None:
+                out["asset"] = self.asset(db, event["project_id"], event["asset_id"])
         except PlatformError:
             pass
         return out

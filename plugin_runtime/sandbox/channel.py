@@ -211,13 +211,15 @@ class Worker:
         self.load_stage: str | None = None
         self.events_served = 0
 
-    def start(self, project_id: str) -> None:
-        """Send ``init`` and wait for ``hello`` (sets ``info``) or ``load_error``."""
+    def start(self, project_id: str, event_matcher: list[str] | None = None) -> None:
+        """Send ``init`` and wait for ``hello`` (sets ``info``) or ``load_error``.
+        ``event_matcher``: the version's ``on_event`` patterns given at upload."""
         deadline = time.monotonic() + self.limits.start_timeout_s
         try:
             self._send({
                 "type": _wire.INIT, "protocol": _wire.PROTOCOL, "project_id": project_id,
                 "reads": "host" if self.on_call is not None else "context",
+                **({"event_matcher": event_matcher} if event_matcher else {}),
             })
             line = self.reader.next(deadline)
             message, sent = _wire.decode_untrusted(line), 0

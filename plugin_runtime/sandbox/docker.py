@@ -362,4 +362,6 @@ def open_for_source(source, limits: Limits | None = None, progress=None, base: s
     builder = Builder(client, base or settings.base_image or DEFAULT_BASE_IMAGE, progress,
                       build_timeout_s=settings.build_timeout_s, default_packages=settings.default_requirements())
     result = builder.build(source, f"plugin-runtime-dryrun:{source.digest()[:16]}")
-    return DockerSandbox(client, result.image, limits)
+    box = DockerSandbox(client, result.image, limits)
+    box.event_matcher = list(source.event_matcher)
+    return box

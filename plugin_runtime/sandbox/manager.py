@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.event_matcher import patterns_of
 from plugin_runtime.registry import BuildOutcome
 from plugin_runtime.sandbox.base import Limits, LimitsPolicy
 from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
@@ -79,6 +80,7 @@ class SandboxManager:
                 return BuildOutcome(error=error.error, log=error.log)
             image, freeze, log = result.image, result.freeze, "\n".join(result.log)
         pool = self._new_pool(source, image)
+        pool.event_matcher = list(source.event_matcher)
         try:
             worker = pool.worker(PROBE_PROJECT)
             if worker.load_error is not None and worker.load_stage == "init":
@@ -122,6 +124,7 @@ class SandboxManager:
                     raise PluginRuntimeError(f"{name} v{version} has no image")
                 source = load_archive(self.archive(name, version)) if self.kind == "process" else None
                 pool = self._pools[key] = self._new_pool(source, info.get("image"), info.get("limits"))
+                pool.event_matcher = patterns_of(info.get("subscriptions"))
             return pool
 
     def forget(self, name: str, images: list[str]) -> None:

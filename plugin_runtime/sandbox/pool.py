@@ -41,6 +41,8 @@ class WorkerPool:
         self.workers: dict[str, Worker] = {}
         self.last_used: dict[str, float] = {}
         self.cold_starts = 0
+        #: The ``on_event`` patterns the version was uploaded with, sent to each worker it starts.
+        self.event_matcher: list[str] = []
 
     def _spawn(self, project_id: str) -> Worker:
         raise NotImplementedError
@@ -67,7 +69,7 @@ class WorkerPool:
         replacing = worker is not None
         worker = self._spawn(project_id)
         self.cold_starts += 1
-        worker.start(project_id)  # SandboxUnavailable when its engine went away meanwhile
+        worker.start(project_id, self.event_matcher)  # SandboxUnavailable when its engine went away meanwhile
         self.workers[project_id] = worker
         metrics.sandbox_started(replacing)
         return worker

@@ -109,6 +109,7 @@ class ProcessSandbox(WorkerPool):
         self.python = python or sys.executable
         self._tmp = tempfile.TemporaryDirectory(prefix="plugin-runtime-")
         self.folder = source.write_to(Path(self._tmp.name))
+        self.event_matcher = list(source.event_matcher)
 
     def _spawn(self, project_id: str) -> Worker:
         process = _Process(self.folder, self.python)

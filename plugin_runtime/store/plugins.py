@@ -64,8 +64,8 @@ class Plugins:
 
     def deploying(self, db: Db) -> list[Any]:
         """Versions a stopped server left building, oldest first, with their archives."""
-        return db.execute("SELECT plugin, version, archive FROM plugin_versions WHERE status = ? ORDER BY created_at",
-                          (VersionStatus.DEPLOYING,)).fetchall()
+        return db.execute("SELECT plugin, version, archive, subscriptions FROM plugin_versions WHERE status = ?"
+                          " ORDER BY created_at", (VersionStatus.DEPLOYING,)).fetchall()
 
     def build_failed(self, db: Db, name: str, version: int, error: str, log: str, at: str) -> None:
         db.execute("UPDATE plugin_versions SET status = ?, build_error = ?, build_log = ?, ready_at = ?"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin_sdk.kili_published import DOCUMENT_RECIPE, FOLDER_FIXTURE_HELPERS, FOLDER_FIXTURE_MAIN
+from tests.plugin_sdk.kili_published import (
+    DOCUMENT_RECIPE, FOLDER_FIXTURE_HELPERS, FOLDER_FIXTURE_MAIN, ON_EVENT_FIXTURE,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -56,11 +58,12 @@ SKIP = {"id": "e-skip", "type": "asset.skipped", "project_id": "p", "organizatio
         "payload": {"assetId": "a3", "skipped": True, "status": "ONGOING", "externalId": "x"}}
 
 
-def dry_run(folder: Path, events: list[dict], sandbox: str, whole_folder: bool = False) -> list[dict]:
+def dry_run(folder: Path, events: list[dict], sandbox: str, whole_folder: bool = False, *options: str) -> list[dict]:
     (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     target = folder if whole_folder else folder / "main.py"
     result = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(target),
-                             "--events", str(folder / "events.jsonl"), "--sandbox", sandbox, "--format", "json"],
+                             "--events", str(folder / "events.jsonl"), "--sandbox", sandbox, "--format", "json",
+                             *options],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -101,6 +104,27 @@ def test_kilis_published_plugins_give_in_docker_what_they_give_in_the_process_sa
         assert strip(docker) == strip(dry_run(folder, events, "process", whole_folder=True))
         assert docker[0]["status"] == "ok", docker[0]["error"]
     assert docker[0]["actions"][-1] == {"type": "update_asset", "asset_id": "a1", "json_metadata": {"accuracy": 0.0}}
+
+
+SETTINGS = '''
+from kili.plugins import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_project_updated(self, settings_updated):
+        self.logger.info(", ".join(f"{s['key']}: {s['oldValue']} -> {s['newValue']}" for s in settings_updated))
+'''
+
+
+def test_the_upload_event_matcher_and_on_project_updated_reach_the_plugin_in_docker(tmp_path: Path) -> None:
+    [event] = dry_run(plugin(tmp_path, "on_event", ON_EVENT_FIXTURE, None), [SKIP], "docker", False,
+                      "--event-matcher", "asset.*")
+    assert (event["status"], event["skipped"]) == ("ok", False), event["error"]  # Kili's fixture, no class attribute
+    updated = {"id": "e-settings", "type": "onProjectUpdated", "project_id": "p",
+               "settings_updated": [{"key": "reviewCoverage", "newValue": 20, "oldValue": 0}]}
+    [result] = dry_run(plugin(tmp_path, "settings", SETTINGS, None), [updated], "docker")
+    assert result["status"] == "ok", result["error"]
+    assert [log["message"] for log in result["logs"]] == ["reviewCoverage: 0 -> 20"]
 
 
 def test_on_kili_event_methods_receive_typed_events(tmp_path: Path) -> None:

@@ -156,3 +156,39 @@ def test_kilis_plugin_folder_with_a_relative_import_runs_in_the_service(tmp_path
     service.settle()
     [run] = service.admin.get(f"{service.url}/v1/runs", timeout=30).json()
     assert (run["status"], run["error"]) == ("succeeded", None)
+
+
+SETTINGS_WATCHER = '''
+from kili.plugins import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_project_updated(self, settings_updated):
+        for setting in settings_updated:
+            self.logger.info(setting)
+        [project] = self.kili.projects(project_id=self.project_id, fields=["reviewCoverage", "title"])
+        self.logger.info("now %s, %s%% reviewed", project["title"], project["reviewCoverage"])
+'''
+
+
+def test_project_settings_changed_in_the_service_reach_on_project_updated(tmp_path: Path, service: Service) -> None:
+    upload(service, folder(tmp_path, "watcher", SETTINGS_WATCHER), "watcher")
+    service.cli("projects", "create", PROJECT, "--title", "Invoices", check=True)
+    changed = service.cli("projects", "update", PROJECT, "--review-coverage", "20", "--title", "Invoices 2026")
+    assert changed.returncode == 0 and "updated (title, reviewCoverage)" in changed.stdout, changed.stderr
+    unchanged = service.cli("projects", "update", PROJECT, "--review-coverage", "20")
+    assert "nothing changed" in unchanged.stdout
+    service.settle()
+    [run] = service.admin.get(f"{service.url}/v1/runs", timeout=30).json()
+    assert run["status"] == "succeeded", run
+    logs = service.admin.get(f"{service.url}/v1/logs", params={"plugin": "watcher"}, timeout=30).json()["lines"]
+    assert [line["message"] for line in logs] == [
+        "{'key': 'title', 'newValue': 'Invoices 2026', 'oldValue': 'Invoices'}",
+        "{'key': 'reviewCoverage', 'newValue': 20, 'oldValue': 0}",
+        "now Invoices 2026, 20% reviewed"]
+    # Recorded with the project as its context: the exported event dry-runs the same way.
+    exported = tmp_path / "recorded.jsonl"
+    service.cli("events", "export", "--project", PROJECT, "-o", str(exported), check=True)
+    [result] = dry_run(tmp_path / "watcher", exported)
+    assert result["status"] == "ok", result["error"]
+    assert [log["message"] for log in result["logs"]] == [line["message"] for line in logs]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin_sdk.subscriptions import HOOKS, LABEL_EVENTS, check_pattern, is_generic, matches, subscribed
+from plugin_sdk.subscriptions import ASSET_EVENTS, HOOKS, LABEL_EVENTS, check_pattern, is_generic, matches, subscribed
 
 
 def test_every_hook_event_type_maps_to_its_pluginscore_hook() -> None:
@@ -13,8 +13,10 @@ def test_every_hook_event_type_maps_to_its_pluginscore_hook() -> None:
         "onReview": "on_review",
         "onCustomInterfaceClick": "on_custom_interface_click",
         "onSendBackToQueue": "on_send_back_to_queue",
+        "onProjectUpdated": "on_project_updated",
     }
     assert LABEL_EVENTS == {"onSubmit", "onReview", "onCustomInterfaceClick"}
+    assert ASSET_EVENTS == LABEL_EVENTS | {"onSendBackToQueue"}
 
 
 @pytest.mark.parametrize("name", ["asset.skipped", "label.workflow.created.default", "a-b.c_d", "x.1"])
