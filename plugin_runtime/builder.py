@@ -1,4 +1,15 @@
-"""Turning a plugin version into a Docker image: base + dependency layer + plugin code.
+"""Turning a plugin version into a Docker image: base + default packages + dependency layer +
+plugin code.
+
+The default packages (``default_packages``: numpy, pandas, ... as on Kili's hosted runtime,
+or the admin's set) are one layer shared by every plugin image, built once per base image and
+set. The plugin's dependency layer goes on top; its folder comes first on ``sys.path``, so the
+plugin's pins win. Which resolution it gets (``_resolve_for``): its requirements within the
+versions the default layer holds (pip ``-c``), so shared packages are not installed twice;
+when its pins contradict them, the default set resolved together with its requirements into a
+layer of its own on the base image (the plugin's pins win and the defaults still work with
+them: a numpy pinned under the layer's pandas could break it); when no version of a default
+package goes with its pins, its requirements alone, with a warning.
 
 The dependency layer (the plugin's requirements, pydantic for the SDK's typed models, and the
 SDK itself, byte-compiled) is keyed on what the requirements **resolved to** (the names,
@@ -20,12 +31,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +44,18 @@ from packaging.utils import canonicalize_name
 from unearth import Package
 
 import plugin_sdk
-from plugin_runtime import base_image, requirements, resolver, sdist_build
-from plugin_runtime.config import cache_dir
+from plugin_runtime import (
+    base_image,
+    default_packages,
+    requirements,
+    resolver,
+    sdist_build,
+)
+from plugin_runtime.default_packages import DefaultLayer
 from plugin_runtime.errors import BuildFailed
 from plugin_runtime.source import PluginSource
 
-__all__ = ["Builder", "BuildFailed", "BuildResult"]
+__all__ = ["BuildFailed", "BuildResult", "Builder"]
 
 SDK_DIR = Path(plugin_sdk.__file__).resolve().parent
 SITE = "/opt/plugin-runtime/site"
@@ -49,7 +65,7 @@ CODE = "/plugin"
 SDK_REQUIREMENTS = ("pydantic>=2.6,<3",)
 LABEL = "org.plugin-runtime"
 #: Part of the dependency layer's cache key: bump it when the way layers are built changes.
-BUILD_RECIPE = "4"
+BUILD_RECIPE = "5"
 #: Characters of a build's log kept with its image (see _kept_log).
 KEPT_LOG_CHARS = 16_000
 #: Seconds one source distribution may take to build in its sandbox.
@@ -69,6 +85,8 @@ class BuildResult:
     deps_cached: bool
     seconds: float
     log: list[str] = field(default_factory=list)
+    #: What the plugin's author should know (default packages left out for its pins).
+    warnings: list[str] = field(default_factory=list)
 
 
 def sdk_digest() -> str:
@@ -94,12 +112,16 @@ class Builder:
         progress: Progress | None = None,
         pip: list[str] | None = None,
         build_timeout_s: float | None = None,
+        default_packages: Sequence[str] = (),
     ) -> None:
+        """``default_packages``: requirements every plugin gets without listing them (the
+        setting ``PLUGIN_RUNTIME_DEFAULT_PACKAGES``, ``default_packages.parse``); none by default."""
         self.client = client
         self.base_name = base
         self.say = progress or (lambda message: None)
         self.pip = pip or [sys.executable, "-m", "pip"]
         self.build_timeout_s = build_timeout_s or DEFAULT_BUILD_TIMEOUT_S
+        self.default_packages = list(default_packages)
         self._base: base_image.BaseImage | None = None
         self._sdk = sdk_digest()
 
@@ -126,8 +148,9 @@ class Builder:
                                json.loads(existing.labels.get(f"{LABEL}.freeze", "[]")), True,
                                time.monotonic() - started, _reuse_log(f"image {tag}", existing, "from the same files"))
         with tempfile.TemporaryDirectory(prefix="plugin-runtime-build-") as tmp:
-            resolution = self.resolve(source.requirements, Path(tmp), log)
-            deps_tag, freeze, cached = self._deps_image(resolution, Path(tmp), log)
+            layer = self.default_layer(Path(tmp) / "defaults", log)
+            resolution, layer, warnings = self._resolve_for(source.requirements, layer, Path(tmp), log)
+            deps_tag, freeze, cached = self._deps_image(resolution, Path(tmp), log, layer)
         self.say(f"adding the plugin's code to {deps_tag}")
         files = {f"plugin/{name}": data for name, data in source.files.items()}
         dockerfile = (
@@ -140,11 +163,12 @@ class Builder:
             f"{LABEL}.freeze": json.dumps(freeze), LABEL: "plugin",
             f"{LABEL}.build-log": _kept_log(log + [f"(the plugin's code was then added on top of {deps_tag})"]),
         }
-        image_id = self._docker_build(dockerfile, files, tag, labels, log)
-        return BuildResult(tag, image_id, deps_tag, freeze, cached, time.monotonic() - started, log)
+        image_id = self.docker_build(dockerfile, files, tag, labels, log)
+        return BuildResult(tag, image_id, deps_tag, freeze, cached, time.monotonic() - started, log, warnings)
 
     def _identity(self) -> dict[str, str]:
-        return {f"{LABEL}.base": self.base.image_id, f"{LABEL}.sdk": self._sdk, f"{LABEL}.recipe": BUILD_RECIPE}
+        return {f"{LABEL}.base": self.base.image_id, f"{LABEL}.sdk": self._sdk, f"{LABEL}.recipe": BUILD_RECIPE,
+                f"{LABEL}.defaults": default_packages.digest(self.default_packages)}
 
     def _existing(self, tag: str, digest: str):
         """The image ``tag`` if it was built from these files on the current base image, SDK
@@ -166,8 +190,10 @@ class Builder:
             return None
         return image
 
-    def resolve(self, requirements_text: str, work: Path, log: list[str] | None = None) -> resolver.Resolution:
-        """What ``requirements_text`` (plus the SDK's own requirements) resolves to now, as
+    def resolve(self, requirements_text: str, work: Path, log: list[str] | None = None, *, sdk: bool = True,
+                added: Sequence[str] = (), constraints: Sequence[str] = ()) -> resolver.Resolution:
+        """What ``requirements_text`` (plus the SDK's own requirements unless ``sdk`` is false,
+        and ``added``, unless the plugin names them) resolves to now within ``constraints``, as
         wheels downloaded into ``work``; packages published as source only are built in the
         build sandbox. Raises BuildFailed naming what could not be resolved."""
         log = [] if log is None else log
@@ -176,59 +202,62 @@ class Builder:
         # pip's hash-checking mode wants a hash for every line: hash-pinned requirements are
         # installed exactly as given (add pydantic yourself to use the SDK's typed models).
         hashed = any("--hash" in line for line in wanted)
-        extra = [] if hashed else [r for r in SDK_REQUIREMENTS if canonicalize_name(Requirement(r).name) not in names]
-        self.say(f"resolving {len(wanted)} requirement(s) for Python {self.base.python} (binary wheels only)")
+        extra = [] if hashed else [r for r in (*(SDK_REQUIREMENTS if sdk else ()), *added)
+                                   if canonicalize_name(Requirement(r).name) not in names]
+        counted = len(wanted) + len([r for r in extra if r not in SDK_REQUIREMENTS])
+        self.say(f"resolving {counted} requirement(s) for Python {self.base.python} (binary wheels only)")
         pip = resolver.HostPip(self.pip, self.target)
         return resolver.Resolver(pip, lambda sdist, package: self._build_sdist(pip, sdist, package, work, log),
-                                 self.say).resolve(wanted, work, log, added=extra)
+                                 self.say).resolve(wanted, work, log, added=extra, constraints=list(constraints))
 
-    def deps_key(self, resolution: resolver.Resolution) -> str:
+    def deps_key(self, resolution: resolver.Resolution, layer: DefaultLayer | None = None) -> str:
         h = hashlib.sha256()
-        for part in (BUILD_RECIPE, self.base.image_id, self._sdk, "\n", *map(str, resolution.artifacts)):
+        parent = layer.image_id if layer is not None else self.base.image_id
+        for part in (BUILD_RECIPE, parent, self._sdk, "\n", *map(str, resolution.artifacts)):
             h.update(part.encode() + b"\n")
         return h.hexdigest()[:20]
 
-    def _build_sdist(self, pip: resolver.HostPip, sdist: Path, package: Package, work: Path, log: list[str]) -> Path:
-        """A wheel of ``package`` from its source distribution: built in the build sandbox, or
-        taken from the cache of earlier builds of the same file on the same base image."""
-        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        cached = cache_dir() / "built-wheels" / f"{digest}-{self.base.image_id.split(':')[-1][:16]}"
-        kept = sorted(cached.glob("*.whl"))
-        if kept:
-            log.append(f"{sdist.name}: reusing the wheel built from it earlier ({kept[0].name})")
-            return kept[0]
-        self.say(f"building {sdist.name} (published as source only) in the build sandbox")
-        requires = sdist_build.build_requires(sdist)
-        feed = work / "feed" / digest[:16]
-        build = sdist_build.SandboxedBuild(self.client, self.base, self.build_timeout_s)
-        for attempt in range(3):
-            result = pip.download(["pip", *requires], feed, log)
-            if result.returncode != 0:
-                raise resolver.failure(f"downloading what {sdist.name} needs to build ({', '.join(requires)}) "
-                                       "as binary wheels failed", result, log, pip.target)
-            start = len(log)
-            try:
-                wheel = build.build(sdist, feed, package.name, work / "out" / digest[:16], log)
-                break
-            except BuildFailed:
-                # A backend may ask for more while building (get_requires_for_build_wheel): pip in
-                # the sandbox names them; fetch them as wheels too and build again.
-                more = [str(r) for r in resolver.missing_requirements("\n".join(log[start:])) if str(r) not in requires]
-                if not more or attempt == 2:
-                    raise
-                log.append(f"{sdist.name} also needs {', '.join(more)} to build")
-                requires = [*requires, *more]
-        try:
-            cached.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(wheel, cached / wheel.name)
-        except OSError:
-            pass  # a read-only cache: build again next time
-        return wheel
+    # The default packages ----------------------------------------------------------------
 
-    def _deps_image(self, resolution: resolver.Resolution, work: Path, log: list[str]) -> tuple[str, list[str], bool]:
+    def default_layer(self, work: Path, log: list[str]) -> DefaultLayer | None:
+        """The shared layer of the default packages, None when there are none."""
+        return default_packages.ensure(self, work, log) if self.default_packages else None
+
+    def _resolve_for(self, text: str, layer: DefaultLayer | None, work: Path,
+                     log: list[str]) -> tuple[resolver.Resolution, DefaultLayer | None, list[str]]:
+        """The plugin's resolution and the layer it goes on (see the module docstring)."""
+        if layer is None:
+            return self.resolve(text, work / "own", log), None, []
+        try:
+            return self.resolve(text, work / "over", log, constraints=layer.freeze), layer, []
+        except BuildFailed as error:
+            if not resolver.conflicting(error):
+                raise
+        log.append("the plugin's requirements need other versions than the default packages layer holds: "
+                   "resolving the default packages together with them instead (the plugin's pins win)")
+        if "--hash" not in text:  # hash-checking mode: the default set has no hashes to add
+            try:
+                return self.resolve(text, work / "together", log, added=self.default_packages), None, []
+            except BuildFailed as error:
+                if not resolver.conflicting(error):
+                    raise
+        warning = (f"the runtime's default packages ({' '.join(self.default_packages)}) cannot be installed with "
+                   "this plugin's requirements (see the build log): it gets only its own requirements; list the "
+                   "default packages it imports in requirements.txt, at versions that go with its pins")
+        log.append(f"warning: {warning}")
+        self.say(f"warning: {warning}")
+        return self.resolve(text, work / "alone", log), None, [warning]
+
+    def _build_sdist(self, pip: resolver.HostPip, sdist: Path, package: Package, work: Path, log: list[str]) -> Path:
+        """A wheel of ``package`` from its source distribution (``sdist_build.wheel_of``)."""
+        build = sdist_build.SandboxedBuild(self.client, self.base, self.build_timeout_s)
+        return sdist_build.wheel_of(build, pip, sdist, package, work, log, self.say)
+
+    def _deps_image(self, resolution: resolver.Resolution, work: Path, log: list[str],
+                    layer: DefaultLayer | None = None) -> tuple[str, list[str], bool]:
         from docker.errors import ImageNotFound
 
-        tag = f"plugin-runtime-deps:{self.deps_key(resolution)}"
+        tag = f"plugin-runtime-deps:{self.deps_key(resolution, layer)}"
         try:
             image = self.client.images.get(tag)
             log.extend(_reuse_log(f"dependency layer {tag}", image, "for the same resolved wheels"))
@@ -236,11 +265,15 @@ class Builder:
         except ImageNotFound:
             pass
         site = work / "site"
-        freeze = self._install(resolution, site, log)
+        freeze = self.install(resolution, site, log, skip=layer.versions() if layer else None)
+        if layer is not None:  # what the plugin imports from the layer below, too
+            own = {canonicalize_name(line.partition("==")[0]) for line in freeze}
+            freeze = sorted([*freeze, *(line for line in layer.freeze
+                                        if canonicalize_name(line.partition("==")[0]) not in own)], key=str.lower)
         files = _tree(site, "site")
         files.update(_tree(SDK_DIR, "sdk/plugin_sdk"))
         dockerfile = (
-            f"FROM {self.base.name}\n"
+            f"FROM {layer.tag if layer else self.base.name}\n"
             f"COPY site {SITE}\n"
             f"COPY sdk {SDK}\n"
             "USER 0\n"
@@ -254,29 +287,48 @@ class Builder:
             f"{LABEL}.build-log": _kept_log(log),
         }
         self.say(f"building the dependency layer {tag}")
-        self._docker_build(dockerfile, files, tag, labels, log)
+        self.docker_build(dockerfile, files, tag, labels, log)
         return tag, freeze, False
 
-    def _install(self, resolution: resolver.Resolution, site: Path, log: list[str]) -> list[str]:
+    def install(self, resolution: resolver.Resolution, site: Path, log: list[str],
+                 skip: dict[str, str] | None = None) -> list[str]:
         """Unpack exactly the resolved wheels into ``site``: ``--isolated --no-index`` so no
-        configuration or index adds anything, and installing a wheel runs none of its code."""
+        configuration or index adds anything, and installing a wheel runs none of its code.
+        ``skip``: what the default layer below holds (name -> version), not installed twice;
+        the rest of the resolution is then installed wheel by wheel (it is complete)."""
         pip = resolver.HostPip(self.pip, self.target)
+        if skip is None:
+            wanted = ["-r", str(resolution.requirements)]
+        else:
+            wanted = ["--no-deps", *(str(resolution.wheels / a.filename) for a in resolution.artifacts
+                                     if skip.get(canonicalize_name(a.name)) != a.version)]
+            if len(wanted) == 1:
+                site.mkdir(parents=True, exist_ok=True)
+                return _freeze(site)
         result = pip.run(["install", "--isolated", "--no-index", "--no-compile", "--target", str(site),
-                          *pip.target.pip_arguments(), "--find-links", str(resolution.wheels),
-                          "-r", str(resolution.requirements)], log)
+                          *pip.target.pip_arguments(), "--find-links", str(resolution.wheels), *wanted], log)
         if result.returncode != 0:
             raise resolver.failure("installing the requirements failed", result, log, pip.target)
         return _freeze(site)
 
-    def _docker_build(self, dockerfile: str, files: dict[str, bytes], tag: str, labels: dict, log: list[str]) -> str:
+    def docker_build(self, dockerfile: str, files: dict[str, bytes], tag: str, labels: dict, log: list[str],
+                     folders: dict[str, Path] | None = None) -> str:
+        """Build ``tag`` from ``dockerfile`` with ``files`` (name -> bytes) and ``folders``
+        (name -> folder on disk) as its context, with no network."""
+        # On disk past a few MB: the default packages are hundreds of MB.
+        with tempfile.SpooledTemporaryFile(max_size=64 * 2**20) as context:
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                _add(tar, "Dockerfile", dockerfile.encode())
+                for name, data in files.items():
+                    _add(tar, name, data)
+                for name, folder in (folders or {}).items():
+                    tar.add(folder, arcname=name, filter=_normalised)
+            context.seek(0)
+            return self._send_build(context, tag, labels, log)
+
+    def _send_build(self, context, tag: str, labels: dict, log: list[str]) -> str:
         from docker.errors import APIError, BuildError
 
-        context = io.BytesIO()
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            _add(tar, "Dockerfile", dockerfile.encode())
-            for name, data in files.items():
-                _add(tar, name, data)
-        context.seek(0)
         image_id = None
         try:
             for chunk in self.client.api.build(
@@ -340,6 +392,17 @@ def _tree(folder: Path, prefix: str) -> dict[str, bytes]:
         if path.is_file() and "__pycache__" not in path.parts
     }
     return files or {f"{prefix}/.keep": b""}
+
+
+def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """A member of a folder put into a build context as ``_add`` puts files: root's, no time."""
+    if not (info.isfile() or info.isdir() or info.issym()) or "__pycache__" in info.name.split("/"):
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
+    return info
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:

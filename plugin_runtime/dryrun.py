@@ -69,14 +69,21 @@ def run_dry_run(
     err: IO[str],
     human: bool = False,
     progress: bool = False,
+    default_packages: Sequence[str] = (),
 ) -> int:
-    """Run every event of ``events`` through the plugin; returns the exit code."""
+    """Run every event of ``events`` through the plugin; returns the exit code.
+    ``default_packages``: what every plugin image has (the runtime's setting)."""
     limits = limits or Limits()
     for warning in source.warnings:
         err.write(f"warning: {escape(warning, multiline=True)}\n")
     if sandbox == "process" and logical_lines(source.requirements):
         err.write("warning: --sandbox process does not install requirements.txt: the plugin imports what this "
                   "environment has; --sandbox docker runs it with exactly its requirements, as the service does\n")
+    if sandbox == "process" and default_packages:
+        from plugin_runtime.default_packages import missing_here
+
+        missing = missing_here(source, default_packages)
+        err.write(f"warning: {missing}\n" if missing else "")
     counts: Counter[str] = Counter()
     started = time.monotonic()
     meter = _Progress(err, progress and not human)

@@ -186,6 +186,7 @@ class Registry:
         if plugins.latest_version(db, name, VersionStatus.DEPLOYING) is not None:
             return  # its events wait for the build
         newest = plugins.latest_version(db, name)
+        assert newest is not None  # a plugin always has a version
         state = plugins.version_state(db, name, newest)
         raise RegistryConflict(
             f"{name} has no version that can run: v{newest} failed to build:\n{state['build_error']}\n"

@@ -268,17 +268,28 @@ class Resolver:
         self.pip, self.build, self.say = pip, build, say
         self.target = pip.target
 
-    def resolve(self, lines: list[str], work: Path, log: list[str], added: list[str] | None = None) -> Resolution:
+    def resolve(self, lines: list[str], work: Path, log: list[str], added: list[str] | None = None,
+                constraints: list[str] | None = None) -> Resolution:
         """Wheels for ``lines`` (a plugin's requirements) and ``added`` (the runtime's own,
-        which always have wheels: they are not looked up first)."""
-        return _Resolving(self, lines, added or [], work, log).run()
+        which always have wheels: they are not looked up first), within ``constraints``
+        (``name==version`` pins, pip's ``-c``: what a layer below already holds)."""
+        return _Resolving(self, lines, added or [], work, log, constraints or []).run()
+
+
+def conflicting(error: BuildFailed) -> bool:
+    """Whether pip failed because the requirements cannot go together (its resolver found no
+    set of versions), rather than because a package or a file is missing."""
+    return "ResolutionImpossible" in error.error or "conflicting dependencies" in error.error
 
 
 class _Resolving:
     """The state of one resolution: the wheels built from source so far, and the pins."""
 
-    def __init__(self, resolver: Resolver, lines: list[str], added: list[str], work: Path, log: list[str]) -> None:
+    def __init__(self, resolver: Resolver, lines: list[str], added: list[str], work: Path, log: list[str],
+                 constraints: list[str]) -> None:
         self.resolver, self.pip, self.target, self.work, self.log = resolver, resolver.pip, resolver.target, work, log
+        self.constraints = constraints
+        self.constrained = {canonicalize_name(Requirement(pin).name) for pin in constraints}
         self.wheels, self.built, self.sources = work / "wheels", work / "built", work / "sdists"
         self.built.mkdir(parents=True, exist_ok=True)
         self.parsed = [(line, Requirement(requirement_lines.split_options(line)[0])) for line in lines + added]
@@ -300,7 +311,8 @@ class _Resolving:
             self._pin_newest(direct, hashed=any(self.hashes.values()))
         for _ in range(MAX_ROUNDS):
             requirement_file = self.work / "requirements.txt"
-            requirement_file.write_text("".join(self._line(line, req) for line, req in self.parsed)
+            requirement_file.write_text(self._constraints_line()
+                                        + "".join(self._line(line, req) for line, req in self.parsed)
                                         + "".join(pin + "\n" for pin in self.pins))
             shutil.rmtree(self.wheels, ignore_errors=True)
             result = self.pip.download([], self.wheels, self.log, find_links=self.built,
@@ -324,6 +336,13 @@ class _Resolving:
         raise BuildFailed(f"the requirements still needed source builds after {MAX_ROUNDS} rounds: "
                           f"{', '.join(sorted(self.made))}; pin versions that publish wheels", "\n".join(self.log))
 
+    def _constraints_line(self) -> str:
+        if not self.constraints:
+            return ""
+        path = self.work / "constraints.txt"
+        path.write_text("".join(pin + "\n" for pin in self.constraints))
+        return f"-c {path}\n"
+
     def _pin_newest(self, direct: list[Requirement], hashed: bool) -> None:
         """Pin each direct requirement to its newest matching release, built from source if it
         has no wheel. Without this, ``--only-binary`` quietly backtracks to an old release
@@ -331,6 +350,8 @@ class _Resolving:
         kili 2.131 and an old pandas that breaks on the newest numpy)."""
         with self.finder() as finder:
             for req in direct:
+                if canonicalize_name(req.name) in self.constrained:
+                    continue  # the layer below holds it: its version, not the newest
                 best = finder.find_best_match(req).best
                 if best is None:
                     continue  # pip says what is wrong with it

@@ -16,20 +16,26 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import os
 import re
+import shutil
 import socket
 import sys
 import tarfile
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
+from unearth import Package
 
 from plugin_runtime.base_image import PLUGIN_USER, BaseImage
+from plugin_runtime.config import cache_dir
 from plugin_runtime.errors import BuildFailed
+from plugin_runtime.resolver import HostPip, failure, missing_requirements
 from plugin_runtime.sandbox.base import Limits
 
 if sys.version_info >= (3, 11):
@@ -241,6 +247,45 @@ class SandboxedBuild:
                 "\n".join(log),
             ) from error
 
+
+
+def wheel_of(build: SandboxedBuild, pip: HostPip, sdist: Path, package: Package, work: Path, log: list[str],
+             say: Callable[[str], None]) -> Path:
+    """A wheel of ``package`` from its source distribution: built in the build sandbox (its
+    build requirements downloaded as wheels by the host's ``pip``), or taken from the cache of
+    earlier builds of the same file on the same base image."""
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    cached = cache_dir() / "built-wheels" / f"{digest}-{build.base.image_id.split(':')[-1][:16]}"
+    kept = sorted(cached.glob("*.whl"))
+    if kept:
+        log.append(f"{sdist.name}: reusing the wheel built from it earlier ({kept[0].name})")
+        return kept[0]
+    say(f"building {sdist.name} (published as source only) in the build sandbox")
+    requires = build_requires(sdist)
+    feed = work / "feed" / digest[:16]
+    for attempt in range(3):
+        result = pip.download(["pip", *requires], feed, log)
+        if result.returncode != 0:
+            raise failure(f"downloading what {sdist.name} needs to build ({', '.join(requires)}) as binary wheels "
+                          "failed", result, log, pip.target)
+        start = len(log)
+        try:
+            wheel = build.build(sdist, feed, package.name, work / "out" / digest[:16], log)
+            break
+        except BuildFailed:
+            # A backend may ask for more while building (get_requires_for_build_wheel): pip in
+            # the sandbox names them; fetch them as wheels too and build again.
+            more = [str(r) for r in missing_requirements("\n".join(log[start:])) if str(r) not in requires]
+            if not more or attempt == 2:
+                raise
+            log.append(f"{sdist.name} also needs {', '.join(more)} to build")
+            requires = [*requires, *more]
+    try:
+        cached.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(wheel, cached / wheel.name)
+    except OSError:
+        pass  # a read-only cache: build again next time
+    return wheel
 
 
 def _wheel(stdout: bytes, project: str, out: Path, log: list[str]) -> Path:

@@ -30,6 +30,7 @@ class Runtime:
         self.sandboxes = SandboxManager(
             settings.sandbox, self._version, self._archive, self.reads,
             policy=settings.limits_policy(), base_image=settings.base_image,
+            default_packages=settings.default_requirements(),
             build_timeout_s=settings.build_timeout_s, progress=lambda m: print(f"[build] {m}", file=sys.stderr, flush=True),
         )
         self.registry = Registry(self.store, self.reads.bounded(self.sandboxes.build))

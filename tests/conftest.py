@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INVOICE_QA = REPO / "example_plugins" / "invoice_qa"
+
+# Kili's default packages are a ~550 MB layer built once per machine: the tests that need them
+# ask for them (tests/plugin_runtime/test_builder_defaults.py); the rest, services and CLI
+# subprocesses alike, build without them unless the environment says otherwise.
+os.environ.setdefault("PLUGIN_RUNTIME_DEFAULT_PACKAGES", "none")
 
 _folders = itertools.count(1)
 

@@ -42,6 +42,7 @@ def main() -> None:
 def dry_run(plugin: str, events: str | None, sandbox: str, timeout: float, output_format: str) -> None:
     """Run PLUGIN (a main.py, a folder or a .zip) against recorded EVENTS, printing the
     actions each event would produce. Exit code 0 only if every event is ok."""
+    from plugin_runtime.cli._common import settings
     from plugin_runtime.dryrun import run_dry_run
     from plugin_runtime.event_matcher import with_event_matcher
     from plugin_runtime.sandbox.base import Limits
@@ -55,6 +56,7 @@ def dry_run(plugin: str, events: str | None, sandbox: str, timeout: float, outpu
         code = run_dry_run(
             source, events or _default_events(plugin), sandbox=sandbox, limits=Limits(timeout_s=timeout),
             out=sys.stdout, err=sys.stderr, human=human, progress=sys.stderr.isatty(),
+            default_packages=settings().default_requirements(),
         )
     except PluginRuntimeError as error:
         fail(error)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plugin_runtime.errors import PluginRuntimeError
@@ -34,7 +34,8 @@ ArchiveLookup = Callable[[str, int], bytes]
 class SandboxManager:
     def __init__(self, kind: str, lookup: VersionLookup, archive: ArchiveLookup, reader: ProjectReader | None,
                  policy: LimitsPolicy | None = None, base_image: str | None = None,
-                 progress: Callable[[str], None] | None = None, build_timeout_s: float | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, build_timeout_s: float | None = None,
+                 default_packages: Sequence[str] = ()) -> None:
         if kind not in ("docker", "process"):
             raise ValueError(f"unknown sandbox {kind!r}: docker or process")
         self.kind, self.lookup, self.archive, self.reader = kind, lookup, archive, reader
@@ -42,6 +43,7 @@ class SandboxManager:
         self.progress = progress
         self.base_image = base_image
         self.build_timeout_s = build_timeout_s
+        self.default_packages = list(default_packages)
         self._pools: dict[tuple[str, int], WorkerPool] = {}
         self._lock = threading.Lock()
         self._client: docker.DockerClient | None = None
@@ -65,7 +67,7 @@ class SandboxManager:
     def build(self, name: str, version: int, source: PluginSource) -> BuildOutcome:
         """Build the version's image, then load the plugin once in a sandbox: an import error
         or a missing hook fails the deploy with the plugin's message."""
-        image, freeze, log = None, [], ""
+        image, freeze, log, built = None, [], "", []
         if self.kind == "docker":
             from plugin_runtime.builder import Builder, BuildFailed
 
@@ -73,12 +75,12 @@ class SandboxManager:
                 from plugin_runtime.base_image import DEFAULT_BASE_IMAGE
 
                 self._builder = Builder(self.client, self.base_image or DEFAULT_BASE_IMAGE, self.progress,
-                                        build_timeout_s=self.build_timeout_s)
+                                        build_timeout_s=self.build_timeout_s, default_packages=self.default_packages)
             try:
                 result = self._builder.build(source, f"plugin-runtime-plugin:{name}-v{version}")
             except BuildFailed as error:
                 return BuildOutcome(error=error.error, log=error.log)
-            image, freeze, log = result.image, result.freeze, "\n".join(result.log)
+            image, freeze, log, built = result.image, result.freeze, "\n".join(result.log), result.warnings
         pool = self._new_pool(source, image)
         pool.event_matcher = list(source.event_matcher)
         try:
@@ -88,10 +90,13 @@ class SandboxManager:
                 # project, which says nothing of the real ones: deploy, with a warning.
                 warning = f"creating the plugin for an empty project failed (it may need a real project): {worker.load_error}"
                 return BuildOutcome(image=image, freeze=freeze, log=log,
-                                    info={"subscriptions": source.subscriptions, "warnings": source.warnings + [warning]})
+                                    info={"subscriptions": source.subscriptions,
+                                          "warnings": source.warnings + built + [warning]})
             if worker.load_error is not None:
                 return BuildOutcome(error=f"the plugin failed to load: {worker.load_error}", log=log)
             info = worker.info or {}
+            if built:  # the build's own (default packages left out), after the plugin's
+                info = {**info, "warnings": [*info.get("warnings", []), *built]}
         finally:
             pool.close()
         return BuildOutcome(image=image, freeze=freeze, log=log, info=info)

@@ -138,7 +138,7 @@ def test_a_wheels_pth_file_scripts_and_entry_points_do_not_run_when_unpacked_on_
     builder = host_builder()
     resolution = builder.resolve(f"{name}==1.0 {hashed(index, filename)}\n", tmp_path / "work")
     site = tmp_path / "site"
-    assert builder._install(resolution, site, []) == [f"{name}==1.0"]
+    assert builder.install(resolution, site, []) == [f"{name}==1.0"]
     assert (site / f"{dist}-evil.pth").read_text() == payload  # unpacked as a file, never read by a Python
     assert not marker.exists(), "a wheel's code ran when it was unpacked on the host"
 
@@ -152,7 +152,7 @@ def test_a_wheel_with_a_path_climbing_out_of_the_site_is_refused(index, tmp_path
     builder = host_builder()
     resolution = builder.resolve(f"{name}==1.0 {hashed(index, filename)}\n", tmp_path / "work")
     with pytest.raises(BuildFailed, match="installing the requirements failed"):
-        builder._install(resolution, tmp_path / "site", [])
+        builder.install(resolution, tmp_path / "site", [])
     assert not escaped.exists()
 
 
