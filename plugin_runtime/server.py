@@ -13,7 +13,7 @@ from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
 from plugin_runtime.shadow import Shadows
-from plugin_runtime.store.backends import open_store
+from plugin_runtime.store.backends import is_shared, open_store
 
 
 class Runtime:
@@ -42,7 +42,8 @@ class Runtime:
         # Shadowed candidates: planned with the live runs, run below them in sandboxes of their own.
         self.shadows = Shadows(self.store, SandboxManager(
             settings.sandbox, self._version, self._archive, self.reads, policy=settings.limits_policy(),
-            base_image=settings.base_image), self.reads, self.dispatcher.wait_idle)
+            base_image=settings.base_image, default_packages=settings.default_requirements()), self.reads,
+            self.dispatcher.wait_idle, shared_store=is_shared(settings.database_url))
         self.dispatcher.intake.plan_shadows = self.shadows.plan
         self.registry.on_deleted.append(self.shadows.forget)
         self._stop = threading.Event()

@@ -26,7 +26,7 @@ from plugin_runtime.reads import ReadMeter
 from plugin_runtime.shadow_report import differs
 from plugin_runtime.statuses import BUILT, RunOutcome, RunStatus, VersionStatus
 from plugin_runtime.store import Store, loads
-from plugin_runtime.store.codec import Db, now
+from plugin_runtime.store.codec import Db, later, now
 from plugin_sdk.actions import dump_actions
 from plugin_sdk.results import RunResult, Status
 
@@ -42,8 +42,15 @@ POLL_S = 0.25
 REFRESH_S = 2.0
 #: Blocks until no live lane has work, up to a timeout; False when it still has.
 LiveIdle = Callable[[float], bool]
+#: How long the intake must have been quiet (no event stored) before the lane runs a shadow
+#: run: on a machine of few cores, the live path's own work (HTTP, storing, planning) needs
+#: the CPU between live runs too. Under steady traffic a candidate waits for the gaps.
+QUIET_S = 0.05
 #: How often the lane stops its candidates' idle workers.
 EVICT_S = 30.0
+#: A shadow run running longer than any run may last (the limits' ceiling) was left by a process
+#: that stopped: on a store other processes share, it is taken back after this long.
+STALE_S = 3600.0 + 60.0
 
 
 class Sandboxes(Protocol):
@@ -58,10 +65,12 @@ class Sandboxes(Protocol):
 
 class Shadows:
     def __init__(self, store: Store, sandboxes: Sandboxes, reads: ReadMeter, live_idle: LiveIdle,
-                 max_backlog: int = MAX_BACKLOG) -> None:
+                 shared_store: bool = False, max_backlog: int = MAX_BACKLOG) -> None:
         """``live_idle``: the live scheduler's ``wait_idle``; ``reads``: the live runs' meter
-        (a shadow run's reads get the same budget)."""
+        (a shadow run's reads get the same budget); ``shared_store``: other processes' lanes
+        may be running shadow runs of this store."""
         self.store, self.sandboxes, self._live_idle = store, sandboxes, live_idle
+        self.shared_store = shared_store
         self._run = reads.metered(sandboxes.run)
         self.max_backlog = max_backlog
         self.run_ids = RunIds()
@@ -69,6 +78,7 @@ class Shadows:
         self._by_project: dict[str, list[dict[str, Any]]] = {}
         self._backlog: dict[int, int] = {}
         self._read_at = 0.0
+        self._last_event = 0.0
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -92,7 +102,8 @@ class Shadows:
         """Called by the intake for each event it stores, with the live runs it planned: a
         shadow run for each shadow of the event's project whose candidate or live version
         would run on it. Nothing is read when the project has no shadow."""
-        if time.monotonic() - self._read_at > REFRESH_S:
+        self._last_event = time.monotonic()
+        if self._last_event - self._read_at > REFRESH_S:
             self._refresh()
         shadows = self._by_project.get(event["project_id"])
         if not shadows:
@@ -188,6 +199,11 @@ class Shadows:
     # The lane ----------------------------------------------------------------------------
 
     def start_lane(self) -> None:
+        """Start the lane, after taking back the shadow runs a stopped process left running:
+        all of them when this process is the store's only one; else those older than any run
+        may last (another process's lane may be running the others)."""
+        with self.store.write() as db:
+            self.store.shadows.requeue_running(db, later(-STALE_S) if self.shared_store else None)
         self._thread = threading.Thread(target=self._loop, name="shadow", daemon=True)
         self._thread.start()
 
@@ -197,17 +213,37 @@ class Shadows:
             self._wake.wait(POLL_S)
             self._wake.clear()
             if time.monotonic() - evicted > EVICT_S:
-                self.sandboxes.evict_idle()
                 evicted = time.monotonic()
+                self._housekeeping()
             try:
-                # Below every live run: one shadow run at a time, only while no live lane has work.
-                while not self._stopping and self._live_idle(POLL_S):
+                # Below every live run: one shadow run at a time, only while no live lane has work
+                # and no event came in for a moment.
+                while not self._stopping and self._quiet():
                     run = self.store.shadows.next_queued(self.store.read())
                     if run is None:
                         break
                     self.execute(run)
             except Exception:  # the store failed: look again at the next poll
                 _log.exception("the shadow lane could not take its next run")
+
+    def _quiet(self) -> bool:
+        """Whether the live side is idle: no event for QUIET_S and no live lane with work
+        (waited for up to POLL_S); sleeps out the quiet period first when it has not passed."""
+        calm = time.monotonic() - self._last_event
+        if calm < QUIET_S:
+            time.sleep(QUIET_S - calm)
+            return False
+        return self._live_idle(POLL_S) and time.monotonic() - self._last_event >= QUIET_S
+
+    def _housekeeping(self) -> None:
+        """Idle candidate workers stopped; on a shared store, what a stopped process left running."""
+        self.sandboxes.evict_idle()
+        if self.shared_store:
+            try:
+                with self.store.write() as db:
+                    self.store.shadows.requeue_running(db, later(-STALE_S))
+            except Exception:  # the store failed: the next round tries again
+                _log.exception("the shadow lane could not take back stale shadow runs")
 
     def execute(self, run: Any) -> None:
         """Run one queued shadow run and record its result beside it, never anywhere else."""

@@ -75,16 +75,25 @@ class Shadows:
             f"SELECT shadow_id, COUNT(*) FROM shadow_runs WHERE status IN {_QUEUED_SQL} GROUP BY shadow_id")}
 
     def next_queued(self, db: Db) -> Any:
-        """The oldest queued shadow run (event order), with its shadow's plugin, version and
-        project; a running one first (a stopped server left it)."""
+        """The oldest pending shadow run (event order), with its shadow's plugin, version and
+        project."""
         return db.execute(
             "SELECT r.*, s.plugin, s.version, s.project_id FROM shadow_runs r JOIN shadows s ON s.id = r.shadow_id"
-            f" WHERE r.status IN {_QUEUED_SQL} ORDER BY r.event_seq LIMIT 1").fetchone()
+            " WHERE r.status = ? ORDER BY r.event_seq LIMIT 1", (RunStatus.PENDING,)).fetchone()
 
     def claim(self, db: Db, run_id: str, at: str) -> bool:
-        """Running; False when it is no longer queued (its shadow ended)."""
-        return db.execute(f"UPDATE shadow_runs SET status = ?, started_at = ? WHERE id = ? AND status IN {_QUEUED_SQL}",
-                          (RunStatus.RUNNING, at, run_id)).rowcount == 1
+        """Running; False when another lane took it, or its shadow ended."""
+        return db.execute("UPDATE shadow_runs SET status = ?, started_at = ? WHERE id = ? AND status = ?",
+                          (RunStatus.RUNNING, at, run_id, RunStatus.PENDING)).rowcount == 1
+
+    def requeue_running(self, db: Db, started_before: str | None = None) -> int:
+        """Pending again: shadow runs left running by a process that stopped (all of them, or
+        those started before ``started_before``); how many."""
+        if started_before is None:
+            return db.execute("UPDATE shadow_runs SET status = ? WHERE status = ?",
+                              (RunStatus.PENDING, RunStatus.RUNNING)).rowcount
+        return db.execute("UPDATE shadow_runs SET status = ? WHERE status = ? AND started_at < ?",
+                          (RunStatus.PENDING, RunStatus.RUNNING, started_before)).rowcount
 
     def finish(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None,
                actions: list[dict[str, Any]], no_hook: bool, duration_ms: float | None, at: str) -> None:

@@ -56,8 +56,8 @@ def submit(number: int | str, ok: bool, project: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    running = start_service(tmp_path_factory.mktemp("shadow"), "process")
+def service(tmp_path_factory: pytest.TempPathFactory, database: Any) -> Iterator[Service]:
+    running = start_service(tmp_path_factory.mktemp("shadow"), "process", database)
     yield running
     stop_service(running)
 
@@ -266,3 +266,24 @@ def _zip(code: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("main.py", code)
     return buffer.getvalue()
+
+
+def test_a_shadow_run_a_stopped_server_left_running_runs_again_when_it_restarts(tmp_path) -> None:
+    """SQLite: the server is its store's only process, so what it left running is its own."""
+    first = start_service(tmp_path / "data", "process")
+    try:
+        with_candidate(first, tmp_path, "restartbot", "proj-restart")
+        assert first.post_event(submit(41, False, "proj-restart")).status_code == 202
+        settled(first, "restartbot", seen=1)
+        with first.runtime.store.write() as db:  # as if the server had stopped in the middle of the run
+            db.execute("UPDATE shadow_runs SET status = 'running', actions = '[]', differs = NULL")
+    finally:
+        stop_service(first)
+    second = start_service(tmp_path / "data", "process")
+    try:
+        report = settled(second, "restartbot", seen=1)
+        assert report["events"] == {"seen": 1, "compared": 1, "differing": 1, "waiting": 0, "not_run": 0}
+        [difference] = report["differences"]
+        assert [a["type"] for a in difference["only_candidate"]] == ["send_back_to_queue", "update_asset"]
+    finally:
+        stop_service(second)
