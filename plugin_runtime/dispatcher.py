@@ -20,7 +20,8 @@ from plugin_runtime.applier.outbox import Drainer
 from plugin_runtime.budget import EventBudget
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.intake import MAX_DEPTH, Intake, plan
-from plugin_runtime.platforms.base import Mirror, Platform
+from plugin_runtime.platforms.base import Platform
+from plugin_runtime.platforms.router import Platforms, per_project
 from plugin_runtime.registry import Registry
 from plugin_runtime.scheduler import LANE_SLICE, Lane, Scheduler, Step, StoreRunQueue
 from plugin_runtime.statuses import ENDED, RETRYABLE, RunOutcome, RunStatus, VersionStatus
@@ -36,19 +37,22 @@ RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
 
 
 class Dispatcher:
-    def __init__(self, store: Store, registry: Registry, platform: Platform, run: RunFunction,
+    def __init__(self, store: Store, registry: Registry, platform: Platform | Platforms, run: RunFunction,
                  concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5,
                  budget: EventBudget | None = None, max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
-        self.store, self.registry, self.platform, self._run = store, registry, platform, run
+        self.store, self.registry, self._run = store, registry, run
+        # The platform of each project (its connected one, else ``platform``).
+        self.platforms = per_project(platform)
+        self.platform = self.platforms.default
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.scheduler = Scheduler(StoreRunQueue(store), self._execute, concurrency)
-        mirror = platform if isinstance(platform, Mirror) else None
-        self.intake = Intake(store, registry.targets, mirror, self.scheduler, max_queue, max_queue_per_project)
-        self.applier = Applier(store, platform, self.intake.record, budget)
+        # The intake's mirror: the projects whose platform keeps its own copy of events.
+        self.intake = Intake(store, registry.targets, self.platforms, self.scheduler, max_queue, max_queue_per_project)
+        self.applier = Applier(store, self.platforms, self.intake.record, budget)
         # A platform of its own (remote) gets the outbox once runs commit, retried from there.
         self.drainer: Drainer | None = None
-        if not platform.shares_store:
+        if self.platforms.may_defer:
             self.drainer = Drainer(self.applier, retry_base_s=retry_base_s, notify=self.scheduler.notify)
             self.drainer.start()
         self.budget = self.applier.budget

@@ -125,6 +125,24 @@ class ConnectionNotFound(PlatformNotFound):
     """No project is connected under that id."""
 
 
+class PlatformUnavailable(PlatformError):
+    """A connected platform did not answer or failed (down, a timeout, a 5xx, its token
+    refused): not a refusal of what was asked, so the outbox sends it again later."""
+
+
+class PlatformTokenRefused(PlatformUnavailable):
+    """A connected platform refused the runtime's token (401/403)."""
+
+
+class ConnectionRefused(PlatformRefused):
+    """Connecting a project to a platform failed (bad URL, wrong token, unknown project, a
+    webhook the platform will not call); the message says what to fix. Nothing was kept."""
+
+
+class ConnectionNotFound(PlatformNotFound):
+    """No project is connected under that id."""
+
+
 # Infrastructure --------------------------------------------------------------------------
 
 

@@ -6,9 +6,10 @@ import sys
 import threading
 
 from plugin_runtime.config import Settings
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import Busy, PluginRuntimeError
 from plugin_runtime.dispatcher import Dispatcher
 from plugin_runtime.platforms.embedded import EmbeddedPlatform
+from plugin_runtime.platforms.router import Platforms
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
@@ -25,8 +26,10 @@ class Runtime:
         self.webhook_secrets = settings.webhook_secrets()
         self.store = open_store(settings.database_url, settings.data_dir)
         self.platform = EmbeddedPlatform(self.store)
-        # Plugins' reads are answered by the platform within each run's read budget.
-        self.reads = ReadMeter(self.platform.read, settings.read_limits())
+        # Each project's platform: the one it is connected to (Label Studio, ...), else the embedded.
+        self.platforms = Platforms(self.platform, self.store, settings)
+        # Plugins' reads are answered by their project's platform within each run's read budget.
+        self.reads = ReadMeter(self.platforms.read, settings.read_limits())
         self.sandboxes = SandboxManager(
             settings.sandbox, self._version, self._archive, self.reads,
             policy=settings.limits_policy(), base_image=settings.base_image,
@@ -35,7 +38,7 @@ class Runtime:
         )
         self.registry = Registry(self.store, self.reads.bounded(self.sandboxes.build))
         self.registry.on_deleted.append(self.sandboxes.forget)
-        self.dispatcher = Dispatcher(self.store, self.registry, self.platform, self.reads.metered(self.sandboxes.run),
+        self.dispatcher = Dispatcher(self.store, self.registry, self.platforms, self.reads.metered(self.sandboxes.run),
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
                                      retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
                                      max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project)
@@ -58,6 +61,8 @@ class Runtime:
         """Resume what a previous process left: deploys, then pending runs."""
         self.registry.resume_builds()
         self.dispatcher.resume()
+        # Connected platforms look for the changes their webhooks missed, now and every few seconds.
+        self.platforms.watch(lambda event: self.submit_checked(event, "reconcile"))
         self.shadows.start_lane()
         threading.Thread(target=self._janitor, name="janitor", daemon=True).start()
 
@@ -69,10 +74,20 @@ class Runtime:
         """Runs queued or running: the scheduler's count, the one the intake's backpressure uses."""
         return self.dispatcher.pending(project_id)
 
+    def submit_checked(self, event: dict, source: str) -> bool:
+        """Store an event from outside, unless its queue is full (``Busy``: nothing stored);
+        False when it was stored already."""
+        if self.dispatcher.pending() >= self.settings.max_queue:
+            raise Busy("the runtime is busy; retry later")
+        if self.dispatcher.pending(event["project_id"]) >= self.settings.max_queue_per_project:
+            raise Busy(f"project {event['project_id']!r} has too many pending runs; retry later")
+        return self.dispatcher.submit(event, source=source)
+
     def close(self) -> None:
         self._stop.set()
         self.shadows.close()
         self.dispatcher.close()
+        self.platforms.close()
         self.registry.close()
         self.sandboxes.close()
         self.store.close()

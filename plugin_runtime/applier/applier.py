@@ -17,6 +17,7 @@ from plugin_runtime import logs
 from plugin_runtime.applier import policy
 from plugin_runtime.budget import Chain, EventBudget
 from plugin_runtime.platforms.base import Keyed, Platform
+from plugin_runtime.platforms.router import Platforms, per_project
 from plugin_runtime.scheduler import Lane
 from plugin_runtime.statuses import ENDED, ActionStatus, OutboxStatus, RunOutcome, RunStatus
 from plugin_runtime.store import Store
@@ -29,8 +30,12 @@ Record = Callable[..., list[Lane]]
 
 
 class Applier:
-    def __init__(self, store: Store, platform: Platform, record: Record, budget: EventBudget | None = None) -> None:
-        self.store, self.platform, self._record = store, platform, record
+    def __init__(self, store: Store, platform: Platform | Platforms, record: Record,
+                 budget: EventBudget | None = None) -> None:
+        self.store, self._record = store, record
+        # Each run's actions go to its project's platform.
+        self.platforms = per_project(platform)
+        self.platform = self.platforms.default
         self.budget = budget or EventBudget()
         #: Called once a finished run left actions in the outbox for a platform of its own.
         self.on_outbox: list[Callable[[], None]] = []
@@ -55,9 +60,10 @@ class Applier:
             self.store.run_records.replace_logs(db, run_id, lines)
             if result.ok and event is not None:  # its actions replace an earlier attempt's (_outbox)
                 keyed = self._outbox(db, run, result, wire, reasons, self._at(event))
-                if keyed and self.platform.shares_store:
+                shares_store = self.platforms.of(run["project_id"]).shares_store
+                if keyed and shares_store:
                     lanes = self.deliver(db, run, keyed, self._at(event), metrics)
-                queued = bool(keyed) and not self.platform.shares_store
+                queued = bool(keyed) and not shares_store
                 status = RunStatus.SUCCEEDED
             else:
                 self.store.run_records.replace_actions(db, run_id, [])
@@ -82,7 +88,7 @@ class Applier:
         from plugin_sdk.actions import dump_actions
 
         wire = dump_actions(result.actions)
-        facts = self.platform.facts(*policy.named(wire))
+        facts = self.platforms.of(event["project_id"]).facts(*policy.named(wire))
         return wire, [policy.refusal(action, event["project_id"], facts) for action in wire]
 
     def _outbox(self, db: Any, run: Any, result: RunResult, wire: list[dict[str, Any]], reasons: list[str | None],
@@ -101,7 +107,7 @@ class Applier:
                 metrics: dict[str, Any] | None = None) -> list[Lane]:
         """Apply a run's pending outbox actions and record them applied, in ``db``'s
         transaction (a platform sharing the store: its changes commit with them)."""
-        emitted = self.platform.apply([pair for _, pair in keyed], at=at, run_id=run["id"])
+        emitted = self.platforms.of(run["project_id"]).apply([pair for _, pair in keyed], at=at, run_id=run["id"])
         return self.delivered(db, run, keyed, emitted, metrics)
 
     def delivered(self, db: Any, run: Any, keyed: list[tuple[int, Keyed]], emitted: list[dict[str, Any]],

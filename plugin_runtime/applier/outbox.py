@@ -3,7 +3,7 @@
 Rows are sent oldest first, each run's in order, each action with its idempotency key: when
 the platform fails (down, slow, a timeout) the pass stops there and the same rows are sent
 again after a backoff, so nothing overtakes and nothing is applied twice. A platform refusing
-an action (a ``PluginRuntimeError`` saying so) marks it failed with the reason; one still
+an action (a ``NotFound``, ``Conflict`` or ``Refused`` saying so) marks it failed with the reason; one still
 failing after ``max_attempts`` is marked failed too, its reason kept.
 """
 
@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from plugin_runtime.applier.applier import Applier
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import Conflict, NotFound, Refused
 from plugin_runtime.statuses import ActionStatus, OutboxStatus
 from plugin_runtime.store.codec import later, seconds_until
 from plugin_sdk.actions import ACTIONS
@@ -26,7 +26,7 @@ _log = logging.getLogger(__name__)
 class Drainer:
     def __init__(self, applier: Applier, max_attempts: int = 8, retry_base_s: float = 0.5,
                  notify: Any = None) -> None:
-        self.applier, self.store, self.platform = applier, applier.store, applier.platform
+        self.applier, self.store, self.platforms = applier, applier.store, applier.platforms
         self.max_attempts, self.retry_base_s = max_attempts, retry_base_s
         self._notify = notify or (lambda lanes: None)
         self._wake = threading.Event()
@@ -76,8 +76,11 @@ class Drainer:
         run = self.store.runs.get(self.store.read(), run_id)
         try:
             # Outside any transaction of the store: the platform may be slow.
-            emitted = self.platform.apply([pair for _, pair in keyed], at=rows[0]["at"], run_id=run_id)
-        except PluginRuntimeError as refusal:  # the platform refused them: they will not apply
+            platform = self.platforms.of(run["project_id"])
+            emitted = platform.apply([pair for _, pair in keyed], at=rows[0]["at"], run_id=run_id)
+        # The platform refused them: they will not apply. (Its being unavailable, even as a
+        # PluginRuntimeError such as PlatformUnavailable, is retried below.)
+        except (NotFound, Conflict, Refused) as refusal:
             self._fail(run_id, rows, f"the platform refused it: {refusal}")
             return True
         except Exception as error:

@@ -12,7 +12,7 @@ issue only when it is that asset's (another asset's issue id changes nothing).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,9 @@ class Facts:
     asset_projects: Mapping[str, str] = field(default_factory=dict)
     #: label id -> its asset, for the labels that exist
     label_assets: Mapping[str, str] = field(default_factory=dict)
+    #: Why the platform cannot do an action (wire form) at all, naming its limit (a Label
+    #: Studio edition without review, priorities, ...), or None: it can.
+    cannot: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 def stored_size(value: Any) -> int:
@@ -76,7 +79,8 @@ def scope_refusal(action: Mapping[str, Any], project_id: str, facts: Facts) -> s
 
 def refusal(action: Mapping[str, Any], project_id: str, facts: Facts) -> str | None:
     """Why the runtime refuses an action (wire form), or ``None``: it goes to the platform."""
-    return scope_refusal(action, project_id, facts) or size_refusal(action)
+    return (scope_refusal(action, project_id, facts) or size_refusal(action)
+            or (facts.cannot(action) if facts.cannot is not None else None))
 
 
 def named(actions: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:

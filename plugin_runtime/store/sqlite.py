@@ -20,6 +20,7 @@ from pathlib import Path
 
 from plugin_runtime.store.activations import Activations
 from plugin_runtime.store.codec import Db
+from plugin_runtime.store.connections import Connections
 from plugin_runtime.store.events import Events
 from plugin_runtime.store.outbox import Outbox
 from plugin_runtime.store.plugins import Plugins
@@ -245,6 +246,24 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX outbox_run ON outbox (run_id, seq);
     """,
+    # 10: projects connected to a platform of their own (Label Studio, ...), and how far the
+    # runtime looked at each one's changes (reconciliation)
+    """
+    CREATE TABLE connections (
+        project_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,                -- label-studio, ...
+        config TEXT NOT NULL,              -- JSON: url, remote project, webhook id, bot user id
+        secret TEXT NOT NULL,              -- the header the platform's webhooks carry
+        credentials TEXT NOT NULL,         -- JSON: the runtime's tokens there, never shown
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE connection_cursors (
+        project_id TEXT PRIMARY KEY,
+        position TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
     # 12: shadows: a candidate version run beside the live one on a project's events, its
     # runs' actions stored and never applied (``store/shadows.py``); versions uploaded as
     # candidates are built without going live
@@ -297,6 +316,7 @@ class Store:
     plugins = Plugins()
     activations = Activations()
     outbox = Outbox()
+    connections = Connections()
     shadows = Shadows()
 
     def __init__(self, path: str | Path) -> None:
