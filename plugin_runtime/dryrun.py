@@ -1,9 +1,11 @@
 """``plugin-runtime dry-run``: a plugin against recorded events, no server, no platform.
 
 Prints one JSON line per event on stdout (or a readable summary on a terminal); diagnostics
-and progress go to stderr. Each action the service would refuse for its size is listed in the
-event's ``rejected`` with the service's reason. Exit code 0 only if every event is ``ok`` and
-no action is rejected.
+and progress go to stderr. Each action the service would refuse is listed in the event's
+``rejected`` with the service's reason (``applier.policy``: its size, and its scope judged on
+what the events file says exists, see ``Known``); one whose scope the dry-run cannot judge, its
+event carrying no context, is listed in ``warnings``. Exit code 0 only if every event is ``ok``
+and no action is rejected.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from plugin_runtime.applier.policy import size_refusal
+from plugin_runtime.applier.policy import Facts, named, refusal, size_refusal
 from plugin_runtime.recordings import read_events
 from plugin_runtime.requirements import logical_lines
 from plugin_runtime.sandbox.base import Limits, Sandbox
@@ -87,7 +89,8 @@ def run_dry_run(
     counts: Counter[str] = Counter()
     started = time.monotonic()
     meter = _Progress(err, progress and not human)
-    done = rejected_actions = 0
+    done = rejected_actions = unchecked_actions = 0
+    known = Known()
     box = open_sandbox(sandbox, source, limits)
     try:
         for recorded in read_events(events):
@@ -98,15 +101,18 @@ def run_dry_run(
             else:
                 event = recorded.event
                 assert event is not None
+                known.learn(event)
                 result = box.run(event)
             counts[result.status] += 1
             done += 1
-            rejected = _rejected(result)
+            rejected, warnings = known.check(result, event)
             rejected_actions += len(rejected)
+            unchecked_actions += len(warnings)
             if human:
-                out.write(_human(result, event, rejected) + "\n")
+                out.write(_human(result, event, rejected, warnings) + "\n")
             else:
-                out.write(json.dumps({**result.wire(), "rejected": rejected}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({**result.wire(), "rejected": rejected, "warnings": warnings},
+                                     ensure_ascii=False) + "\n")
             out.flush() if done % 256 == 0 or human else None
             meter.update(done, counts)
     finally:
@@ -117,18 +123,78 @@ def run_dry_run(
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no events"
     if rejected_actions:
         summary += f"; {rejected_actions} action(s) the service would reject"
+    if unchecked_actions:
+        summary += f"; {unchecked_actions} action(s) the dry-run could not check (their events carry no context)"
     line = f"dry-run: {done} events in {elapsed:.2f} s: {summary}"
     (out if human else err).write(("\n" if human else "") + line + "\n")
     return 0 if done == counts[Status.OK] and not rejected_actions else 1
 
 
-def _rejected(result: RunResult) -> list[dict[str, Any]]:
-    """The actions the service would refuse for their size (by index), with its reason."""
-    reasons = [size_refusal(action) for action in dump_actions(result.actions)]
-    return [{"index": index, "reason": reason} for index, reason in enumerate(reasons) if reason is not None]
+class Known:
+    """What the dry-run knows of the records actions name, as the service's policy reads it
+    (``Facts``): what the events so far carry, each in its event's project: its asset and
+    label, its context's asset and assets, and their labels. The service's platform knows at
+    least what the events it received carry, so an action naming an asset or label of another
+    project or asset is refused as the service refuses it; one naming an unknown record is
+    refused as missing when its event carries a context (the recording describes its project),
+    and only warned about when it carries none."""
+
+    def __init__(self) -> None:
+        self.asset_projects: dict[str, str] = {}
+        self.label_assets: dict[str, str] = {}
+
+    def learn(self, event: dict[str, Any]) -> None:
+        project, asset_id = event["project_id"], event.get("asset_id")
+        context = event.get("context") or {}
+        if asset_id:
+            self.asset_projects.setdefault(asset_id, project)
+            label_id = (event.get("label") or {}).get("id")
+            if label_id:
+                self.label_assets.setdefault(label_id, asset_id)
+        for asset in [context.get("asset"), *(context.get("assets") or [])]:
+            if isinstance(asset, dict) and isinstance(asset.get("id"), str):
+                self.asset_projects.setdefault(asset["id"], project)
+                for label in asset.get("labels") or []:
+                    if isinstance(label, dict) and isinstance(label.get("id"), str):
+                        self.label_assets.setdefault(label["id"], asset["id"])
+
+    def check(self, result: RunResult, event: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The result's actions the service would refuse (``index``, ``reason``: its words),
+        and those the dry-run cannot judge (``index``, ``warning``)."""
+        if not result.actions:
+            return [], []
+        facts = Facts(self.asset_projects, self.label_assets)
+        context = (event or {}).get("context") or {}
+        described = bool(context.get("asset") or context.get("assets"))
+        project = (event or {}).get("project_id", "")
+        rejected, warnings = [], []
+        for index, action in enumerate(dump_actions(result.actions)):
+            unknown = None if described or event is None else _unknown(action, project, facts)
+            reason = size_refusal(action) if unknown or event is None else refusal(action, project, facts)
+            if reason is not None:
+                rejected.append({"index": index, "reason": reason})
+            if unknown is not None:
+                warnings.append({"index": index, "warning": (
+                    f"not checked: the service refuses this action if {unknown} does not exist in project "
+                    f"{project!r}; the event carries no context, so the dry-run cannot tell (record events with "
+                    "their context: plugin-runtime events export)")})
+        return rejected, warnings
 
 
-def _human(result: RunResult, event: dict[str, Any] | None, rejected: Sequence[dict[str, Any]] = ()) -> str:
+def _unknown(action: dict[str, Any], project: str, facts: Facts) -> str | None:
+    """The record ``action`` names that ``facts`` do not know, when they cannot refuse it otherwise."""
+    assets, labels = named([action])
+    missing = sorted(asset for asset in assets if asset not in facts.asset_projects)
+    if missing:
+        return f"asset {missing[0]!r}"
+    if any(facts.asset_projects[asset] != project for asset in assets):
+        return None  # another project's: refused whatever else exists
+    missing = sorted(label for label in labels if label not in facts.label_assets)
+    return f"label {missing[0]!r}" if missing else None
+
+
+def _human(result: RunResult, event: dict[str, Any] | None, rejected: Sequence[dict[str, Any]] = (),
+           warnings: Sequence[dict[str, Any]] = ()) -> str:
     # Everything but our own words comes from the plugin or the recording: escaped.
     kind = event.get("type", "?") if event else "?"
     asset = (event or {}).get("asset_id") or "-"
@@ -137,6 +203,7 @@ def _human(result: RunResult, event: dict[str, Any] | None, rejected: Sequence[d
         return head + "  (no hook for this event)"
     lines = [f"{head}  {len(result.actions)} action(s)  {result.duration_ms:.1f} ms"]
     reasons = {item["index"]: item["reason"] for item in rejected}
+    cautions = {item["index"]: item["warning"] for item in warnings}
     for index, action in enumerate(result.actions):
         data = action.model_dump(mode="json", exclude_none=True)
         data.pop("type")
@@ -144,7 +211,9 @@ def _human(result: RunResult, event: dict[str, Any] | None, rejected: Sequence[d
         detail = " ".join(f"{k}={shorten(json.dumps(v, ensure_ascii=False))}" for k, v in data.items())
         lines.append(f"    -> {action.type} {target} {detail}".rstrip())
         if index in reasons:
-            lines.append(f"       REJECTED by the service: {reasons[index]}")
+            lines.append(f"       REJECTED by the service: {escape(reasons[index])}")
+        if index in cautions:
+            lines.append(f"       WARNING: {escape(cautions[index])}")
     for log in result.logs[:HUMAN_LOG_LINES]:
         first, *rest = shorten(log.message, multiline=True).splitlines() or [""]
         lines.append(f"    [{escape(log.level.lower())}] {first}")
