@@ -27,13 +27,14 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import SECRET, TRIVIAL, Phase, Sender, cpu_seconds, port  # noqa: E402 - e2e's load, unchanged
+from e2e import SECRET, TRIVIAL, Phase, Sender, cpu_seconds, port  # e2e's load, unchanged
 
-from plugin_runtime.source import load_source  # noqa: E402
+from plugin_runtime.source import load_source
 
 #: The candidate: e2e's plugin, also sending good work to review (so its actions differ).
 CANDIDATE = TRIVIAL.replace('''        if not label["jsonResponse"].get("OK"):
-            self.kili.add_to_review(asset_ids=[asset_id])''', '''        self.kili.add_to_review(asset_ids=[asset_id])''')
+            self.kili.add_to_review(asset_ids=[asset_id])''',
+                            '''        self.kili.add_to_review(asset_ids=[asset_id])''')
 
 
 class Bench:
@@ -65,7 +66,8 @@ class Bench:
                 break
             except requests.ConnectionError:
                 time.sleep(0.05)
-        for version, (name, params) in enumerate((("live", {"create": "true"}), ("candidate", {"candidate": "true"})), 1):
+        uploads = (("live", {"create": "true"}), ("candidate", {"candidate": "true"}))
+        for version, (name, params) in enumerate(uploads, 1):
             archive = load_source(self.work / name / "main.py").archive()
             self.api("POST", "/v1/plugins/bench/versions", params=params, data=archive)
             assert self.api("GET", f"/v1/plugins/bench/versions/{version}", params={"wait": 300})["status"] in (

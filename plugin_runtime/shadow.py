@@ -118,8 +118,8 @@ class Shadows:
                 continue
             ended = None
             if self._backlog.get(shadow["id"], 0) >= self.max_backlog:
-                ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, f"the candidate fell behind the live traffic "
-                         f"({self.max_backlog} events waiting for it): not run", False)
+                behind = f"the candidate fell behind the live traffic ({self.max_backlog} events waiting for it)"
+                ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, f"{behind}: not run", False)
             self.store.shadows.add_run(db, self.run_ids.new(), shadow["id"], event["id"], seq, now(), ended)
             if ended is None:
                 with self._lock:
@@ -141,7 +141,8 @@ class Shadows:
                 if running["version"] == version:
                     return self._summary(running)
                 self.store.shadows.end(db, running["id"], f"replaced by v{version}", now())
-            shadow_id = self.store.shadows.start(db, plugin, version, project_id, loads(row["subscriptions"], []), now())
+            subscriptions = loads(row["subscriptions"], [])
+            shadow_id = self.store.shadows.start(db, plugin, version, project_id, subscriptions, now())
             started = self.store.shadows.latest(db, plugin, project_id)[0]
         self._refresh()
         _log.info("shadow: %s@%s started on project %s (shadow %s)", plugin, version, project_id, shadow_id)

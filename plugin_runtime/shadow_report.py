@@ -32,7 +32,8 @@ def _live_side(store: Store, db: Db, run: Any, plugin: str, version: int) -> dic
     if live["status"] not in ENDED:
         return None
     ok = live["status"] == RunStatus.SUCCEEDED
-    return {"run_id": live["id"], "version": live["version"], "status": "ok" if ok else live["outcome"] or live["status"],
+    status = "ok" if ok else live["outcome"] or live["status"]
+    return {"run_id": live["id"], "version": live["version"], "status": status,
             "actions": store.shadows.live_actions(db, live["id"]) if ok else [], "error": live["error"]}
 
 
@@ -99,6 +100,7 @@ def report(store: Store, shadow: Any, differences: int = DIFFERENCES, failures: 
     listed.sort(key=lambda item: item.pop("_seq"), reverse=True)
     candidate_ms, live_ms = store.shadows.durations(db, shadow["id"], shadow["plugin"], shadow["version"])
     plugin = store.plugins.get(db, shadow["plugin"])
+    failed = store.shadows.runs_of(db, shadow["id"], f"AND status = '{RunStatus.FAILED}'", failures)
     return {
         "id": shadow["id"], "plugin": shadow["plugin"], "version": shadow["version"],
         "live_version": plugin["current_version"] if plugin is not None else None,
@@ -108,8 +110,8 @@ def report(store: Store, shadow: Any, differences: int = DIFFERENCES, failures: 
                       "timeouts": outcomes.get("timeout", 0), "failed": outcomes, "latency_ms": _latency(candidate_ms)},
         "live": {"latency_ms": _latency(live_ms)},
         "differences": listed[:differences],
-        "failures": [{"event_id": run["event_id"], "run_id": run["id"], "outcome": run["outcome"], "error": run["error"]}
-                     for run in store.shadows.runs_of(db, shadow["id"], f"AND status = '{RunStatus.FAILED}'", failures)],
+        "failures": [{"event_id": run["event_id"], "run_id": run["id"], "outcome": run["outcome"],
+                      "error": run["error"]} for run in failed],
     }
 
 

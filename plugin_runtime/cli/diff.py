@@ -50,8 +50,8 @@ class _Runtime:
         if version == "live":
             live = client.get(f"/v1/plugins/{name}")["current_version"]
             if live is None:
-                raise PluginInvalid([f"{name} has no live version yet (`plugin-runtime plugins status {name}` "
-                                     "shows its versions): name one, NAME@VERSION"])
+                raise PluginInvalid([(f"{name} has no live version yet (`plugin-runtime plugins status {name}` "
+                                      "shows its versions): name one, NAME@VERSION")])
             version = str(live)
         archive = client.get(f"/v1/plugins/{name}/versions/{version}/archive", expect_json=False).content
         return load_archive(archive, f"{name}@{version}.zip"), f"{name}@{version}"
@@ -65,8 +65,8 @@ def _load(side: str, runtime: _Runtime) -> tuple[PluginSource, str]:
         return load_source(side), side
     uploaded = UPLOADED.fullmatch(side)
     if uploaded is None:
-        raise PluginInvalid([f"{side}: no such file or folder, and not an uploaded plugin's version: give a "
-                             "plugin's path (a main.py, a folder or a .zip) or NAME@VERSION / NAME@live"])
+        raise PluginInvalid([(f"{side}: no such file or folder, and not an uploaded plugin's version: give a "
+                              "plugin's path (a main.py, a folder or a .zip) or NAME@VERSION / NAME@live")])
     return runtime.source(uploaded["name"], uploaded["version"])
 
 

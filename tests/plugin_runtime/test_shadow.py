@@ -130,7 +130,8 @@ def test_a_shadow_never_applies_nor_causes_events_and_its_report_says_what_diffe
     live_runs = {row[0]: row[1] for row in db.execute("SELECT id, version FROM runs WHERE project_id = ?", (project,))}
     assert set(live_runs.values()) == {1} and {row[1] for row in issues} <= set(live_runs)
     assets = {a["id"]: a for a in service.admin.get(f"{service.url}/v1/projects/{project}/assets").json()}
-    assert all(a["status"] not in ("ONGOING", "TO_REVIEW") and "shadow" not in a["jsonMetadata"] for a in assets.values())
+    assert all(asset["status"] not in ("ONGOING", "TO_REVIEW") and "shadow" not in asset["jsonMetadata"]
+               for asset in assets.values())
     marks = ",".join("?" * len(shadows))
     for sql in (f"SELECT COUNT(*) FROM outbox WHERE run_id IN ({marks})",
                 f"SELECT COUNT(*) FROM run_actions WHERE run_id IN ({marks})",
@@ -231,6 +232,18 @@ def test_stop_ends_a_shadow_and_its_events_get_no_more_shadow_runs(service, tmp_
     assert again.stdout == f"{name} has no shadow running\n"
 
 
+def test_deleting_the_plugin_ends_its_shadows(service, tmp_path) -> None:
+    name, project = "gonebot", "proj-gone"
+    with_candidate(service, tmp_path, name, project)
+    assert service.admin.delete(f"{service.url}/v1/plugins/{name}", timeout=30).status_code == 200
+    ended = service.runtime.store.shadows.latest(service.runtime.store.read(), name, project)
+    assert [(row["version"], row["end_reason"]) for row in ended] == [(2, "the plugin was deleted")]
+    assert service.post_event(submit(51, False, project)).status_code == 202
+    service.settle()
+    assert not service.runtime.store.read().execute("SELECT COUNT(*) FROM shadow_runs WHERE event_id = ?",
+                                                    (f"{project}-evt-51",)).fetchone()[0]
+
+
 def test_refusals_say_what_to_do(service, tmp_path) -> None:
     url, admin = service.url, service.admin
     service.deploy("refusebot", LIVE, project="proj-refuse")
@@ -252,8 +265,8 @@ def test_refusals_say_what_to_do(service, tmp_path) -> None:
     assert admin.get(f"{url}/v1/plugins/refusebot").json()["current_version"] == 1
     first = admin.post(f"{url}/v1/plugins/newbot/versions", params={"create": "true", "candidate": "true"},
                        data=_zip(LIVE))
-    assert (first.status_code, first.json()["detail"]) == (409, "newbot has no live version for a candidate to be "
-                                                                "compared with: upload it without --candidate first")
+    assert (first.status_code, first.json()["detail"]) == (409, ("newbot has no live version for a candidate to be "
+                                                                 "compared with: upload it without --candidate first"))
     usage = service.cli("plugins", "shadow", "refusebot", "--project", "proj-refuse")
     assert usage.returncode == 2 and "plugins shadow NAME --version N --project ID" in usage.stderr
 
