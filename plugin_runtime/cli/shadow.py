@@ -51,6 +51,10 @@ def shadow(client, name: str, version: int | None, project_id: str | None, stop:
         return
     click.echo(f"{name} v{version} shadows the live version on {escape(project_id)} from its next event: its "
                "actions are stored, never applied")
+    if project_id not in (client.get(f"/v1/plugins/{name}").get("projects") or []):
+        click.echo(f"note: {name} is not active on {escape(project_id)}: no live run there to compare with, so the "
+                   f"report counts what v{version} does as differing (plugins activate {name} --project "
+                   f"{escape(project_id)} runs the live version there)", err=True)
     click.echo(f"  plugin-runtime plugins shadow-report {name}        what it would have done differently")
     click.echo(f"  plugin-runtime plugins promote {name} --version {version}   make it live")
 

@@ -230,6 +230,10 @@ def test_stop_ends_a_shadow_and_its_events_get_no_more_shadow_runs(service, tmp_
     assert (report["end_reason"], report["events"]["seen"]) == ("stopped", 1)
     again = service.cli("plugins", "shadow", name, "--stop")
     assert again.stdout == f"{name} has no shadow running\n"
+    # Shadowing where the plugin is not active: said, as the report then compares with nothing.
+    elsewhere = service.cli("plugins", "shadow", name, "--version", "2", "--project", "proj-elsewhere")
+    assert elsewhere.returncode == 0 and elsewhere.stderr.startswith(
+        f"note: {name} is not active on proj-elsewhere: no live run there to compare with")
 
 
 def test_deleting_the_plugin_ends_its_shadows(service, tmp_path) -> None:
