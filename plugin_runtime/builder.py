@@ -4,7 +4,7 @@ plugin code.
 The default packages (``default_packages``: numpy, pandas, ... as on Kili's hosted runtime,
 or the admin's set) are one layer shared by every plugin image, built once per base image and
 set. The plugin's dependency layer goes on top; its folder comes first on ``sys.path``, so the
-plugin's pins win. Which resolution it gets (``_resolve_for``): its requirements within the
+plugin's pins win. Which resolution it gets (``default_packages.resolve_over``): its requirements within the
 versions the default layer holds (pip ``-c``), so shared packages are not installed twice;
 when its pins contradict them, the default set resolved together with its requirements into a
 layer of its own on the base image (the plugin's pins win and the defaults still work with
@@ -149,7 +149,8 @@ class Builder:
                                time.monotonic() - started, _reuse_log(f"image {tag}", existing, "from the same files"))
         with tempfile.TemporaryDirectory(prefix="plugin-runtime-build-") as tmp:
             layer = self.default_layer(Path(tmp) / "defaults", log)
-            resolution, layer, warnings = self._resolve_for(source.requirements, layer, Path(tmp), log)
+            resolution, layer, warnings = default_packages.resolve_over(self, source.requirements, layer,
+                                                                        Path(tmp), log)
             deps_tag, freeze, cached = self._deps_image(resolution, Path(tmp), log, layer)
         self.say(f"adding the plugin's code to {deps_tag}")
         files = {f"plugin/{name}": data for name, data in source.files.items()}
@@ -222,31 +223,6 @@ class Builder:
     def default_layer(self, work: Path, log: list[str]) -> DefaultLayer | None:
         """The shared layer of the default packages, None when there are none."""
         return default_packages.ensure(self, work, log) if self.default_packages else None
-
-    def _resolve_for(self, text: str, layer: DefaultLayer | None, work: Path,
-                     log: list[str]) -> tuple[resolver.Resolution, DefaultLayer | None, list[str]]:
-        """The plugin's resolution and the layer it goes on (see the module docstring)."""
-        if layer is None:
-            return self.resolve(text, work / "own", log), None, []
-        try:
-            return self.resolve(text, work / "over", log, constraints=layer.freeze), layer, []
-        except BuildFailed as error:
-            if not resolver.conflicting(error):
-                raise
-        log.append("the plugin's requirements need other versions than the default packages layer holds: "
-                   "resolving the default packages together with them instead (the plugin's pins win)")
-        if "--hash" not in text:  # hash-checking mode: the default set has no hashes to add
-            try:
-                return self.resolve(text, work / "together", log, added=self.default_packages), None, []
-            except BuildFailed as error:
-                if not resolver.conflicting(error):
-                    raise
-        warning = (f"the runtime's default packages ({' '.join(self.default_packages)}) cannot be installed with "
-                   "this plugin's requirements (see the build log): it gets only its own requirements; list the "
-                   "default packages it imports in requirements.txt, at versions that go with its pins")
-        log.append(f"warning: {warning}")
-        self.say(f"warning: {warning}")
-        return self.resolve(text, work / "alone", log), None, [warning]
 
     def _build_sdist(self, pip: resolver.HostPip, sdist: Path, package: Package, work: Path, log: list[str]) -> Path:
         """A wheel of ``package`` from its source distribution (``sdist_build.wheel_of``)."""

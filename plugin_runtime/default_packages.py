@@ -11,7 +11,7 @@ source-only packages built in the build sandbox, nothing of a package run on the
 Inside the image the layer is a folder named by a ``.pth`` file in the image Python's own
 site-packages, so it comes on ``sys.path`` after the plugin's own dependency folder: a plugin's
 pins win. How they win without breaking the defaults (a pinned numpy under a pandas built for
-another) is the builder's choice of resolution (``Builder._resolve_for``).
+another) is the choice of resolution made here (``resolve_over``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from plugin_runtime import requirements
 from plugin_runtime.base_image import PLUGIN_USER
 from plugin_runtime.config import cache_dir
 from plugin_runtime.errors import BuildFailed, PluginInvalid
+from plugin_runtime.resolver import Resolution, conflicting
 from plugin_runtime.source import PluginSource
 
 if TYPE_CHECKING:
@@ -177,6 +178,35 @@ def _build(builder: Builder, work: Path, log: list[str]) -> DefaultLayer:
                              log, folders={"defaults": site})
     log.append(f"built the default packages layer {tag} in {time.monotonic() - started:.0f} s: {', '.join(freeze)}")
     return DefaultLayer(tag, client.images.get(tag).id, tuple(freeze))
+
+
+def resolve_over(builder: Builder, text: str, layer: DefaultLayer | None, work: Path,
+                 log: list[str]) -> tuple[Resolution, DefaultLayer | None, list[str]]:
+    """A plugin's resolution (its ``requirements.txt`` ``text``), the default layer it goes on
+    (None: the base image) and warnings: within the layer's versions; else, its pins
+    contradicting them, with the default set resolved beside its pins (theirs win, and the
+    defaults get versions that work with them); else its requirements alone."""
+    if layer is None:
+        return builder.resolve(text, work / "own", log), None, []
+    try:
+        return builder.resolve(text, work / "over", log, constraints=layer.freeze), layer, []
+    except BuildFailed as error:
+        if not conflicting(error):
+            raise
+    log.append("the plugin's requirements need other versions than the default packages layer holds: "
+               "resolving the default packages together with them instead (the plugin's pins win)")
+    if "--hash" not in text:  # hash-checking mode: the default set has no hashes to add
+        try:
+            return builder.resolve(text, work / "together", log, added=builder.default_packages), None, []
+        except BuildFailed as error:
+            if not conflicting(error):
+                raise
+    warning = (f"the runtime's default packages ({' '.join(builder.default_packages)}) cannot be installed with "
+               "this plugin's requirements (see the build log): it gets only its own requirements; list the "
+               "default packages it imports in requirements.txt, at versions that go with its pins")
+    log.append(f"warning: {warning}")
+    builder.say(f"warning: {warning}")
+    return builder.resolve(text, work / "alone", log), None, [warning]
 
 
 @contextmanager

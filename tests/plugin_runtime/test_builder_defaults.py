@@ -14,8 +14,8 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -84,7 +84,7 @@ def test_the_process_dry_run_warns_once_about_default_packages_it_imports_and_la
 
     def dry_run(setting: str) -> list[str]:
         done = subprocess.run([sys.executable, "-m", "plugin_runtime", "dry-run", str(folder), "--events", str(events)],
-                              capture_output=True, text=True, timeout=300,
+                              capture_output=True, text=True, timeout=300, check=False,
                               env={**os.environ, "PLUGIN_RUNTIME_DEFAULT_PACKAGES": setting})
         return [line for line in done.stderr.splitlines() if "default package" in line]
 
