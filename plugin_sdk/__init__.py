@@ -36,6 +36,10 @@ _LAZY = {
     "Action": "plugin_sdk.actions",
     "CreateIssue": "plugin_sdk.actions",
     "UpdateAsset": "plugin_sdk.actions",
+    "AddMetadata": "plugin_sdk.actions",
+    "SetMetadata": "plugin_sdk.actions",
+    "UpdateIssueStatus": "plugin_sdk.actions",
+    "CreateQuestion": "plugin_sdk.actions",
     "SendBackToQueue": "plugin_sdk.actions",
     "AddToReview": "plugin_sdk.actions",
     "AppendLabel": "plugin_sdk.actions",
@@ -57,7 +61,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from plugin_sdk.actions import (  # noqa: F401
-        Action, AddToReview, AppendLabel, CreateIssue, SendBackToQueue, UpdateAsset,
+        Action, AddMetadata, AddToReview, AppendLabel, CreateIssue, CreateQuestion, SendBackToQueue, SetMetadata,
+        UpdateAsset, UpdateIssueStatus,
     )
     from plugin_sdk.models import Asset, Event, EventContext, Label, Project  # noqa: F401
     from plugin_sdk.results import LogRecord, RunResult  # noqa: F401

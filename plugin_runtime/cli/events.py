@@ -140,4 +140,11 @@ def export(client, project_id: str, output: str | None) -> None:
         click.echo(response.text, nl=False)
 
 
+def _with_record() -> None:
+    from plugin_runtime.cli.record import record
+
+    events.add_command(record)
+
+
+_with_record()
 COMMANDS = [events]

@@ -28,10 +28,11 @@ class PluginHandler(PluginCore):
         if payload["event"] == "asset.skipped":
             self.kili.add_to_review(asset_ids=[payload["assetId"]], project_id=self.project_id)
 '''
-SUBMITS = "from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n    def on_submit(self, label, asset_id):\n        pass\n"
+SUBMITS = ("from plugin_sdk import PluginCore\n\nclass PluginHandler(PluginCore):\n"
+           "    def on_submit(self, label, asset_id):\n        pass\n")
 KILI_EVENTS = ("from kili.plugins import PluginCore, on_kili_event\nfrom kili_events import AssetSkippedEvent\n\n"
-               "class PluginHandler(PluginCore):\n    @on_kili_event\n    def skipped(self, event: AssetSkippedEvent):\n"
-               "        pass\n")
+               "class PluginHandler(PluginCore):\n    @on_kili_event\n"
+               "    def skipped(self, event: AssetSkippedEvent):\n        pass\n")
 
 
 def source(code: str):
@@ -58,7 +59,8 @@ def test_the_patterns_replace_the_class_attribute_in_the_subscriptions() -> None
     (SUBMITS, ["asset.*"], "--event-matcher: PluginHandler has no on_event(self, payload)"),
     (KILI_EVENTS, ["asset.*"], "its @on_kili_event methods"),
 ])
-def test_what_a_plugin_cannot_take_is_refused_saying_what_to_change(code: str, patterns: list[str], message: str) -> None:
+def test_what_a_plugin_cannot_take_is_refused_saying_what_to_change(code: str, patterns: list[str],
+                                                                   message: str) -> None:
     with pytest.raises(PluginInvalid) as raised:
         with_event_matcher(source(code), patterns)
     assert message in str(raised.value)
