@@ -264,6 +264,15 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 11: the dashboard's pages of runs, newest first, by keyset (event, run id) over all runs,
+    # one plugin's or one project's (store/console.py); the plugin index replaces runs_plugin,
+    # which only narrowed by plugin and left the order to a sort
+    """
+    CREATE INDEX runs_page ON runs (event_seq, id);
+    DROP INDEX runs_plugin;
+    CREATE INDEX runs_plugin_page ON runs (plugin, event_seq, id);
+    CREATE INDEX runs_project_page ON runs (project_id, event_seq, id);
+    """,
     # 12: shadows: a candidate version run beside the live one on a project's events, its
     # runs' actions stored and never applied (``store/shadows.py``); versions uploaded as
     # candidates are built without going live

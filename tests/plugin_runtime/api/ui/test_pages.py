@@ -5,15 +5,18 @@ and the favicon served from this origin."""
 from __future__ import annotations
 
 import html
+import io
 import re
+import zipfile
 
 import pytest
 import requests
 from markupsafe import escape
 
 from plugin_runtime.api.ui import render
+from plugin_runtime.store.connections import Connection
 from plugin_runtime.api.ui import runs as runs_page
-from tests.plugin_runtime.api.ui.conftest import PROJECT, SCRIPT_IN_ERROR, SCRIPT_IN_LOG, Console, run_of, submit
+from tests.plugin_runtime.api.ui.conftest import BOT, PROJECT, SCRIPT_IN_ERROR, SCRIPT_IN_LOG, Console, run_of, submit
 from tests.plugin_runtime.api.workload import wait_for
 
 #: Every attribute that makes a browser fetch something.
@@ -88,7 +91,11 @@ def test_a_runs_page_shows_its_event_actions_logs_duration_and_worker(console: C
     assert "<dt>Event</dt><dd><code>evt-ok</code> (onSubmit, from webhook" in text
     assert "<td>add_to_review</td>" in text and '<span class="status status-applied">applied</span>' in text
     assert f"<dt>Duration</dt><dd>{render.duration(run['duration_ms'])}</dd>" in text
-    assert "<dt>Worker</dt><dd>this runtime on " in text and "(process sandbox)" in text
+    row = console.service.runtime.store.runs.get(console.service.runtime.store.read(), run["id"])
+    if "worker" in row.keys() and row["worker"]:  # recorded by the worker that claimed the run
+        assert f"<dt>Worker</dt><dd>{escape(row['worker'])}</dd>" in text
+    else:
+        assert "<dt>Worker</dt><dd>this runtime on " in text and "(process sandbox)" in text
     assert "Logs (1 line)" in text and "asset-evt-ok" in text  # the event as received
 
 
@@ -150,12 +157,52 @@ def test_the_plugins_pages_show_versions_build_log_projects_and_runs(console: Co
     assert session.get(f"{url}/ui/plugins/nobody", timeout=30).status_code == 404
 
 
-def test_shadows_and_platforms_say_what_there_is(console: Console) -> None:
-    session, url = console.login(), console.service.url
-    shadows = session.get(f"{url}/ui/shadows", timeout=30).text
-    assert "<h1>Shadows</h1>" in shadows and 'class="empty"' in shadows
-    platforms = session.get(f"{url}/ui/platforms", timeout=30).text
-    assert "<h2>Embedded platform</h2>" in platforms and f'<a href="/ui/runs?project_id={PROJECT}">' in platforms
+def test_shadows_show_what_a_candidate_would_have_done(console: Console) -> None:
+    session, service = console.login(), console.service
+    empty = session.get(f"{service.url}/ui/shadows", timeout=30).text
+    assert "<h1>Shadows</h1>" in empty and "No shadow has run yet" in empty
+    candidate = BOT.replace("add_to_review", "send_back_to_queue").replace(repr(SCRIPT_IN_ERROR), repr("<b>candidate</b> failed"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.py", candidate)
+    uploaded = service.admin.post(f"{service.url}/v1/plugins/console-bot/versions", params={"candidate": "true"},
+                                  data=buffer.getvalue(), timeout=60)
+    assert uploaded.status_code == 202, uploaded.text
+    version = uploaded.json()["version"]
+    assert service.runtime.registry.wait("console-bot", version, 60)["status"] != "deploying"
+    started = service.admin.put(f"{service.url}/v1/plugins/console-bot/shadows/{PROJECT}", json={"version": version},
+                                timeout=30)
+    assert started.status_code == 200, started.text
+    submit(service, "evt-shadowed")
+    submit(service, "evt-shadow-fails", FAIL=True)
+    wait_for(lambda: service.admin.get(f"{service.url}/v1/shadows", timeout=30).json()["shadows"][0]["events"]
+             ["compared"] == 2, 60)
+    text = session.get(f"{service.url}/ui/shadows", timeout=30).text
+    assert f"console-bot</a> version {version} beside version 1 on {PROJECT}" in text
+    assert "2 seen, 2 compared, <strong>1 differing</strong>" in text and "evt-shadowed" in text
+    assert "send_back_to_queue" in text and "add_to_review" in text
+    assert "&lt;b&gt;candidate&lt;/b&gt; failed" in text and "<b>candidate</b>" not in text
+    service.admin.delete(f"{service.url}/v1/plugins/console-bot/shadows", timeout=30)
+
+
+def test_platforms_show_connections_and_the_embedded_projects(console: Console) -> None:
+    session, url, store = console.login(), console.service.url, console.service.runtime.store
+    before = session.get(f"{url}/ui/platforms", timeout=30).text
+    assert "No project is connected to a platform of its own" in before
+    assert "<h2>Embedded platform</h2>" in before and f'<a href="/ui/runs?project_id={PROJECT}">' in before
+    connection = Connection(project_id="proj-ls", kind="label-studio",
+                            config={"url": "http://127.0.0.1:8080", "project": 7}, secret="webhook-secret-value",
+                            credentials={"token": "label-studio-token-value"}, created_at="2026-01-01T00:00:00Z",
+                            updated_at="2026-01-01T00:00:00Z")
+    with store.write() as db:
+        store.connections.put(db, connection)
+    try:
+        text = session.get(f"{url}/ui/platforms", timeout=30).text
+    finally:
+        with store.write() as db:
+            store.connections.remove(db, "proj-ls")
+    assert "<td>proj-ls</td>" in text and "<td>label-studio</td>" in text and "http://127.0.0.1:8080" in text
+    assert "webhook-secret-value" not in text and "label-studio-token-value" not in text
 
 
 def test_pages_fetch_nothing_from_another_origin(console: Console) -> None:
