@@ -65,7 +65,7 @@ class Dispatcher:
         """Store a validated event and plan its runs (``Intake.submit``)."""
         return self.intake.submit(event, source)
 
-    def submit_change(self, change: Callable[[Any], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
+    def submit_change(self, change: Callable[[], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
         """Apply a platform change and record the event it emits (``Intake.submit_change``)."""
         return self.intake.submit_change(change, source)
 

@@ -1,5 +1,6 @@
 """The embedded platform: projects, assets and labels, in Kili's shapes. A submitted label
-emits its event (onSubmit, onReview) in the same transaction.
+emits its event (onSubmit, onReview) in the same transaction. Every change and view goes through
+the platform's admin methods (``platforms.embedded_admin``): no route holds a connection.
 
 Every route answers with ``response_model_exclude_unset``: a key the record does not carry
 stays absent (a label's "latest" flags exist only in its asset's list of labels).
@@ -7,8 +8,6 @@ stays absent (a label's "latest" flags exist only in its asset's list of labels)
 
 from __future__ import annotations
 
-import sqlite3
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -24,7 +23,7 @@ router = APIRouter(tags=["platform"], dependencies=[Depends(admin)])
 @router.get("/v1/projects", response_model=list[Project], response_model_exclude_unset=True,
             responses=refusals(401))
 def projects(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return runtime.platform.projects(runtime.store.read())
+    return runtime.platform.list_projects()
 
 
 @router.post("/v1/projects", status_code=201, response_model=Project, response_model_exclude_unset=True,
@@ -32,14 +31,13 @@ def projects(runtime: RuntimeDep) -> list[dict[str, Any]]:
 def create_project(body: NewProject, runtime: RuntimeDep) -> dict[str, Any]:
     settings = {"minConsensusSize": body.min_consensus_size, "consensusTotCoverage": body.consensus_tot_coverage,
                 "reviewCoverage": body.review_coverage}
-    with runtime.store.write() as db:
-        return runtime.platform.create_project(db, body.id, body.title, body.json_interface, body.input_type, settings)
+    return runtime.platform.add_project(body.id, body.title, body.json_interface, body.input_type, settings)
 
 
 @router.get("/v1/projects/{project_id}", response_model=Project, response_model_exclude_unset=True,
             responses=refusals(401, 404, 422))
 def project(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.platform.project(runtime.store.read(), project_id)
+    return runtime.platform.show_project(project_id)
 
 
 @router.patch("/v1/projects/{project_id}", response_model=ProjectUpdated, response_model_exclude_unset=True,
@@ -47,14 +45,9 @@ def project(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
               responses=refusals(400, 401, 404, 422))
 def update_project(project_id: str, body: ProjectChanges, runtime: RuntimeDep) -> dict[str, Any]:
     changes = body.kili_names()
-    if not runtime.platform.settings_changes(runtime.store.read(), project_id, changes):
-        return {"event_id": None, "settings_updated": [], "project": runtime.platform.project(runtime.store.read(),
-                                                                                             project_id)}
-
-    def change(db: sqlite3.Connection) -> dict[str, Any]:
-        return {**runtime.platform.update_project(db, project_id, changes), "id": f"evt-{uuid.uuid4().hex[:16]}"}
-
-    event = runtime.dispatcher.submit_change(change)
+    if not runtime.platform.pending_settings(project_id, changes):
+        return {"event_id": None, "settings_updated": [], "project": runtime.platform.show_project(project_id)}
+    event = runtime.dispatcher.submit_change(lambda: runtime.platform.change_settings(project_id, changes))
     return {"event_id": event["id"], "settings_updated": event["settings_updated"],
             "project": event["context"]["project"]}
 
@@ -62,9 +55,7 @@ def update_project(project_id: str, body: ProjectChanges, runtime: RuntimeDep) -
 @router.get("/v1/projects/{project_id}/assets", response_model=list[Asset], response_model_exclude_unset=True,
             responses=refusals(401, 404, 422))
 def assets(project_id: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    db = runtime.store.read()
-    runtime.platform.project(db, project_id)  # 404 for an unknown project, not an empty list
-    return runtime.platform.assets(db, project_id)
+    return runtime.platform.list_assets(project_id)  # 404 for an unknown project, not an empty list
 
 
 @router.post("/v1/projects/{project_id}/assets", status_code=201, response_model=Asset,
@@ -72,14 +63,13 @@ def assets(project_id: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
 def create_asset(project_id: str, body: NewAsset, runtime: RuntimeDep) -> dict[str, Any]:
     record = {"id": body.id, "externalId": body.external_id, "content": body.content,
               "jsonMetadata": body.json_metadata or {}, "priority": body.priority}
-    with runtime.store.write() as db:
-        return runtime.platform.create_asset(db, project_id, record)
+    return runtime.platform.add_asset(project_id, record)
 
 
 @router.get("/v1/projects/{project_id}/assets/{asset_id}", response_model=Asset,
             response_model_exclude_unset=True, responses=refusals(401, 404, 422))
 def asset(project_id: str, asset_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.platform.asset(runtime.store.read(), project_id, asset_id)
+    return runtime.platform.show_asset(project_id, asset_id)
 
 
 @router.post("/v1/projects/{project_id}/assets/{asset_id}/labels", status_code=201, response_model=LabelSubmitted,
@@ -88,10 +78,5 @@ def asset(project_id: str, asset_id: str, runtime: RuntimeDep) -> dict[str, Any]
 def submit(project_id: str, asset_id: str, body: NewLabel, runtime: RuntimeDep) -> dict[str, Any]:
     label = {"id": body.id, "labelType": body.label_type, "jsonResponse": body.json_response,
              "authorId": body.author_id, "secondsToLabel": body.seconds_to_label}
-
-    def change(db: sqlite3.Connection) -> dict[str, Any]:
-        emitted = runtime.platform.submit_label(db, project_id, asset_id, label)
-        return {**emitted, "id": f"evt-{uuid.uuid4().hex[:16]}"}
-
-    event = runtime.dispatcher.submit_change(change)
+    event = runtime.dispatcher.submit_change(lambda: runtime.platform.submit(project_id, asset_id, label))
     return {"event_id": event["id"], "label": event["label"]}

@@ -81,11 +81,12 @@ class Intake:
         self.scheduler.notify(runs)
         return True
 
-    def submit_change(self, change: Callable[[Any], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
-        """Apply a platform change (``change(db)`` returns the event it emits, with its id) and
-        record that event, in one transaction: no change without its event, and back."""
+    def submit_change(self, change: Callable[[], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
+        """Apply a platform change (``change()`` makes it in a transaction of the store, which
+        joins this one, and returns the event it emits, with its id) and record that event, in
+        one transaction: no change without its event, and back."""
         with self.store.write() as db:
-            event = change(db)
+            event = change()
             runs = self.record(db, event, source, None, None, 0)
         self.scheduler.notify(runs)
         return event

@@ -23,6 +23,7 @@ from plugin_runtime.errors import (
 from plugin_runtime.applier.policy import Facts
 from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_FOR_LABEL, Keyed
 from plugin_runtime.platforms import embedded_actions, embedded_reads, embedded_settings, marks
+from plugin_runtime.platforms.embedded_admin import EmbeddedAdmin
 from plugin_runtime.platforms.embedded_reads import issue_record, label_record
 from plugin_runtime.store import Store, dumps, loads
 from plugin_sdk import _queries
@@ -41,7 +42,7 @@ def new_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
-class EmbeddedPlatform:
+class EmbeddedPlatform(EmbeddedAdmin):
     """See the module docstring; every method taking ``db`` runs in the caller's transaction.
     The port's methods (``facts``, ``apply``, ``mirror``, ``snapshot``) open their own, which
     joins the runtime's when it has one open: its tables live in the runtime's database."""
