@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     #: ``postgresql://user:password@host:port/db``: the shared store of a runtime on several
     #: machines (``plugin-runtime worker``); unset: the embedded SQLite file in ``data_dir``.
     database_url: str | None = None
+    #: With a shared database: the workers ``serve`` runs in its process on the shared queue
+    #: (None: ``concurrency``; 0: API and intake only, ``plugin-runtime worker`` runs them).
+    workers: int | None = Field(default=None, ge=0, le=64)
+    #: The name runs record of the worker that ran them (default ``HOST:PID``).
+    worker_name: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
     url: str | None = None

@@ -23,7 +23,7 @@ from plugin_runtime.intake import MAX_DEPTH, Intake, plan
 from plugin_runtime.platforms.base import Platform
 from plugin_runtime.platforms.router import Platforms, per_project
 from plugin_runtime.registry import Registry
-from plugin_runtime.scheduler import LANE_SLICE, Lane, Scheduler, Step, StoreRunQueue
+from plugin_runtime.scheduler import LANE_SLICE, Execute, Lane, Scheduler, Step, StoreRunQueue
 from plugin_runtime.statuses import ENDED, RETRYABLE, RunOutcome, RunStatus, VersionStatus
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import now
@@ -39,14 +39,18 @@ RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
 class Dispatcher:
     def __init__(self, store: Store, registry: Registry, platform: Platform | Platforms, run: RunFunction,
                  concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5,
-                 budget: EventBudget | None = None, max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
+                 budget: EventBudget | None = None, max_queue: int = 10_000, max_queue_per_project: int = 2_500,
+                 scheduler: Callable[[Execute], Scheduler] | None = None) -> None:
+        """``scheduler``: makes the scheduler from this dispatcher's execute (default: the
+        in-process lanes over the store's queue; ``scheduler.shared``: PostgreSQL's)."""
         self.store, self.registry, self._run = store, registry, run
         # The platform of each project (its connected one, else ``platform``).
         self.platforms = per_project(platform)
         self.platform = self.platforms.default
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
-        self.scheduler = Scheduler(StoreRunQueue(store), self._execute, concurrency)
+        self.scheduler = (scheduler(self._execute) if scheduler is not None
+                          else Scheduler(StoreRunQueue(store), self._execute, concurrency))
         # The intake's mirror: the projects whose platform keeps its own copy of events.
         self.intake = Intake(store, registry.targets, self.platforms, self.scheduler, max_queue, max_queue_per_project)
         self.applier = Applier(store, self.platforms, self.intake.record, budget)

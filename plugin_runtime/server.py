@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from plugin_runtime.config import Settings
 from plugin_runtime.errors import Busy, PluginRuntimeError
@@ -16,6 +18,10 @@ from plugin_runtime.sandbox.manager import SandboxManager
 from plugin_runtime.shadow import Shadows
 from plugin_runtime.store.backends import is_shared, open_store
 
+if TYPE_CHECKING:
+    from plugin_runtime.scheduler.shared import SharedScheduler
+    from plugin_runtime.scheduler.workers import Workers
+
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
@@ -25,6 +31,7 @@ class Runtime:
         self.token = settings.resolved_token()
         self.webhook_secrets = settings.webhook_secrets()
         self.store = open_store(settings.database_url, settings.data_dir)
+        self.shared: SharedScheduler | None = None
         self.platform = EmbeddedPlatform(self.store)
         # Each project's platform: the one it is connected to (Label Studio, ...), else the embedded.
         self.platforms = Platforms(self.platform, self.store, settings)
@@ -41,7 +48,8 @@ class Runtime:
         self.dispatcher = Dispatcher(self.store, self.registry, self.platforms, self.reads.metered(self.sandboxes.run),
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
                                      retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
-                                     max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project)
+                                     max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project,
+                                     scheduler=self._shared_scheduler())
         # Shadowed candidates: planned with the live runs, run below them in sandboxes of their own.
         self.shadows = Shadows(self.store, SandboxManager(
             settings.sandbox, self._version, self._archive, self.reads, policy=settings.limits_policy(),
@@ -50,6 +58,22 @@ class Runtime:
         self.dispatcher.intake.plan_shadows = self.shadows.plan
         self.registry.on_deleted.append(self.shadows.forget)
         self._stop = threading.Event()
+        self.workers: Workers | None = None
+
+    def _shared_scheduler(self) -> Callable[[Execute], Scheduler] | None:
+        """On a shared database, runs go through its queue (procrastinate), run by this
+        process's workers (``settings.workers``) and any ``plugin-runtime worker``."""
+        if not is_shared(self.settings.database_url):
+            return None
+        from plugin_runtime.scheduler.shared import SharedRunQueue, SharedScheduler, default_name
+
+        queue = SharedRunQueue(self.store, self.settings.worker_name or default_name())
+
+        def make(execute: Execute) -> Scheduler:
+            self.shared = SharedScheduler(queue, execute)
+            return cast(Scheduler, self.shared)  # the scheduler's face, on the shared queue
+
+        return make
 
     def _version(self, name: str, version: int) -> dict:
         return self.registry.version(name, version)
@@ -61,6 +85,11 @@ class Runtime:
         """Resume what a previous process left: deploys, then pending runs."""
         self.registry.resume_builds()
         self.dispatcher.resume()
+        workers = self.settings.concurrency if self.settings.workers is None else self.settings.workers
+        if self.shared is not None and self.settings.database_url and workers:
+            from plugin_runtime.scheduler.workers import Workers
+
+            self.workers = Workers(self.settings.database_url, self.shared, self.shared.queue.worker, workers).start()
         # Connected platforms look for the changes their webhooks missed, now and every few seconds.
         self.platforms.watch(lambda event: self.submit_checked(event, "reconcile"))
         self.shadows.start_lane()
@@ -85,6 +114,8 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        if self.workers is not None:
+            self.workers.stop()
         self.shadows.close()
         self.dispatcher.close()
         self.platforms.close()

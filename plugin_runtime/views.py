@@ -47,6 +47,8 @@ def _run(row) -> dict[str, Any]:
         "id": row["id"], "event_id": row["event_id"], "asset_id": row["asset_id"], "project_id": row["project_id"],
         "plugin": row["plugin"], "version": row["version"], "status": row["status"], "outcome": row["outcome"],
         "error": row["error"], "attempts": row["attempts"], "duration_ms": row["duration_ms"],
+        # The worker that ran (or runs) it: its --name, default HOST:PID.
+        "worker": row["worker"],
         "created_at": row["created_at"], "finished_at": row["finished_at"],
         # Actions the runtime refused (another project's asset, metadata too large, ...).
         "rejected": row["rejected"],

@@ -159,6 +159,7 @@ class Run(Answer):
     outcome: RunOutcome | None = Field(description="why it did not succeed: its sandbox status, or the runtime's")
     error: str | None
     attempts: int
+    worker: str | None = Field(description="the worker that ran it last: its --name, default HOST:PID")
     duration_ms: float | None
     created_at: str
     finished_at: str | None

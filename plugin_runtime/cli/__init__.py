@@ -136,12 +136,23 @@ def base_image_command(name: str) -> None:
 @click.option("--sandbox", envvar="PLUGIN_RUNTIME_SANDBOX", type=click.Choice(["docker", "process"]),
               default="docker", show_default=True,
               help="docker isolates plugins; process (no isolation) is for development only.")
-def serve(host: str, port: int, data_dir: str | None, sandbox: str) -> None:
+@click.option("--database-url", envvar="PLUGIN_RUNTIME_DATABASE_URL",
+              help="postgresql://user:password@host:port/db: a store shared with other serve and worker processes "
+                   "(default: SQLite in the data directory).")
+@click.option("--workers", envvar="PLUGIN_RUNTIME_WORKERS", type=click.IntRange(0, 64),
+              help="With --database-url: runs this process runs from the shared queue (default "
+                   "PLUGIN_RUNTIME_CONCURRENCY, 4; 0: API and intake only).")
+def serve(host: str, port: int, data_dir: str | None, sandbox: str, database_url: str | None,
+          workers: int | None) -> None:
     """Run the runtime service: webhook intake, admin API, embedded platform."""
     from plugin_runtime.cli._common import settings
     from plugin_runtime.server import serve as run
 
     config = settings(data_dir).model_copy(update={"host": host, "port": port, "sandbox": sandbox})
+    if database_url is not None:
+        config = config.model_copy(update={"database_url": database_url})
+    if workers is not None:
+        config = config.model_copy(update={"workers": workers})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run(config)
@@ -150,9 +161,9 @@ def serve(host: str, port: int, data_dir: str | None, sandbox: str) -> None:
 
 
 def _register() -> None:
-    from plugin_runtime.cli import demo, diff, events, platform, plugins, runs, shadow
+    from plugin_runtime.cli import db, demo, diff, events, platform, plugins, runs, shadow, worker
 
-    for module in (plugins, events, runs, platform, demo, diff, shadow):
+    for module in (plugins, events, runs, platform, demo, diff, shadow, worker, db):
         for command in module.COMMANDS:
             main.add_command(command)
 

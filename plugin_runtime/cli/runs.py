@@ -58,7 +58,7 @@ def show(client, run_id: str, as_json: bool) -> None:
         emit_json(run)
         return
     for key in ("id", "event_id", "plugin", "version", "project_id", "asset_id", "status", "outcome",
-                "attempts", "duration_ms", "created_at", "finished_at"):
+                "attempts", "worker", "duration_ms", "created_at", "finished_at"):
         value = run.get(key)
         if key == "duration_ms" and isinstance(value, (int, float)):
             value = f"{value:.1f}"

@@ -7,12 +7,19 @@ with the run); a later run of the lane never overtakes it.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any, Protocol
 
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import Db, later, now
 
 Lane = tuple[str, int, str]
+
+
+def default_worker() -> str:
+    """The worker name runs record when none is given: ``HOST:PID``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RunQueue(Protocol):
@@ -46,8 +53,10 @@ class RunQueue(Protocol):
 class StoreRunQueue:
     """The run queue as the store's ``runs`` (the embedded default)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, worker: str | None = None) -> None:
+        """``worker``: the name claimed runs record (default ``HOST:PID``)."""
         self.store = store
+        self.worker = worker or default_worker()
 
     def enqueue(self, db: Db, run_id: str, event_id: str, event_seq: int, lane: Lane, asset_id: str | None,
                 root_id: str | None = None) -> None:
@@ -62,7 +71,7 @@ class StoreRunQueue:
 
     def claim(self, run_id: str) -> bool:
         with self.store.write() as db:
-            return self.store.runs.claim(db, run_id, now())
+            return self.store.runs.claim(db, run_id, now(), self.worker)
 
     def reschedule(self, run_id: str, reason: str, delay_s: float) -> None:
         with self.store.write() as db:

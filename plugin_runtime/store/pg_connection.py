@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -49,14 +50,14 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
-class Row(tuple):  # type: ignore[type-arg]
+class Row(tuple):
     """A result row read by position or by column name, as ``sqlite3.Row``."""
 
     __slots__ = ()
     _index: dict[str, int] = {}
     _names: tuple[str, ...] = ()
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._index[key])
         return tuple.__getitem__(self, key)
@@ -134,20 +135,26 @@ class Transaction:
 class Reader:
     """Reads, each statement on a pooled connection in autocommit."""
 
-    def __init__(self, pool: psycopg_pool.ConnectionPool[Any], where: str) -> None:
-        self._pool, self._where = pool, where
+    def __init__(self, pool: psycopg_pool.ConnectionPool[Any], where: str, patience_s: float = 10.0) -> None:
+        self._pool, self._where, self._patience_s = pool, where, patience_s
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None, /) -> Result:
-        # A pooled connection may have died with the server since it was last used: a read
-        # is safe to send again once, on a fresh connection.
-        for attempt in (1, 2):
+        # Pooled connections die with the server (a restart) unnoticed until used: the pool's
+        # broken ones are dropped and the read, which changes nothing, sent again, until the
+        # server answers or ``patience_s`` passed.
+        deadline = time.monotonic() + self._patience_s
+        delay = 0.05
+        while True:
             try:
-                with self._pool.connection(timeout=30) as connection:
+                with self._pool.connection(timeout=self._patience_s) as connection:
                     return run(connection, sql, parameters)
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
-                if attempt == 2 or isinstance(error, psycopg_pool.PoolTimeout):
+                if time.monotonic() + delay > deadline:
                     raise StoreUnavailable(unavailable(self._where, error)) from error
-        raise AssertionError("unreachable")
+                _log.info("PostgreSQL at %s: %s; reading again in %.2f s", self._where, error, delay)
+                time.sleep(delay)
+                self._pool.check()
+                delay = min(delay * 2, 1.0)
 
     def executemany(self, sql: str, parameters: Any, /) -> Result:
         raise TypeError("reading connections do not write: use store.write()")
@@ -190,8 +197,6 @@ class WriterLink:
         return self.reconnect()
 
     def reconnect(self) -> psycopg.Connection[Any]:
-        import time
-
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -75,8 +75,8 @@ class Plugins:
               subscriptions: list[Any] | None, warnings: list[Any], at: str) -> None:
         """A build succeeded: the version becomes the plugin's active (live) one, unless it was
         uploaded as a candidate (it stays inactive: shadowed, then promoted)."""
-        db.execute(
-            "UPDATE plugin_versions SET status = ?, image = ?, freeze = ?, build_log = ?, ready_at = ?,"
+        db.execute(  # "freeze" quoted: a reserved word in PostgreSQL
+            "UPDATE plugin_versions SET status = ?, image = ?, \"freeze\" = ?, build_log = ?, ready_at = ?,"
             " subscriptions = COALESCE(?, subscriptions), warnings = ? WHERE plugin = ? AND version = ?",
             (VersionStatus.INACTIVE, image, dumps(freeze), log, at,
              dumps(subscriptions) if subscriptions is not None else None, dumps(warnings), name, version))

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import psycopg_pool
+from procrastinate.schema import SchemaManager
 
 from plugin_runtime.errors import SchemaOutdated, StoreUnavailable
 from plugin_runtime.statuses import QUEUED
@@ -31,6 +32,10 @@ from plugin_runtime.store.pg_connection import Reader, Transaction, WriterLink, 
 from plugin_runtime.store.runs import Runs
 from plugin_runtime.store.sqlite import Store
 
+#: The procrastinate task and queue of lane jobs (migration 7 makes them, ``scheduler/workers``
+#: runs them).
+TASK = "plugin_runtime.run_lane"
+QUEUE = "runs"
 #: Advisory lock keys (any 64-bit numbers of our own): schema migrations, and the writer.
 MIGRATION_LOCK = 0x706C7567696E0001
 WRITE_LOCK = 0x706C7567696E0002
@@ -286,10 +291,43 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_plugin_page ON runs (plugin, event_seq, id);
     CREATE INDEX runs_project_page ON runs (project_id, event_seq, id);
     """,
+    # 6: the run queue's engine (procrastinate, ``scheduler/shared.py``): its own schema
+    SchemaManager.get_schema(),
+    # 7: a job for each run that enters the queue, in the transaction that puts it there,
+    # locked by the run's lane (plugin names hold no ':', versions are numbers)
+    f"""
+    CREATE FUNCTION plugin_runtime_enqueue_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            '{QUEUE}', '{TASK}', 0,
+            'lane:' || NEW.plugin || ':' || NEW.version || ':' || NEW.project_id, NULL,
+            jsonb_build_object('plugin', NEW.plugin, 'version', NEW.version, 'project_id', NEW.project_id),
+            NULL)::procrastinate_job_to_defer_v1]);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER runs_enqueue AFTER INSERT ON runs FOR EACH ROW WHEN (NEW.status = 'pending')
+        EXECUTE FUNCTION plugin_runtime_enqueue_run();
+    CREATE TRIGGER runs_requeue AFTER UPDATE OF status ON runs FOR EACH ROW
+        WHEN (NEW.status = 'pending' AND OLD.status NOT IN ('pending', 'running'))
+        EXECUTE FUNCTION plugin_runtime_enqueue_run();
+    """,
+    # 8: a lane's job that ends (done, or handed back for later) frees its lane's next job:
+    # workers are told at once, as of a new job, instead of at their next poll
+    f"""
+    CREATE FUNCTION plugin_runtime_lane_freed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('procrastinate_queue_v1#{QUEUE}',
+                          json_build_object('type', 'job_inserted', 'job_id', OLD.id)::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER lane_job_deleted AFTER DELETE ON procrastinate_jobs FOR EACH ROW
+        WHEN (OLD.status = 'doing' AND OLD.lock LIKE 'lane:%')
+        EXECUTE FUNCTION plugin_runtime_lane_freed();
+    CREATE TRIGGER lane_job_ended AFTER UPDATE OF status ON procrastinate_jobs FOR EACH ROW
+        WHEN (OLD.status = 'doing' AND NEW.status <> 'doing' AND OLD.lock LIKE 'lane:%')
+        EXECUTE FUNCTION plugin_runtime_lane_freed();
+    """,
 ]
-#: Run after the runtime's own migrations by a process that needs them (``extensions``): the
-#: run queue's engine keeps its tables here too.
-Extension = Callable[[psycopg.Connection[Any]], None]
 
 
 def where(url: str) -> str:
@@ -298,17 +336,14 @@ def where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
 
 
-def upgrade(url: str, extensions: tuple[Extension, ...] = ()) -> list[int]:
+def upgrade(url: str) -> list[int]:
     """Apply the migrations this database lacks, under the migration lock; returns the numbers
     applied (none: it was up to date)."""
     try:
         with connect(url) as connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
             try:
-                applied = _migrate(connection)
-                for extension in extensions:
-                    extension(connection)
-                return applied
+                return _migrate(connection)
             finally:
                 connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     except psycopg.OperationalError as error:
@@ -334,11 +369,16 @@ def _migrate(connection: psycopg.Connection[Any]) -> list[int]:
 
 
 def version(url: str) -> int:
-    with connect(url) as connection:
-        exists = connection.execute("SELECT to_regclass('schema_version')").fetchone()[0]
-        if exists is None:
-            return 0
-        return connection.execute("SELECT version FROM schema_version").fetchone()[0]
+    """The database's schema version (0: none yet)."""
+    try:
+        with connect(url) as connection:
+            row = connection.execute("SELECT to_regclass('schema_version')").fetchone()
+            if row is None or row[0] is None:
+                return 0
+            row = connection.execute("SELECT version FROM schema_version").fetchone()
+            return 0 if row is None else int(row[0])
+    except psycopg.OperationalError as error:
+        raise StoreUnavailable(unavailable(where(url), error)) from error
 
 
 class SharedQueuedCounts:
@@ -363,12 +403,11 @@ class PostgresStore(Store):
     """The store on PostgreSQL: ``write()``, ``read()`` and the repositories, as ``Store``
     (whose repositories it shares); see the module docstring."""
 
-    def __init__(self, url: str, pool_size: int = 8, migrate: bool = True,
-                 extensions: tuple[Extension, ...] = ()) -> None:
+    def __init__(self, url: str, pool_size: int = 8, migrate: bool = True) -> None:
         self.url = url
         self.where = where(url)
         if migrate:
-            upgrade(url, extensions)
+            upgrade(url)
         elif version(url) != len(MIGRATIONS):
             raise SchemaOutdated(f"the database at {self.where} is at schema version {version(url)}, this runtime "
                                  f"needs {len(MIGRATIONS)}: run `plugin-runtime db upgrade`")
@@ -378,7 +417,7 @@ class PostgresStore(Store):
         self._after_commit: list[Callable[[], None]] = []
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=pool_size, configure=configure, kwargs={"autocommit": True},
-            reconnect_timeout=0, open=True, name="plugin-runtime-read")
+            open=True, name="plugin-runtime-read")
         self._reader = Reader(self._pool, self.where)
         self.runs = Runs()
         self.queued = SharedQueuedCounts(self._reader)  # type: ignore[assignment]

@@ -60,11 +60,11 @@ class Runs:
             f"SELECT * FROM runs WHERE plugin = ? AND version = ? AND project_id = ? AND status IN {_QUEUED_SQL}"
             " ORDER BY event_seq LIMIT 1", (plugin, version, project_id)).fetchone()
 
-    def claim(self, db: Db, run_id: str, at: str) -> bool:
-        """Running, one attempt more; False when it is no longer queued."""
+    def claim(self, db: Db, run_id: str, at: str, worker: str | None = None) -> bool:
+        """Running (on ``worker``), one attempt more; False when it is no longer queued."""
         return db.execute(
-            f"UPDATE runs SET status = ?, attempts = attempts + 1, started_at = ? WHERE id = ? AND status IN {_QUEUED_SQL}",
-            (RunStatus.RUNNING, at, run_id)).rowcount == 1
+            "UPDATE runs SET status = ?, attempts = attempts + 1, started_at = ?, worker = ? WHERE id = ?"
+            f" AND status IN {_QUEUED_SQL}", (RunStatus.RUNNING, at, worker, run_id)).rowcount == 1
 
     def reschedule(self, db: Db, run_id: str, error: str, not_before: str) -> None:
         """Pending again after a failed attempt, not to be taken before ``not_before``."""

@@ -1,0 +1,91 @@
+"""The run queue shared by every process of a runtime on PostgreSQL, run by procrastinate.
+
+Runs stay in the store's ``runs`` table, the truth as on SQLite. What procrastinate adds is
+who runs what, across processes and machines: each run entering the queue (stored by an
+intake, requeued by ``runs retry``) gets a procrastinate job in the same transaction (a
+trigger of the schema, ``store/postgres.py``), locked by its lane (plugin, version, project),
+so one job of a lane runs at a time, in the order the jobs were made: the order in which
+events were stored, since one transaction writes at a time. A job runs its lane's head run
+(``take``), which is that order again; a failed attempt, a run waiting for its version's
+build or for its retry time keeps its job (retried at that time) so no later run overtakes.
+
+procrastinate holds the claims: a worker sends a heartbeat every ``HEARTBEAT_S``; a job whose
+worker missed them for ``LEASE_S`` is handed back to the queue by any worker's reaper, and
+its run is taken again by whoever fetches it: the same run, one attempt more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from plugin_runtime.scheduler.lanes import Execute
+from plugin_runtime.scheduler.queue import Lane, StoreRunQueue, default_worker
+from plugin_runtime.statuses import QUEUED, VersionStatus
+from plugin_runtime.store import Store
+from plugin_runtime.store.postgres import QUEUE, TASK
+
+__all__ = ["QUEUE", "TASK", "SharedRunQueue", "SharedScheduler", "default_name", "shared_scheduler"]
+
+#: A worker's claim on a job is released when its heartbeat is this old (the issue: <= 30 s).
+LEASE_S = 20.0
+HEARTBEAT_S = 5.0
+#: How often each process looks for jobs of workers whose lease expired.
+REAP_EVERY_S = 5.0
+#: How often a job whose version is still building looks again.
+BUILD_POLL_S = 1.0
+
+
+def default_name() -> str:
+    """A worker's name when none is given: ``HOST:PID``."""
+    return default_worker()
+
+
+class SharedRunQueue(StoreRunQueue):
+    """The runs table as on SQLite; a claim names the worker (``worker``, its ``--name``)."""
+
+    def __init__(self, store: Store, worker: str) -> None:
+        super().__init__(store, worker)
+
+
+class SharedScheduler:
+    """What the dispatcher and the intake ask of a scheduler, on the shared queue. Nothing is
+    woken from here: the jobs are made with the runs, and PostgreSQL notifies the workers
+    (``scheduler/workers.py``), in this process or in any other."""
+
+    def __init__(self, queue: SharedRunQueue, execute: Execute) -> None:
+        self.queue, self.execute = queue, execute
+
+    def notify(self, lanes: Iterable[Lane]) -> None:
+        """Jobs are made by the transaction that queued the runs."""
+
+    def resume(self) -> None:
+        """Every queued run has its job in the database already."""
+
+    def pending(self, project_id: str | None = None) -> int:
+        """Runs queued or running in the shared queue (all processes'), all or one project's."""
+        return self.queue.pending(project_id)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Until no run is queued but those waiting for their version's build (tests, the demo)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.runnable() > 0:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def runnable(self) -> int:
+        statuses = ", ".join(f"'{status}'" for status in QUEUED)
+        return self.queue.store.read().execute(
+            f"SELECT COUNT(*) FROM runs r JOIN plugin_versions v ON v.plugin = r.plugin AND v.version = r.version"
+            f" WHERE r.status IN ({statuses}) AND v.status != ?", (VersionStatus.DEPLOYING,)).fetchone()[0]
+
+    def close(self) -> None:
+        """The workers are stopped by their owner."""
+
+
+def shared_scheduler(store: Store, worker: str) -> Any:
+    """The dispatcher's ``scheduler`` factory on the shared queue."""
+    return lambda execute: SharedScheduler(SharedRunQueue(store, worker), execute)
