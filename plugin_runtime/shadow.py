@@ -4,8 +4,10 @@ project, its actions computed and stored, never applied.
 The intake plans a shadow's runs with the live ones, in the transaction that stores the event
 (``plan``: one dictionary lookup when the project has no shadow). They wait in a lane of their
 own (``store/shadows.py``, outside the run queue: no backpressure, budget or retry counts
-them), run by one thread only while no live lane has work, in sandboxes of their own (never a
-live run's warm worker); their results go to the shadow's records and nowhere else: this
+them), run by one thread only while no live lane has work and no event came in for a moment,
+in sandboxes of their own (never a live run's warm worker); past ``MAX_BACKLOG`` waiting, a
+candidate that fell behind skips events rather than hold anything up. Their results go to the
+shadow's records and nowhere else: this
 module holds no platform, so a shadow run can neither apply an action nor cause an event.
 ``promote`` makes the candidate live and ends its shadows; ``report`` (``shadow_report``)
 compares the two sides with the diff's ``compare``.

@@ -213,6 +213,27 @@ def test_a_hanging_candidate_never_holds_up_live_runs_nor_their_backpressure(ser
     assert report["events"]["compared"] == 7 and report["candidate"]["ok"] == 7
 
 
+def test_a_candidate_too_far_behind_skips_events_instead_of_holding_anything(service, tmp_path,
+                                                                             monkeypatch) -> None:
+    name, project = "behindbot", "proj-behind"
+    with_candidate(service, tmp_path, name, project, timeout_s=120)
+    monkeypatch.setattr(service.runtime.shadows, "max_backlog", 2)
+    assert service.post_event(submit("gate", False, project)).status_code == 202  # held at the gate
+    for number in (61, 62, 63):
+        assert service.post_event(submit(number, True, project)).status_code == 202
+    service.settle()
+    [report] = reports(service, name)
+    assert (report["events"]["waiting"], report["events"]["not_run"]) == (2, 2)
+    skipped = service.runtime.store.read().execute(
+        "SELECT event_id, outcome, error FROM shadow_runs WHERE status = 'skipped' ORDER BY event_seq").fetchall()
+    assert [tuple(row) for row in skipped if row[0].startswith(project)] == [
+        (f"{project}-evt-{n}", "queue_full", "the candidate fell behind the live traffic (2 events waiting for it): "
+                                             "not run") for n in (62, 63)]
+    (tmp_path / "gate").touch()
+    report = settled(service, name, seen=4)
+    assert report["events"] == {"seen": 4, "compared": 2, "differing": 1, "waiting": 0, "not_run": 2}
+
+
 def test_stop_ends_a_shadow_and_its_events_get_no_more_shadow_runs(service, tmp_path) -> None:
     name, project = "stopbot", "proj-stop"
     with_candidate(service, tmp_path, name, project)
