@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from plugin_runtime import metrics as runtime_metrics
-from plugin_runtime.api import events, health, metrics, platform, plugins, runs, shadows, ui
+from plugin_runtime.api import connections, events, health, metrics, platform, plugins, runs, shadows, ui
 from plugin_runtime.api.deps import Service
 from plugin_runtime.errors import (
     Busy,
@@ -53,7 +53,7 @@ def create_app(runtime: Service) -> FastAPI:
     app.state.views = RunViews(runtime.store)
     app.state.metrics = runtime_metrics.exposition(metrics.gauges(runtime))
     for router in (health.router, events.router, plugins.router, runs.router, platform.router, metrics.router,
-                   shadows.router):
+                   shadows.router, connections.router):
         app.include_router(router)
     ui.install(app, runtime.settings.session_hours)
     for kind, status in STATUS.items():

@@ -11,7 +11,7 @@ server module that assembles the runtime (``server.serve`` imports the API, not 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from plugin_runtime.config import Settings
     from plugin_runtime.dispatcher import Dispatcher
     from plugin_runtime.platforms.embedded import EmbeddedPlatform
+    from plugin_runtime.platforms.router import Platforms
     from plugin_runtime.registry import Registry
     from plugin_runtime.sandbox.manager import SandboxManager
     from plugin_runtime.shadow import Shadows
@@ -46,6 +47,8 @@ class Service(Protocol):
     @property
     def platform(self) -> EmbeddedPlatform: ...
     @property
+    def platforms(self) -> Platforms: ...
+    @property
     def dispatcher(self) -> Dispatcher: ...
     @property
     def sandboxes(self) -> SandboxManager: ...
@@ -55,6 +58,8 @@ class Service(Protocol):
     def start(self) -> None: ...
 
     def pending_runs(self, project_id: str | None = None) -> int: ...
+
+    def submit_checked(self, event: dict[str, Any], source: str) -> bool: ...
 
 
 # async: resolved on the event loop, without a thread hop on the webhook's hot path.

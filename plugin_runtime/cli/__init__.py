@@ -161,9 +161,9 @@ def serve(host: str, port: int, data_dir: str | None, sandbox: str, database_url
 
 
 def _register() -> None:
-    from plugin_runtime.cli import db, demo, diff, events, platform, plugins, runs, shadow, worker
+    from plugin_runtime.cli import connections, db, demo, diff, events, platform, plugins, runs, shadow, worker
 
-    for module in (plugins, events, runs, platform, demo, diff, shadow, worker, db):
+    for module in (plugins, events, runs, platform, demo, diff, shadow, connections, worker, db):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -119,8 +119,9 @@ def test_every_route_documents_its_answer_with_a_model(service: Service) -> None
 def test_every_route_documents_its_refusals(service: Service) -> None:
     for method, path, operation in operations(service):
         refusals = {code: answer for code, answer in operation["responses"].items() if code.startswith("4")}
-        # The admin token for all of /v1 but the webhook, which is signed instead.
-        assert ("security" in operation) == (path != "/healthz" and (method, path) != ("POST", "/v1/events"))
+        # The admin token for all of /v1 but the webhooks, signed (or carrying their connection's secret) instead.
+        webhooks = {("POST", "/v1/events"), ("POST", "/v1/connections/{project_id}/webhook")}
+        assert ("security" in operation) == (path != "/healthz" and (method, path) not in webhooks)
         assert ("401" in refusals) == (path != "/healthz"), (method, path)
         if operation.get("parameters") or operation.get("requestBody"):
             assert "422" in refusals, (method, path)
