@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 #: Platform kinds by name: the module exposing its ``KIND``. Kili's joins here.
-KINDS = {"label-studio": "plugin_runtime.platforms.label_studio"}
+KINDS = {"label-studio": "plugin_runtime.platforms.label_studio", "kili": "plugin_runtime.platforms.kili"}
 #: Stores a platform's event; False when it was stored already. Raises ``Busy`` when full.
 Submit = Callable[[dict[str, Any]], bool]
 

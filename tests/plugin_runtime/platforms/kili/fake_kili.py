@@ -32,14 +32,10 @@ scalar AssetWhere
 scalar ProjectWhere
 scalar IssueWhere
 scalar ApiKeyWhere
-scalar PluginWhere
 scalar AssetData
 scalar IssueData
 scalar IssueToCreate
-scalar QuestionToCreate
 scalar AppendManyLabelsData
-scalar CreateHoneypotData
-scalar DeleteManyFromDatasetWhere
 
 type User { id: ID! email: String firstname: String lastname: String }
 type ApiKey { id: ID! key: String expiryDate: String }
@@ -74,7 +70,12 @@ type Issue {
 type Comment { id: ID! text: String createdAt: String author: User }
 type AssetRef { assetId: ID externalId: String details: String }
 type AssetActionOutcome { succeeded: [AssetRef!]! declined: [AssetRef!]! failed: [AssetRef!]! }
-type Plugin { id: ID! name: String createdAt: String updatedAt: String activatedOn: [String] }
+type Plugin { id: ID! name: String createdAt: String updatedAt: String projectIds: [String] }
+enum PluginHandlerType { onSubmit onReview onCustomInterfaceClick onProjectUpdated onSendBackToQueue }
+input WebhookData { eventMatcher: [String!] handlerTypes: [PluginHandlerType!] header: String pluginName: String!
+                    webhookUrl: String! }
+input PluginProjectWhere { pluginName: String! projectId: ID! }
+input PluginNameWhere { pluginName: String! }
 type Query {
   viewer: User
   apiKeys(where: ApiKeyWhere!, first: PageSize!, skip: Int!): [ApiKey]
@@ -86,12 +87,10 @@ type Query {
   countAssets(where: AssetWhere!): Int
   issues(where: IssueWhere!, first: PageSize!, skip: Int!): [Issue]
   countIssues(where: IssueWhere!): Int
-  plugins(where: PluginWhere!, first: PageSize!, skip: Int!): [Plugin]
-  getPluginRunnerStatus(name: String!): String
+  listPlugins: [Plugin]
 }
 type Mutation {
   createIssues(issues: [IssueToCreate!]!, where: AssetWhere!): [Issue]
-  createQuestions(questions: [QuestionToCreate!]!, where: AssetWhere!): [Issue]
   updatePropertiesInIssue(data: IssueData!, where: IssueWhere!): Issue
   sendAssetsBackToQueue(where: AssetWhere!): AssetActionOutcome
   addAssetsToReview(where: AssetWhere!): AssetActionOutcome
@@ -99,15 +98,11 @@ type Mutation {
   assignAssets(where: AssetWhere!, userIds: [String!]!): AssetActionOutcome
   updatePropertiesInAssets(where: [AssetWhere!]!, data: [AssetData!]!): [Asset]
   appendManyLabels(data: AppendManyLabelsData!, where: AssetWhere!): [Label]
-  createHoneypot(data: CreateHoneypotData!, where: AssetWhere!): Asset
-  deleteLabels(ids: [ID!]!): [ID]
-  createWebhook(handlerTypes: [String!], eventMatcher: [String!], pluginName: String!, webhookUrl: String!,
-                header: String): String
-  updateWebhook(handlerTypes: [String!], eventMatcher: [String!], pluginName: String!, webhookUrl: String!,
-                header: String): String
-  activatePluginOnProject(pluginName: String!, projectId: ID!): String
-  deactivatePluginOnProject(pluginName: String!, projectId: ID!): String
-  deletePlugin(pluginName: String!): String
+  createWebhook(data: WebhookData!): String
+  updateWebhook(data: WebhookData!): String
+  activatePluginOnProject(where: PluginProjectWhere!): String
+  deactivatePluginOnProject(where: PluginProjectWhere!): String
+  deletePlugin(where: PluginNameWhere!): String
 }
 """
 SCHEMA = build_schema(SDL)
@@ -132,6 +127,7 @@ class FakeKili(Mutations):
         self.plugins: dict[str, dict[str, Any]] = {}
         self.users = {"user-bot": {"id": "user-bot", "email": "bot@example.com"}}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_next: set[str] = set()
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -293,7 +289,10 @@ class FakeKili(Mutations):
                                   variable_values=body.get("variables"), operation_name=body.get("operationName"))
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
-            out["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
+            # As Kili's: the client reads extensions.context of every error.
+            out["errors"] = [{"message": e.message, "path": e.path,
+                              "extensions": {"code": "OPERATION_RESOLUTION_FAILURE", "context": {}}}
+                             for e in result.errors]
         return out
 
 
