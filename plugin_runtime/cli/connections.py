@@ -99,6 +99,35 @@ def connect_label_studio(client, runtime_url: str, url: str, token: str, remote:
     click.echo(escape(f"next: plugin-runtime plugins activate NAME --project {answer['project_id']}"))
 
 
+@connect.command("kili")
+@click.option("--api-key", envvar="KILI_API_KEY", required=True,
+              help="A Kili API key of the user the runtime acts as (Kili: My account > API KEY); '-' reads it from "
+                   "stdin (KILI_API_KEY).")
+@click.option("--api-endpoint", envvar="KILI_API_ENDPOINT",
+              help="Kili's GraphQL endpoint, for an on-premise Kili (default: Kili's SaaS; KILI_API_ENDPOINT).")
+@click.option("--project", "remote", required=True, help="The Kili project's id.")
+@click.option("--as", "project_id", help="The runtime's project id (default kili-ID).")
+@json_option
+@runtime_options
+def connect_kili(client, runtime_url: str, api_key: str, api_endpoint: str | None, remote: str,
+                 project_id: str | None, as_json: bool) -> None:
+    """Connect a Kili project: checks the key and the project with Kili's official client, then
+    registers (or updates) a Kili webhook to this runtime and activates it on the project.
+    Then: plugin-runtime plugins activate NAME --project kili-ID."""
+    if api_key == "-":
+        api_key = sys.stdin.readline().strip()
+    answer = client.post("/v1/connections", json={
+        "kind": "kili", "project_id": project_id, "runtime_url": runtime_url,
+        "params": {"api_key": api_key, "api_endpoint": api_endpoint, "project": remote}})
+    if as_json:
+        emit_json({"project_id": answer["project_id"], "webhook_id": answer["webhook_id"]})
+        return
+    config = answer["config"]
+    click.echo(escape(f"connected Kili project {remote} ({config.get('title')}) as {answer['project_id']}"))
+    click.echo(escape(f"  webhook {answer['webhook_id']} -> {config.get('webhook_url')}"))
+    click.echo(escape(f"next: plugin-runtime plugins activate NAME --project {answer['project_id']}"))
+
+
 @click.group("connections")
 def connections() -> None:
     """Projects connected to a labeling platform of their own."""
