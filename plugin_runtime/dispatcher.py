@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from plugin_runtime import logs
 from plugin_runtime.applier.applier import Applier
 from plugin_runtime.applier.outbox import Drainer
 from plugin_runtime.budget import EventBudget
@@ -23,8 +24,8 @@ from plugin_runtime.intake import MAX_DEPTH, Intake, plan
 from plugin_runtime.platforms.base import Platform
 from plugin_runtime.platforms.router import Platforms, per_project
 from plugin_runtime.registry import Registry
-from plugin_runtime.scheduler import LANE_SLICE, Execute, Lane, Scheduler, Step, StoreRunQueue
-from plugin_runtime.statuses import ENDED, RETRYABLE, RunOutcome, RunStatus, VersionStatus
+from plugin_runtime.scheduler import LANE_SLICE, Execute, Head, Lane, Scheduler, Step, StoreRunQueue, Taken
+from plugin_runtime.statuses import RETRYABLE, RunOutcome, RunStatus
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import now
 from plugin_sdk.results import RunResult, Status
@@ -92,26 +93,20 @@ class Dispatcher:
 
     # A lane's head run -------------------------------------------------------------------
 
-    def _execute(self, run: Any) -> Step:
-        """Run a lane's head run to its end, or to a new attempt later; WAIT while its version
-        is still building."""
-        db = self.store.read()
-        if run["status"] in ENDED:
-            return Step.DONE
-        version = self.store.plugins.version_state(db, run["plugin"], run["version"])
-        if version is None or version["status"] == VersionStatus.FAILED:
-            reason = "the plugin was deleted" if version is None else f"the build failed: {version['build_error']}"
-            self._finish(run, RunResult(event_id=run["event_id"], status=Status.ERROR, error=reason), None,
+    def _execute(self, taken: Taken, take_next: bool) -> tuple[Step, Taken | None]:
+        """Run a lane's claimed head to its end, or to a new attempt later (an unrunnable one
+        ends at once); WAIT while its version is still building. With ``take_next``, the
+        transaction recording its end also takes the lane's next head, returned."""
+        run = taken.run
+        if taken.head is Head.BUILDING:
+            return Step.WAIT, None
+        if taken.head is Head.UNRUNNABLE:
+            self._finish(run, RunResult(event_id=run["event_id"], status=Status.ERROR, error=taken.reason), None,
                          RunOutcome.BUILD_FAILED)
-            return Step.DONE
-        if version["status"] == VersionStatus.DEPLOYING:
-            return Step.WAIT
-        event = self.store.events.body(db, run["event_id"])
-        if not self.scheduler.queue.claim(run["id"]):
-            return Step.DONE
+            return Step.DONE, None
         try:
-            result = self._run(run["plugin"], run["version"], event)
-            self._finish(run, result, event, None)
+            result = self._run(run["plugin"], run["version"], taken.event or {})
+            return Step.DONE, self._finish(run, result, taken.event, None, take_next=take_next)
         except Exception as error:
             # Infrastructure (Docker down, container not created), or anything unexpected while
             # running or recording the run: retried with backoff, then dead; never left running.
@@ -121,13 +116,14 @@ class Dispatcher:
                 _log.exception("run %s failed unexpectedly", run["id"])
                 reason = f"the runtime failed on this run ({type(error).__name__}: {error})"
             self._retry_later(run, reason.encode("utf-8", "replace").decode("utf-8"))
-        return Step.DONE
+        return Step.DONE, None
 
     def _retry_later(self, run: Any, reason: str) -> None:
-        attempts = run["attempts"] + 1
+        """``run`` as claimed: its attempts count the one that failed."""
+        attempts = run["attempts"]
         if attempts >= self.max_attempts:
             _log.error("run %s dead letter after %d attempt(s) (runs retry redelivers it): %s", run["id"], attempts,
-                       reason)
+                       reason, extra=logs.of_run(run))
             dead = RunResult(event_id=run["event_id"], status=Status.ERROR, error=reason)
             try:
                 self._finish(run, dead, None, RunOutcome.INFRASTRUCTURE, dead=True)
@@ -137,17 +133,25 @@ class Dispatcher:
             return
         delay = min(30.0, self.retry_base_s * 2 ** attempts)
         _log.warning("run %s attempt %d of %d failed, retrying in %.1f s: %s", run["id"], attempts, self.max_attempts,
-                     delay, reason)
+                     delay, reason, extra=logs.of_run(run))
         self.scheduler.queue.reschedule(run["id"], reason, delay)
 
     def _finish(self, run: Any, result: RunResult, event: dict[str, Any] | None, outcome: RunOutcome | None,
-                dead: bool = False) -> None:
-        lanes = self.applier.finish(run["id"], result, event, outcome, dead)
+                dead: bool = False, take_next: bool = False) -> Taken | None:
+        """Record the run's end (``Applier.finish``); with ``take_next``, take the lane's next
+        head in the same transaction and return it."""
+        taken: list[Taken | None] = [None]
+
+        def take(db: Any) -> None:
+            taken[0] = self.scheduler.queue.take((run["plugin"], run["version"], run["project_id"]), db)
+
+        lanes = self.applier.finish(run["id"], result, event, outcome, dead, also=take if take_next else None)
         if lanes is None:
-            return
+            return None
         self.scheduler.notify(lanes)
         for callback in self.on_applied:
             callback(run["id"])
+        return taken[0]
 
     # runs retry --------------------------------------------------------------------------
 

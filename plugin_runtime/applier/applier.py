@@ -16,6 +16,7 @@ from typing import Any
 from plugin_runtime import logs
 from plugin_runtime.applier import policy
 from plugin_runtime.budget import Chain, EventBudget
+from plugin_runtime.metrics import actions as settled_actions
 from plugin_runtime.platforms.base import Keyed, Platform
 from plugin_runtime.platforms.router import Platforms, per_project
 from plugin_runtime.scheduler import Lane
@@ -41,9 +42,10 @@ class Applier:
         self.on_outbox: list[Callable[[], None]] = []
 
     def finish(self, run_id: str, result: RunResult, event: dict[str, Any] | None, outcome: RunOutcome | None,
-               dead: bool = False) -> list[Lane] | None:
+               dead: bool = False, also: Callable[[Any], None] | None = None) -> list[Lane] | None:
         """Record a run's end; returns the lanes of the runs its caused events queued, None
-        when the run had already ended (nothing recorded)."""
+        when the run had already ended (nothing recorded). ``also(db)`` runs in the same
+        transaction once the end is recorded (the scheduler takes the lane's next run)."""
         metrics: dict[str, Any] = {"reads": (result.model_extra or {}).get("reads")}
         lanes: list[Lane] = []
         queued = False
@@ -71,6 +73,8 @@ class Applier:
             outcome = outcome or RunOutcome.of(result.status)
             self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,
                                 {name: value for name, value in metrics.items() if value})
+            if also is not None:
+                also(db)
         logs.run_ended(run_id, run["event_id"], run["plugin"], run["version"], run["project_id"], status, outcome,
                        result.duration_ms, run["attempts"])
         if queued:
@@ -100,6 +104,7 @@ class Applier:
         self.store.run_records.replace_actions(db, run["id"], [
             (seq, action, ActionStatus.REJECTED, reason) for seq, (action, reason) in enumerate(zip(wire, reasons))
             if reason is not None])
+        settled_actions([action["type"] for action, reason in zip(wire, reasons) if reason is not None], "rejected")
         return [(seq, (key(run["id"], seq), action)) for seq, (action, reason)
                 in enumerate(zip(result.actions, reasons)) if reason is None]
 
@@ -118,6 +123,7 @@ class Applier:
 
         run_id = run["id"]
         self.store.outbox.settle(db, [k for _, (k, _) in keyed], OutboxStatus.APPLIED)
+        settled_actions([action.type for _, (_, action) in keyed], "applied")
         self.store.run_records.add_actions(db, run_id, [
             (seq, action, ActionStatus.APPLIED, None)
             for (seq, _), action in zip(keyed, dump_actions([a for _, (_, a) in keyed]))])
@@ -135,8 +141,9 @@ class Applier:
         return lanes
 
     def dead_letter(self, run: Any, reason: str) -> None:
-        """Mark a run dead alone, when not even its dead letter's logs could be recorded."""
+        """Mark a run dead alone, when not even its dead letter's logs could be recorded
+        (``run`` as claimed: its attempts count the last one)."""
         with self.store.write() as db:
             self.store.runs.end_bare(db, run["id"], RunStatus.DEAD, RunOutcome.INFRASTRUCTURE, reason, now())
         logs.run_ended(run["id"], run["event_id"], run["plugin"], run["version"], run["project_id"],
-                       RunStatus.DEAD, RunOutcome.INFRASTRUCTURE, None, run["attempts"] + 1)
+                       RunStatus.DEAD, RunOutcome.INFRASTRUCTURE, None, run["attempts"])

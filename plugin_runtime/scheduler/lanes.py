@@ -5,6 +5,9 @@ worker is on and which wait for a retry's time, so a lost wake-up costs at most 
 never a run. A lane is drained by one worker at a time, in slices, so one busy project cannot
 starve the others; a run whose attempt failed waits at its stored ``next_attempt_at`` on a
 timer, never in a worker; whatever a run does, its lane is released.
+
+Within a slice, the transaction that records a run's end also takes (claims) the lane's next
+run, so a busy lane costs one write transaction per run.
 """
 
 from __future__ import annotations
@@ -14,10 +17,8 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
-from typing import Any
 
-from plugin_runtime.scheduler.queue import Lane, RunQueue
-from plugin_runtime.store.codec import seconds_until
+from plugin_runtime.scheduler.queue import Head, Lane, RunQueue, Taken
 
 #: Runs a lane executes before it lets other lanes have its thread.
 LANE_SLICE = 32
@@ -33,8 +34,10 @@ class Step(Enum):
     WAIT = "wait"  # cannot run yet (its version is building): leave the lane until notified
 
 
-#: Runs a lane's head run (a row of the queue) to its end, a new attempt, or WAIT.
-Execute = Callable[[Any], Step]
+#: Runs a lane's head as taken (claimed, or not runnable) to its end, a new attempt, or
+#: WAIT; when the second argument is True it may take the lane's next head in the
+#: transaction recording this run's end, and returns it.
+Execute = Callable[[Taken, bool], tuple[Step, Taken | None]]
 
 
 class Scheduler:
@@ -89,17 +92,22 @@ class Scheduler:
 
     def _slice(self, lane: Lane) -> bool:
         """Up to LANE_SLICE runs of the lane; True when the lane was handed on to a new slice."""
-        for _ in range(LANE_SLICE):
-            if self._stopping:
+        taken: Taken | None = None
+        for left in range(LANE_SLICE - 1, -1, -1):
+            # A run already claimed is run even when stopping: its attempt is counted.
+            if taken is None:
+                if self._stopping:
+                    return False
+                taken = self.queue.take(lane)
+                if taken is None:
+                    return False
+            if taken.head is Head.LATER:
+                self._later(lane, taken.wait_s)
                 return False
-            head = self.queue.head(lane)
-            if head is None:
-                return False
-            wait = seconds_until(head["next_attempt_at"])
-            if wait > 0:
-                self._later(lane, wait)
-                return False
-            if self._execute(head) is Step.WAIT:
+            # Not on the slice's last run: a claimed run waiting for the next slice would be
+            # claimed (its attempt counted) again.
+            step, taken = self._execute(taken, left > 0 and not self._stopping)
+            if step is Step.WAIT:
                 return False
         # A busy lane yields its thread after a slice: back to the end of the pool's queue.
         with self._lock:

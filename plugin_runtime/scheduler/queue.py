@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 
+from plugin_runtime.statuses import BUILT, RunStatus, VersionStatus
 from plugin_runtime.store import Store
-from plugin_runtime.store.codec import Db, later, now
+from plugin_runtime.store.codec import Db, later, loads, now, seconds_until
 
 Lane = tuple[str, int, str]
 
@@ -20,6 +23,27 @@ Lane = tuple[str, int, str]
 def default_worker() -> str:
     """The worker name runs record when none is given: ``HOST:PID``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Head(Enum):
+    """What became of a lane's head when it was taken."""
+
+    CLAIMED = "claimed"  # running now, an attempt more: run it
+    LATER = "later"  # waiting for its next attempt (``wait_s``)
+    BUILDING = "building"  # its version is still being built
+    UNRUNNABLE = "unrunnable"  # its version failed to build or was deleted (``reason``)
+
+
+@dataclass
+class Taken:
+    """A lane's head run, as ``take`` left it."""
+
+    run: dict[str, Any]
+    head: Head
+    #: The run's event (CLAIMED), parsed once here.
+    event: dict[str, Any] | None = None
+    wait_s: float = 0.0
+    reason: str | None = None
 
 
 class RunQueue(Protocol):
@@ -39,6 +63,11 @@ class RunQueue(Protocol):
 
     def claim(self, run_id: str) -> bool:
         """Mark a head run running (an attempt more); False when it is no longer queued."""
+        ...
+
+    def take(self, lane: Lane, db: Db | None = None) -> Taken | None:
+        """The lane's head, claimed when it can run now, in one transaction (``db``'s when
+        given: a finishing run's takes its successor); None when the lane is empty."""
         ...
 
     def reschedule(self, run_id: str, reason: str, delay_s: float) -> None:
@@ -72,6 +101,29 @@ class StoreRunQueue:
     def claim(self, run_id: str) -> bool:
         with self.store.write() as db:
             return self.store.runs.claim(db, run_id, now(), self.worker)
+
+    def take(self, lane: Lane, db: Db | None = None) -> Taken | None:
+        if db is None:
+            with self.store.write() as transaction:
+                return self.take(lane, transaction)
+        row = self.store.runs.head_to_run(db, *lane)
+        if row is None:
+            return None
+        run = dict(row)
+        body, status, error = run.pop("event_body"), run.pop("version_status"), run.pop("build_error")
+        wait = seconds_until(run["next_attempt_at"])
+        if wait > 0:
+            return Taken(run, Head.LATER, wait_s=wait)
+        if status is None or status == VersionStatus.FAILED:
+            reason = "the plugin was deleted" if status is None else f"the build failed: {error}"
+            return Taken(run, Head.UNRUNNABLE, reason=reason)
+        if status not in BUILT:
+            return Taken(run, Head.BUILDING)
+        # The head was read under the write lock: nothing else can claim or end it meanwhile.
+        at = now()
+        self.store.runs.claim(db, run["id"], at, self.worker)
+        run.update(status=RunStatus.RUNNING, attempts=run["attempts"] + 1, started_at=at)
+        return Taken(run, Head.CLAIMED, event=loads(body))
 
     def reschedule(self, run_id: str, reason: str, delay_s: float) -> None:
         with self.store.write() as db:

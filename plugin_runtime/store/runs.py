@@ -60,6 +60,17 @@ class Runs:
             f"SELECT * FROM runs WHERE plugin = ? AND version = ? AND project_id = ? AND status IN {_QUEUED_SQL}"
             " ORDER BY event_seq LIMIT 1", (plugin, version, project_id)).fetchone()
 
+    def head_to_run(self, db: Db, plugin: str, version: int, project_id: str) -> Any:
+        """``head`` with what running it needs, in one statement: its version's
+        ``version_status`` and ``build_error`` (NULL when the version is gone) and its
+        event's ``event_body``."""
+        return db.execute(
+            "SELECT runs.*, v.status AS version_status, v.build_error AS build_error, e.body AS event_body FROM runs"
+            " LEFT JOIN plugin_versions v ON v.plugin = runs.plugin AND v.version = runs.version"
+            " LEFT JOIN events e ON e.id = runs.event_id"
+            f" WHERE runs.plugin = ? AND runs.version = ? AND runs.project_id = ? AND runs.status IN {_QUEUED_SQL}"
+            " ORDER BY runs.event_seq LIMIT 1", (plugin, version, project_id)).fetchone()
+
     def claim(self, db: Db, run_id: str, at: str, worker: str | None = None) -> bool:
         """Running (on ``worker``), one attempt more; False when it is no longer queued."""
         return db.execute(
