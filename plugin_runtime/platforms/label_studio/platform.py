@@ -84,6 +84,9 @@ class LabelStudioPlatform:
     def _cannot(self, action: Mapping[str, Any]) -> str | None:
         """What this edition of Label Studio cannot do, naming the limit."""
         kind = action["type"]
+        if kind in ("add_metadata", "set_metadata", "update_issue_status", "create_question"):
+            # Actions newer than this platform: refused by name, never marked applied unseen.
+            return f"{kind}: the Label Studio platform does not apply it (update_asset replaces the task's meta)"
         if kind == "add_to_review":
             return "add_to_review: Label Studio Community has no review stage"
         if kind == "update_asset":
