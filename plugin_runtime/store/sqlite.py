@@ -7,7 +7,8 @@ One database file, so that applying a run's actions to the embedded platform and
 run done commit together: an event's effects are applied once, whatever is retried.
 Writes go through one connection under a lock (SQLite has one writer anyway); each thread
 reads through its own connection. ``synchronous=NORMAL`` in WAL mode survives a killed
-process (only a power loss may drop the last commits), without an fsync per event.
+process (only a power loss may drop the last commits), without an fsync per event; the WAL
+is checkpointed by a thread of its own (``checkpoint``), not by the commit that fills it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from plugin_runtime.store.activations import Activations
+from plugin_runtime.store.checkpoint import AUTOCHECKPOINT_OFF, Checkpointer
 from plugin_runtime.store.codec import Db
 from plugin_runtime.store.connections import Connections
 from plugin_runtime.store.events import Events
@@ -339,6 +341,8 @@ class Store:
         self._migrate()
         self.runs = Runs(self._queued_moved)
         self.queued = QueuedCounts(self.runs.queued_by_project(self._writer))
+        self._writer.execute(AUTOCHECKPOINT_OFF)
+        self._checkpointer = Checkpointer(self._connect, self._lock)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -400,5 +404,6 @@ class Store:
         return connection
 
     def close(self) -> None:
+        self._checkpointer.close()
         self._writer.close()
 

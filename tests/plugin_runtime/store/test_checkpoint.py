@@ -1,0 +1,58 @@
+"""The WAL is checkpointed by a thread of its own: the store's writer never checkpoints (a
+commit never waits for a checkpoint's fsyncs), the WAL still starts over under a writer that
+never stops, and nothing written is lost."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from plugin_runtime.store import Store
+from plugin_runtime.store.checkpoint import AUTOCHECKPOINT_OFF, Checkpointer
+
+#: A row about one 4 KB page: each transaction below adds a WAL frame or two.
+ROW = "x" * 3000
+TRANSACTIONS = 3000
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA busy_timeout=30000")
+    return connection
+
+
+def test_the_stores_writer_never_checkpoints_itself(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runtime.db")
+    try:
+        assert store._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        with store.write() as db:
+            db.execute("INSERT INTO projects (id, created_at) VALUES ('p', 'now')")
+    finally:
+        store.close()
+    assert connect(tmp_path / "runtime.db").execute("SELECT id FROM projects").fetchall() == [("p",)]
+
+
+def test_the_wal_starts_over_under_a_writer_that_never_stops(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    writer = connect(path)
+    writer.execute(AUTOCHECKPOINT_OFF)
+    writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    lock = threading.RLock()
+    checkpointer = Checkpointer(lambda: connect(path), lock, interval_s=0.01, restart_frames=64)
+    try:
+        for _ in range(TRANSACTIONS):
+            with lock:
+                writer.execute("BEGIN IMMEDIATE")
+                writer.execute("INSERT INTO t (body) VALUES (?)", (ROW,))
+                writer.execute("COMMIT")
+    finally:
+        checkpointer.close()
+    # Never checkpointed, the WAL would hold every transaction's frames (some 12 MB); started
+    # over again and again, it holds at most what was written between two checkpoints.
+    wal = Path(f"{path}-wal").stat().st_size
+    assert wal < TRANSACTIONS * 4096 / 4, wal
+    assert writer.execute("SELECT COUNT(*), MIN(body = ?) FROM t", (ROW,)).fetchone() == (TRANSACTIONS, 1)
+    writer.close()
+    assert connect(path).execute("SELECT COUNT(*) FROM t").fetchone()[0] == TRANSACTIONS
