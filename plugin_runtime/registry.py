@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from plugin_runtime import logs, metrics
 from plugin_runtime.errors import (
     PluginInvalid,
     RegistryConflict,
@@ -105,7 +106,7 @@ class Registry:
             self._builds.submit(self._run_build, row["plugin"], row["version"], source)
 
     def _run_build(self, name: str, version: int, source: PluginSource) -> None:
-        _log.info("build started: %s@%s", name, version)
+        _log.info("build started: %s@%s", name, version, extra=logs.ids(plugin=name, version=version))
         started = time.monotonic()
         try:
             outcome = self._build(name, version, source)
@@ -113,13 +114,14 @@ class Registry:
             _log.exception("build of %s@%s failed unexpectedly", name, version)
             outcome = BuildOutcome(error=f"the build failed unexpectedly: {error}", log=repr(error))
         seconds = time.monotonic() - started
+        metrics.build_finished(outcome.error is None, seconds)
         if outcome.error is None:
             _log.info("build finished: %s@%s in %.1f s%s", name, version, seconds,
-                      f", image {outcome.image}" if outcome.image else "")
+                      f", image {outcome.image}" if outcome.image else "", extra=logs.ids(plugin=name, version=version))
         else:
             # The first line only: the whole error and log are the version's (plugins build-log).
             _log.warning("build failed: %s@%s after %.1f s: %s", name, version, seconds,
-                         outcome.error.splitlines()[0] if outcome.error else "")
+                         outcome.error.splitlines()[0] if outcome.error else "", extra=logs.ids(plugin=name, version=version))
         self._finish(name, version, outcome)
 
     def _finish(self, name: str, version: int, outcome: BuildOutcome) -> None:

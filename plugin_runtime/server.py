@@ -15,6 +15,7 @@ from plugin_runtime.platforms.router import Platforms
 from plugin_runtime.reads import ReadMeter
 from plugin_runtime.registry import Registry
 from plugin_runtime.sandbox.manager import SandboxManager
+from plugin_runtime.scheduler import Execute, Scheduler
 from plugin_runtime.shadow import Shadows
 from plugin_runtime.store.backends import is_shared, open_store
 
@@ -155,7 +156,7 @@ def serve(settings: Settings) -> None:
     from plugin_runtime import logs
 
     # Configured once the lock is held: one server writes the data directory's runtime.log.
-    logs.configure(settings.data_dir, settings.log_level)
+    logs.configure(settings.data_dir, settings.log_level, fmt=settings.log_format)
     runtime = Runtime(settings)
     app = create_app(runtime)
     print(f"plugin-runtime serving on http://{settings.host}:{settings.port} (data in {settings.data_dir}, "

@@ -16,6 +16,7 @@ from typing import Any
 
 from plugin_runtime.applier.applier import Applier
 from plugin_runtime.errors import Conflict, NotFound, Refused
+from plugin_runtime.metrics import actions as settled_actions
 from plugin_runtime.statuses import ActionStatus, OutboxStatus
 from plugin_runtime.store.codec import later, seconds_until
 from plugin_sdk.actions import ACTIONS
@@ -104,5 +105,6 @@ class Drainer:
         _log.error("outbox: run %s's actions failed for good: %s", run_id, reason)
         with self.store.write() as db:
             self.store.outbox.settle(db, [row["key"] for row in rows], OutboxStatus.FAILED, reason)
+            settled_actions([row["action"]["type"] for row in rows], "failed")
             self.store.run_records.add_actions(
                 db, run_id, [(row["seq"], row["action"], ActionStatus.REJECTED, reason) for row in rows])

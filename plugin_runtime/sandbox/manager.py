@@ -146,6 +146,12 @@ class SandboxManager:
                 except Exception:  # in use by a dry-run, or already gone: the next prune takes it
                     pass
 
+    def warm(self) -> int:
+        """Workers alive, ready for their next event (``/metrics``)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return sum(1 for pool in pools for worker in list(pool.workers.values()) if not worker.dead)
+
     def evict_idle(self) -> None:
         with self._lock:
             pools = list(self._pools.values())
