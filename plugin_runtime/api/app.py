@@ -62,6 +62,11 @@ def create_app(runtime: Service) -> FastAPI:
     return app
 
 
+def status_of(error: Exception) -> int:
+    """The HTTP status a refusal is answered with (500: not a refusal)."""
+    return next((STATUS[kind] for kind in type(error).__mro__ if kind in STATUS), 500)
+
+
 def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def answer(request: Request, error: Exception) -> Response:
         headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Busy) else None

@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugin_runtime import metrics
 from plugin_runtime.api.deps import RuntimeDep, admin, read_body
 from plugin_runtime.api.models import refusals
-from plugin_runtime.errors import ConnectionNotFound, Conflict, PluginRuntimeError
+from plugin_runtime.errors import ConnectionNotFound, Conflict, PluginRuntimeError, Unauthorized
 from plugin_runtime.platforms import router as platforms
 from plugin_runtime.store.codec import now
 
@@ -152,5 +153,8 @@ async def webhook(project_id: str, request: Request, runtime: RuntimeDep) -> dic
     except PluginRuntimeError as refusal:
         # Never the body nor the headers: they carry the secret and the annotation.
         _log.warning("connection %s: webhook refused: %s", project_id, str(refusal)[:300])
+        from plugin_runtime.api.app import status_of  # the app imports this module
+
+        metrics.webhook_refused(status_of(refusal), signature=isinstance(refusal, Unauthorized))
         raise
     return {"events": len(events), "stored": stored}

@@ -19,6 +19,7 @@ from plugin_runtime.metrics import Gauges, exposition
 from plugin_runtime.sandbox.manager import SandboxManager
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import stamp
+from plugin_runtime.store.connections import Connection
 from plugin_sdk.testing import make_event
 from tests.plugin_runtime.service_fixtures import REPO, Service, start_service, stop_service
 
@@ -92,6 +93,24 @@ def test_counters_follow_events_runs_actions_builds_and_refused_webhooks(service
     assert value(after, "plugin_runtime_sandboxes_warm") >= 1
     assert value(after, "plugin_runtime_dead_letters") == 0
     assert value(after, "process_resident_memory_bytes") > 0
+
+
+def test_a_connected_platforms_webhook_with_a_wrong_secret_counts_as_a_signature_failure(service: Service) -> None:
+    store = service.runtime.store
+    # Port 9 (discard): nothing answers there, and nothing here needs Label Studio to.
+    connection = Connection("proj-ls", "label-studio", {"url": "http://127.0.0.1:9", "project": 1, "bot_user_id": 1},
+                            "the-connection-secret", {"token": "t"}, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+    with store.write() as db:
+        store.connections.put(db, connection)
+    service.runtime.platforms.refresh()
+    before = samples(scrape(service).text)
+    refused = requests.post(f"{service.url}/v1/connections/proj-ls/webhook", data=b"{}", timeout=30,
+                            headers={"X-Plugin-Runtime-Secret": "not-the-secret"})
+    assert refused.status_code == 401
+    after = samples(scrape(service).text)
+    for name, labels in (("plugin_runtime_webhook_signature_failures_total", {}),
+                         ("plugin_runtime_webhooks_refused_total", {"status": "401"})):
+        assert value(after, name, **labels) - value(before, name, **labels) == 1
 
 
 def test_the_gauges_read_the_queue_when_scraped(tmp_path: Path) -> None:
