@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from plugin_runtime import logs
@@ -70,6 +71,12 @@ class Dispatcher:
         """Store a validated event and plan its runs (``Intake.submit``)."""
         return self.intake.submit(event, source)
 
+    def submit_batched(self, event: dict[str, Any], source: str = "webhook") -> Future[bool]:
+        """``submit`` from outside (a webhook), with the events arriving at the same time in one
+        transaction, refused (``Busy``) when its queue is full; the future's result once it
+        committed (``Intake.writer``)."""
+        return self.intake.writer.submit(event, source)
+
     def submit_change(self, change: Callable[[], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
         """Apply a platform change and record the event it emits (``Intake.submit_change``)."""
         return self.intake.submit_change(change, source)
@@ -87,6 +94,7 @@ class Dispatcher:
         return self.scheduler.wait_idle(timeout)
 
     def close(self) -> None:
+        self.intake.close()
         self.scheduler.close()
         if self.drainer is not None:
             self.drainer.close()

@@ -6,6 +6,7 @@ stores nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from plugin_runtime import metrics
 from plugin_runtime.api.deps import RuntimeDep, Service, ViewsDep, admin, read_body
 from plugin_runtime.api.models import EventAccepted, EventDuplicate, refusals
-from plugin_runtime.errors import Busy, PluginRuntimeError, SignatureError
+from plugin_runtime.errors import PluginRuntimeError, SignatureError
 from plugin_runtime.recordings import parse_event
 from plugin_runtime.webhooks import verify
 
@@ -74,11 +75,10 @@ async def _store(request: Request, runtime: Service) -> JSONResponse:
         event = parse_event(body)
     except ValueError as error:
         raise HTTPException(422, f"invalid event: {error}") from None
-    if runtime.dispatcher.pending() >= settings.max_queue:
-        raise Busy("the runtime is busy; retry later")
-    if runtime.dispatcher.pending(event["project_id"]) >= settings.max_queue_per_project:
-        raise Busy(f"project {event['project_id']!r} has too many pending runs; retry later")
-    if not runtime.dispatcher.submit(event, source="webhook"):
+    # Stored by the intake's writer thread with the events arriving meanwhile (refused with
+    # Busy when a queue is full); answered once committed, and the event loop serves other
+    # requests while it waits.
+    if not await asyncio.wrap_future(runtime.dispatcher.submit_batched(event, source="webhook")):
         return JSONResponse({"id": event["id"], "duplicate": True}, status_code=200)
     return JSONResponse({"id": event["id"]}, status_code=202)
 

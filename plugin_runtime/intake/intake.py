@@ -14,6 +14,8 @@ from typing import Any
 
 from plugin_runtime import logs, metrics
 from plugin_runtime.budget import Chain, queue_full
+from plugin_runtime.errors import Busy
+from plugin_runtime.intake.writer import GroupCommit
 from plugin_runtime.platforms.base import Mirror
 from plugin_runtime.scheduler import Lane, Scheduler
 from plugin_runtime.statuses import RunOutcome, RunStatus
@@ -68,6 +70,8 @@ class Intake:
         self.store, self._targets, self.mirror, self.scheduler = store, targets, mirror, scheduler
         self.max_queue, self.max_queue_per_project = max_queue, max_queue_per_project
         self.run_ids = RunIds()
+        #: Webhooks' events, stored by a thread of their own, many to a transaction.
+        self.writer = GroupCommit(self.submit_many)
 
     def submit(self, event: dict[str, Any], source: str = "webhook") -> bool:
         """Store a validated event (making what it refers to known to the platform) and plan
@@ -80,6 +84,43 @@ class Intake:
             runs = self.record(db, event, source, None, None, 0)
         self.scheduler.notify(runs)
         return True
+
+    def submit_many(self, events: list[tuple[dict[str, Any], str]]) -> list[bool | Busy]:
+        """Store validated events from outside (with their sources) in one transaction, as
+        webhooks are: each is True (stored, its runs planned), False (its id was stored
+        already) or the ``Busy`` refusing it when its queue is full (nothing of it stored).
+        Any other error rolls them all back."""
+        outcomes: list[bool | Busy] = []
+        lanes: list[Lane] = []
+        with self.store.write() as db:
+            for event, source in events:
+                busy = self._busy(event["project_id"], lanes)
+                if busy is not None:
+                    outcomes.append(busy)
+                    continue
+                if self.store.events.exists(db, event["id"]):
+                    outcomes.append(False)
+                    continue
+                if self.mirror is not None:
+                    self.mirror.mirror(event)
+                lanes += self.record(db, event, source, None, None, 0)
+                outcomes.append(True)
+        self.scheduler.notify(lanes)
+        return outcomes
+
+    def _busy(self, project_id: str, queued: list[Lane]) -> Busy | None:
+        """Why an event from outside is refused (HTTP 429) when a queue is full; ``queued``:
+        the lanes of the runs this transaction queued, not pending until it commits."""
+        pending = self.scheduler.pending
+        if pending() + len(queued) >= self.max_queue:
+            return Busy("the runtime is busy; retry later")
+        if pending(project_id) + sum(lane[2] == project_id for lane in queued) >= self.max_queue_per_project:
+            return Busy(f"project {project_id!r} has too many pending runs; retry later")
+        return None
+
+    def close(self) -> None:
+        """Store the events handed to the writer already; later ones are refused (Busy)."""
+        self.writer.close()
 
     def submit_change(self, change: Callable[[], dict[str, Any]], source: str = "platform") -> dict[str, Any]:
         """Apply a platform change (``change()`` makes it in a transaction of the store, which
