@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: Tasks fetched per page when a read or a reconciliation pages through a project.
 PAGE_SIZE = 100
+#: Task and annotation places kept in memory, at most (each a few dozen bytes).
+_REMEMBERED = 100_000
 _LIMITS = {
     "priority": "Label Studio has no task priorities",
     "to_be_labeled_by": "Label Studio Community has no task assignment",
@@ -67,19 +69,47 @@ class LabelStudioPlatform:
         self.bot = int(connection.config["bot_user_id"])
         self.client = client or LabelStudioClient(connection.config["url"], connection.credentials["token"])
         self._config: tuple[str, interface.Config] | None = None
+        # Where tasks and annotations are never changes in Label Studio (a task stays in its
+        # project, an annotation on its task): known once, from a webhook or a first lookup.
+        self._task_projects: dict[str, int] = {}
+        self._label_tasks: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._reconciler: Reconciler | None = None
 
     # The port ------------------------------------------------------------------------------
 
     def facts(self, asset_ids: Collection[str], label_ids: Collection[str]) -> Facts:
-        assets = {a: self.project_id for a in asset_ids if self._task(a) is not None}
+        assets = {a: self.project_id for a in asset_ids if self._task_project(a) == self.remote}
         found: dict[str, str] = {}
         for label_id in label_ids:
-            record = self._label_record(label_id)
-            if record is not None and record.get("project") == self.remote:
-                found[label_id] = str(record.get("task"))
+            where = self._label_tasks.get(label_id)
+            if where is None:
+                record = self._label_record(label_id)
+                if record is not None:
+                    where = self._remember_label(label_id, record.get("task"), record.get("project"))
+            if where is not None and where[1] == self.remote:
+                found[label_id] = str(where[0])
         return Facts(assets, found, self._cannot)
+
+    def _task_project(self, asset_id: str) -> int | None:
+        if asset_id not in self._task_projects and asset_id.isdigit():
+            try:
+                task = self.client.get(f"/api/tasks/{int(asset_id)}/")
+            except PlatformNotFound:
+                return None
+            self._remember_task(asset_id, task.get("project"))
+        return self._task_projects.get(asset_id)
+
+    def _remember_task(self, asset_id: str, project: Any) -> None:
+        if isinstance(project, int) and len(self._task_projects) < _REMEMBERED:
+            self._task_projects[asset_id] = project
+
+    def _remember_label(self, label_id: str, task: Any, project: Any) -> tuple[int, int] | None:
+        if not isinstance(task, int) or not isinstance(project, int):
+            return None
+        if len(self._label_tasks) < _REMEMBERED:
+            self._label_tasks[label_id] = (task, project)
+        return task, project
 
     def _cannot(self, action: Mapping[str, Any]) -> str | None:
         """What this edition of Label Studio cannot do, naming the limit."""
@@ -258,7 +288,11 @@ class LabelStudioPlatform:
     # Webhooks and reconciliation -----------------------------------------------------------
 
     def receive(self, headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
-        return webhooks.receive(self.connection, headers, body)
+        events = webhooks.receive(self.connection, headers, body)
+        for event in events:  # its run's actions name them: no lookup needed then
+            self._remember_task(event["asset_id"], self.remote)
+            self._remember_label(event["label"]["id"], int(event["asset_id"]), self.remote)
+        return events
 
     def watch(self, submit: Submit) -> None:
         from plugin_runtime.platforms.label_studio.reconcile import Reconciler

@@ -62,7 +62,7 @@ class LabelStudio:
         """A project with these tasks (``data``), made by the person; its id and task ids."""
         project = self.call("POST", "/api/projects/", json={"title": title, "label_config": config})
         self.call("POST", f"/api/projects/{project['id']}/import", json=tasks)
-        found = self.call("GET", "/api/tasks/", params={"project": project["id"], "page_size": 100})["tasks"]
+        found = self.call("GET", "/api/tasks/", params={"project": project["id"], "page_size": 10_000})["tasks"]
         return project["id"], sorted(task["id"] for task in found)
 
     def annotate(self, task_id: int, result: list[dict[str, Any]], token: str = PERSON[2], **extra: Any) -> dict:
