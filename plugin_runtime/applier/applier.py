@@ -55,20 +55,22 @@ class Applier:
             run = self.store.runs.get(db, run_id)
             if run["status"] in ENDED:
                 return None  # already finished: never apply twice
+            # Its first attempt, just claimed: no earlier attempt left logs or actions to replace.
+            fresh = outcome is None and run["attempts"] == 1
             lines = [(log.level, log.message, log.source) for log in result.logs]
             if not result.ok and result.error:
                 # The failure reads in the plugin's logs too, where an admin looks first.
                 lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
-            self.store.run_records.replace_logs(db, run_id, lines)
+            self.store.run_records.replace_logs(db, run_id, lines, fresh=fresh)
             if result.ok and event is not None:  # its actions replace an earlier attempt's (_outbox)
-                keyed = self._outbox(db, run, result, wire, reasons, self._at(event))
+                keyed = self._outbox(db, run, result, wire, reasons, self._at(event), fresh)
                 shares_store = self.platforms.of(run["project_id"]).shares_store
                 if keyed and shares_store:
                     lanes = self.deliver(db, run, keyed, self._at(event), metrics)
                 queued = bool(keyed) and not shares_store
                 status = RunStatus.SUCCEEDED
             else:
-                self.store.run_records.replace_actions(db, run_id, [])
+                self.store.run_records.replace_actions(db, run_id, [], fresh)
                 status = RunStatus.DEAD if dead else RunStatus.FAILED
             outcome = outcome or RunOutcome.of(result.status)
             self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,
@@ -96,14 +98,14 @@ class Applier:
         return wire, [policy.refusal(action, event["project_id"], facts) for action in wire]
 
     def _outbox(self, db: Any, run: Any, result: RunResult, wire: list[dict[str, Any]], reasons: list[str | None],
-                at: str | None) -> list[tuple[int, Keyed]]:
+                at: str | None, fresh: bool = False) -> list[tuple[int, Keyed]]:
         """The run's actions into the outbox; returns those to deliver, (seq, (key, action)),
         in order."""
         self.store.outbox.add(db, run["id"], [(seq, action, reason) for seq, (action, reason)
-                                              in enumerate(zip(wire, reasons))], at, now())
+                                              in enumerate(zip(wire, reasons))], at, now(), fresh)
         self.store.run_records.replace_actions(db, run["id"], [
             (seq, action, ActionStatus.REJECTED, reason) for seq, (action, reason) in enumerate(zip(wire, reasons))
-            if reason is not None])
+            if reason is not None], fresh)
         settled_actions([action["type"] for action, reason in zip(wire, reasons) if reason is not None], "rejected")
         return [(seq, (key(run["id"], seq), action)) for seq, (action, reason)
                 in enumerate(zip(result.actions, reasons)) if reason is None]

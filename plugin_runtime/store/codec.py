@@ -16,8 +16,12 @@ class Db(Protocol):
     def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
+#: One encoder for every value stored: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | None, default: Any = None) -> Any:

@@ -17,15 +17,18 @@ def key(run_id: str, seq: int) -> str:
 
 class Outbox:
     def add(self, db: Db, run_id: str, actions: Iterable[tuple[int, dict[str, Any], str | None]], at: str | None,
-            created_at: str) -> None:
+            created_at: str, fresh: bool = False) -> None:
         """A finishing run's actions: (seq, action in its wire form, why the policy refuses it
-        or None: pending). An earlier attempt's rows of the run are replaced."""
-        db.execute("DELETE FROM outbox WHERE run_id = ?", (run_id,))
-        db.executemany(
-            "INSERT INTO outbox (key, run_id, seq, action, at, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(key(run_id, seq), run_id, seq, dumps(action), at,
-              OutboxStatus.REJECTED if reason else OutboxStatus.PENDING, reason, created_at)
-             for seq, action, reason in actions])
+        or None: pending). An earlier attempt's rows of the run are replaced (there are none
+        when ``fresh``: its first attempt)."""
+        if not fresh:
+            db.execute("DELETE FROM outbox WHERE run_id = ?", (run_id,))
+        rows = [(key(run_id, seq), run_id, seq, dumps(action), at,
+                 OutboxStatus.REJECTED if reason else OutboxStatus.PENDING, reason, created_at)
+                for seq, action, reason in actions]
+        if rows:
+            db.executemany("INSERT INTO outbox (key, run_id, seq, action, at, status, reason, created_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def pending_of_run(self, db: Db, run_id: str) -> list[dict[str, Any]]:
         return [_row(r) for r in db.execute(

@@ -12,12 +12,14 @@ LogLine = tuple[str, str, str]
 
 
 class RunRecords:
-    def replace_logs(self, db: Db, run_id: str, lines: Iterable[LogLine], first: int = 0) -> None:
-        """The run's log lines, numbered from ``first`` (0: any earlier attempt's are dropped)."""
-        if first == 0:
+    def replace_logs(self, db: Db, run_id: str, lines: Iterable[LogLine], first: int = 0, fresh: bool = False) -> None:
+        """The run's log lines, numbered from ``first`` (0: any earlier attempt's are dropped,
+        unless ``fresh``: the run's first attempt, which has none)."""
+        if first == 0 and not fresh:
             db.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,))
-        db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)",
-                       [(run_id, first + i, *line) for i, line in enumerate(lines)])
+        rows = [(run_id, first + i, *line) for i, line in enumerate(lines)]
+        if rows:
+            db.executemany("INSERT INTO run_logs (run_id, seq, level, message, source) VALUES (?, ?, ?, ?, ?)", rows)
 
     def append_logs(self, db: Db, run_id: str, lines: list[LogLine]) -> None:
         """Lines added to a run's logs after it finished (what its actions caused)."""
@@ -25,13 +27,15 @@ class RunRecords:
             first = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM run_logs WHERE run_id = ?", (run_id,)).fetchone()[0]
             self.replace_logs(db, run_id, lines, first)
 
-    def replace_actions(self, db: Db, run_id: str,
-                        actions: Iterable[tuple[int, dict[str, Any], str, str | None]]) -> None:
+    def replace_actions(self, db: Db, run_id: str, actions: Iterable[tuple[int, dict[str, Any], str, str | None]],
+                        fresh: bool = False) -> None:
         """The run's actions settled when it finished: (seq, action in its wire form, status,
-        reason); an earlier attempt's are dropped."""
-        db.execute("DELETE FROM run_actions WHERE run_id = ?", (run_id,))
-        db.executemany("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)",
-                       [(run_id, seq, dumps(action), status, reason) for seq, action, status, reason in actions])
+        reason); an earlier attempt's are dropped (none when ``fresh``: its first attempt)."""
+        if not fresh:
+            db.execute("DELETE FROM run_actions WHERE run_id = ?", (run_id,))
+        rows = [(run_id, seq, dumps(action), status, reason) for seq, action, status, reason in actions]
+        if rows:
+            db.executemany("INSERT INTO run_actions (run_id, seq, action, status, reason) VALUES (?, ?, ?, ?, ?)", rows)
 
     def add_actions(self, db: Db, run_id: str, actions: Iterable[tuple[int, dict[str, Any], str, str | None]]) -> None:
         """Actions settled after their run finished (the platform applied or refused them):

@@ -22,7 +22,7 @@ from plugin_runtime.statuses import VersionStatus
 from plugin_runtime.store import Store
 from plugin_runtime.store.codec import later
 from plugin_sdk.actions import AddToReview
-from plugin_sdk.results import RunResult, Status
+from plugin_sdk.results import LogRecord, RunResult, Status
 from plugin_sdk.testing import make_event
 
 PLUGIN = """
@@ -118,7 +118,12 @@ def test_a_busy_lane_costs_one_write_transaction_per_run_and_claims_each_run_onc
     count = 2 * LANE_SLICE + 5  # across slices: a run taken ahead is never left for the next one
     runtime.stored(count)
     transactions: list[str] = []
-    runtime.store._writer.set_trace_callback(lambda sql: transactions.append(sql) if sql.startswith("BEGIN") else None)
+    deletes: list[str] = []
+
+    def traced(sql: str) -> None:
+        (transactions if sql.startswith("BEGIN") else deletes if sql.startswith("DELETE") else []).append(sql)
+
+    runtime.store._writer.set_trace_callback(traced)
     dispatcher = Dispatcher(runtime.store, runtime.registry, runtime.platform, runtime.run, concurrency=2)
     try:
         dispatcher.resume()
@@ -132,4 +137,36 @@ def test_a_busy_lane_costs_one_write_transaction_per_run_and_claims_each_run_onc
     # a claim of its own per run would double it.
     slices = -(-count // LANE_SLICE)
     assert len(transactions) <= count + 2 * slices + 2, len(transactions)
+    # First attempts have no earlier logs, actions or outbox rows to replace.
+    assert deletes == []
     assert runtime.store.read().execute("SELECT status FROM assets WHERE id = 'asset-1'").fetchone()[0] == "TO_REVIEW"
+
+
+def test_a_run_retried_replaces_what_its_earlier_attempt_left(runtime: Runtime) -> None:
+    attempts: list[str] = []
+
+    def run(name: str, version: int, event: dict[str, Any]) -> RunResult:
+        attempts.append(event["id"])
+        if len(attempts) == 1:
+            return RunResult(event_id=event["id"], status=Status.ERROR, error="Traceback: boom",
+                             logs=[LogRecord(level="INFO", message="first try")])
+        return RunResult(event_id=event["id"], status=Status.OK, actions=[AddToReview(asset_id=event["asset_id"])],
+                         logs=[LogRecord(level="INFO", message="second try")])
+
+    runtime.stored(1)
+    dispatcher = Dispatcher(runtime.store, runtime.registry, runtime.platform, run, concurrency=1)
+    try:
+        dispatcher.resume()
+        assert dispatcher.wait_idle(timeout=60)
+        run_id = runtime.store.read().execute("SELECT id FROM runs").fetchone()[0]
+        assert [r["message"] for r in runtime.store.run_records.logs(runtime.store.read(), run_id)] == [
+            "first try", "error: Traceback: boom"]
+        dispatcher.retry(run_id)
+        assert dispatcher.wait_idle(timeout=60)
+    finally:
+        dispatcher.close()
+    db = runtime.store.read()
+    assert [tuple(r) for r in runtime.runs()] == [("e-0", "succeeded", 2)]
+    assert [r["message"] for r in runtime.store.run_records.logs(db, run_id)] == ["second try"]
+    assert [(a["action"]["type"], a["status"]) for a in runtime.store.run_records.actions(db, run_id)] == [
+        ("add_to_review", "applied")]
