@@ -67,7 +67,9 @@ class Runtime:
         if not is_shared(self.settings.database_url):
             return None
         from plugin_runtime.scheduler.shared import SharedRunQueue, SharedScheduler, default_name
+        from plugin_runtime.store.postgres import PostgresStore
 
+        assert isinstance(self.store, PostgresStore)  # is_shared: open_store made one
         queue = SharedRunQueue(self.store, self.settings.worker_name or default_name())
 
         def make(execute: Execute) -> Scheduler:

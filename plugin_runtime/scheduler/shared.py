@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from plugin_runtime.scheduler.lanes import Execute
-from plugin_runtime.scheduler.queue import Lane, StoreRunQueue, default_worker
+from plugin_runtime.scheduler.queue import Lane, StoreRunQueue, Taken, default_worker
 from plugin_runtime.statuses import QUEUED, VersionStatus
-from plugin_runtime.store import Store
-from plugin_runtime.store.postgres import QUEUE, TASK
+from plugin_runtime.store.codec import Db
+from plugin_runtime.store.postgres import QUEUE, TASK, PostgresStore
 
-__all__ = ["QUEUE", "TASK", "SharedRunQueue", "SharedScheduler", "default_name", "shared_scheduler"]
+__all__ = ["QUEUE", "TASK", "SharedRunQueue", "SharedScheduler", "default_name"]
 
 #: A worker's claim on a job is released when its heartbeat is this old (the issue: <= 30 s).
 LEASE_S = 20.0
@@ -43,10 +42,19 @@ def default_name() -> str:
 
 
 class SharedRunQueue(StoreRunQueue):
-    """The runs table as on SQLite; a claim names the worker (``worker``, its ``--name``)."""
+    """The runs table as on SQLite; a claim names the worker (``worker``, its ``--name``).
+    A lane's head is taken outside the writers' lock: its job's procrastinate lock already
+    keeps every other process off the lane."""
 
-    def __init__(self, store: Store, worker: str) -> None:
+    def __init__(self, store: PostgresStore, worker: str) -> None:
         super().__init__(store, worker)
+        self.shared_store = store
+
+    def take(self, lane: Lane, db: Db | None = None) -> Taken | None:
+        if db is not None:  # a finishing run's transaction takes its successor
+            return super().take(lane, db)
+        with self.shared_store.claiming() as claiming:
+            return super().take(lane, claiming)
 
 
 class SharedScheduler:
@@ -84,8 +92,3 @@ class SharedScheduler:
 
     def close(self) -> None:
         """The workers are stopped by their owner."""
-
-
-def shared_scheduler(store: Store, worker: str) -> Any:
-    """The dispatcher's ``scheduler`` factory on the shared queue."""
-    return lambda execute: SharedScheduler(SharedRunQueue(store, worker), execute)

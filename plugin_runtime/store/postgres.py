@@ -27,7 +27,6 @@ import psycopg_pool
 from procrastinate.schema import SchemaManager
 
 from plugin_runtime.errors import SchemaOutdated, StoreUnavailable
-from plugin_runtime.statuses import QUEUED
 from plugin_runtime.store.pg_connection import Reader, Transaction, WriterLink, configure, connect, unavailable
 from plugin_runtime.store.runs import Runs
 from plugin_runtime.store.sqlite import Store
@@ -41,8 +40,6 @@ MIGRATION_LOCK = 0x706C7567696E0001
 WRITE_LOCK = 0x706C7567696E0002
 #: How long a process keeps retrying to reach PostgreSQL before a write reports it unavailable.
 RECONNECT_PATIENCE_S = 10.0
-#: The queued statuses as literals, so the partial index on them applies.
-_QUEUED = "(" + ", ".join(f"'{status}'" for status in QUEUED) + ")"
 
 MIGRATIONS: list[str] = [
     # 1: everything SQLite's migrations 1 to 9 made, and its 13 (the worker that ran a run)
@@ -327,6 +324,26 @@ MIGRATIONS: list[str] = [
         WHEN (OLD.status = 'doing' AND NEW.status <> 'doing' AND OLD.lock LIKE 'lane:%')
         EXECUTE FUNCTION plugin_runtime_lane_freed();
     """,
+    # 9: queued runs counted per project as they enter and leave the queue, in the same
+    # transaction: backpressure reads one row (a COUNT over the queue grew with the backlog)
+    """
+    CREATE TABLE queued_runs (project_id TEXT PRIMARY KEY, runs BIGINT NOT NULL);
+    INSERT INTO queued_runs SELECT project_id, COUNT(*) FROM runs WHERE status IN ('pending', 'running')
+        GROUP BY project_id;
+    CREATE FUNCTION plugin_runtime_count_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        was integer := CASE WHEN TG_OP <> 'INSERT' AND OLD.status IN ('pending', 'running') THEN 1 ELSE 0 END;
+        now_ integer := CASE WHEN TG_OP <> 'DELETE' AND NEW.status IN ('pending', 'running') THEN 1 ELSE 0 END;
+    BEGIN
+        IF now_ <> was THEN
+            INSERT INTO queued_runs VALUES (COALESCE(NEW.project_id, OLD.project_id), now_ - was)
+                ON CONFLICT (project_id) DO UPDATE SET runs = queued_runs.runs + EXCLUDED.runs;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER runs_count_queued AFTER INSERT OR DELETE OR UPDATE OF status ON runs FOR EACH ROW
+        EXECUTE FUNCTION plugin_runtime_count_queued();
+    """,
 ]
 
 
@@ -382,18 +399,18 @@ def version(url: str) -> int:
 
 
 class SharedQueuedCounts:
-    """Runs queued (pending or running), counted in the shared database at each ask: every
-    process's backpressure sees the whole queue, not its own share (indexes runs_lane and
-    runs_project_status keep each count to the queued rows)."""
+    """Runs queued (pending or running), read from the shared database at each ask (one row
+    per project, kept by a trigger, migration 9): every process's backpressure sees the whole
+    queue, not its own share."""
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
 
     def count(self, project_id: str | None = None) -> int:
         if project_id is None:
-            return self._reader.execute(f"SELECT COUNT(*) FROM runs WHERE status IN {_QUEUED}").fetchone()[0]
-        return self._reader.execute(f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND status IN {_QUEUED}",
-                                    (project_id,)).fetchone()[0]
+            return int(self._reader.execute("SELECT COALESCE(SUM(runs), 0) FROM queued_runs").fetchone()[0])
+        row = self._reader.execute("SELECT runs FROM queued_runs WHERE project_id = ?", (project_id,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def add(self, project_id: str, delta: int) -> None:
         """Counted from the database: a process's own changes need no bookkeeping."""
@@ -463,6 +480,17 @@ class PostgresStore(Store):
                     raise StoreUnavailable(unavailable(self.where, error)) from error
                 self._link.reconnect()
         raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def claiming(self) -> Iterator[Any]:
+        """A transaction outside the writers' lock, on a pooled connection: for what one
+        process alone touches at a time (a lane's head, under its procrastinate lock), so
+        claims do not queue behind other processes' writes."""
+        try:
+            with self._pool.connection(timeout=RECONNECT_PATIENCE_S) as connection, connection.transaction():
+                yield Transaction(connection)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+            raise StoreUnavailable(unavailable(self.where, error)) from error
 
     def _queued_moved(self, db: Any, project_id: str, delta: int) -> None:
         """Counted from the database (``SharedQueuedCounts``)."""

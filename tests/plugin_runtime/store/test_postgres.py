@@ -31,11 +31,13 @@ def columns_sqlite(path: Path) -> dict[str, set[str]]:
 
 
 def columns_postgres(url: str) -> dict[str, set[str]]:
+    """The runtime's tables (not the queue engine's, nor the queue's counts, which SQLite keeps
+    in memory)."""
     out: dict[str, set[str]] = {}
     with psycopg.connect(url) as connection:
         for table, column in connection.execute(
                 "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
-                " AND table_name NOT LIKE 'procrastinate%'"):
+                " AND table_name NOT LIKE 'procrastinate%' AND table_name <> 'queued_runs'"):
             out.setdefault(table, set()).add(column)
     return out
 
