@@ -111,7 +111,7 @@ def report(store: Store, shadow: Any, differences: int = DIFFERENCES, failures: 
         "live": {"latency_ms": _latency(live_ms)},
         "differences": listed[:differences],
         "failures": [{"event_id": run["event_id"], "run_id": run["id"], "outcome": run["outcome"],
-                      "error": run["error"]} for run in failed],
+                      "error": run["error"], "logs": store.run_records.logs(db, run["id"])} for run in failed],
     }
 
 

@@ -408,6 +408,7 @@ class ShadowFailure(Answer):
     run_id: str
     outcome: str | None
     error: str | None
+    logs: list[RunLog] = Field(description="the candidate's log lines for the event (its logger and prints)")
 
 
 class ShadowReport(Shadow):

@@ -159,6 +159,8 @@ def test_a_shadow_never_applies_nor_causes_events_and_its_report_says_what_diffe
     assert (review["live"]["run_id"], review["only_candidate"]) == (None, [{"type": "add_to_review",
                                                                            "asset_id": "asset-5"}])
     assert {f["outcome"] for f in report["failures"]} == {"error", "timeout"}
+    error = next(f for f in report["failures"] if f["outcome"] == "error")
+    assert error["logs"][-1]["source"] == "runtime" and "cannot read asset-3" in error["logs"][-1]["message"]
     # The CLI shows the same report, readable.
     shown = service.cli("plugins", "shadow-report", name)
     assert shown.returncode == 0, shown.stderr
