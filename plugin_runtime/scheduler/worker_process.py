@@ -24,6 +24,7 @@ from plugin_runtime.scheduler import Execute, Scheduler
 from plugin_runtime.scheduler.shared import SharedRunQueue, SharedScheduler, default_name
 from plugin_runtime.scheduler.workers import Workers
 from plugin_runtime.source import load_archive
+from plugin_runtime.store.backends import check_url
 from plugin_runtime.store.postgres import PostgresStore
 
 _log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class WorkerProcess:
                                      "(or PLUGIN_RUNTIME_DATABASE_URL) postgresql://user:password@host:port/db")
         self.settings = settings
         self.name = name or settings.worker_name or default_name()
-        self.store = PostgresStore(settings.database_url)
+        self.store = PostgresStore(check_url(settings.database_url))
         self.platform = EmbeddedPlatform(self.store)
         self.platforms = Platforms(self.platform, self.store, settings)
         self.reads = ReadMeter(self.platforms.read, settings.read_limits())

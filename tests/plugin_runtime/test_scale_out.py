@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from plugin_runtime.intake.webhooks import headers
+from tests.plugin_runtime.service_fixtures import start_service, stop_service
 from tests.plugin_runtime.store import pg_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -231,3 +232,34 @@ def test_changes_made_through_one_intake_are_seen_by_every_worker_at_once(cluste
     assert cluster.admin("DELETE", "/v1/plugins/recorder/projects/proj-a").status_code == 200
     send(cluster, event(4, "proj-a", "asset-1", 3), 1)
     assert ran("evt-00004") == []  # stored after the deactivation was acknowledged: no run
+    listed = cluster.admin("GET", "/v1/runs", serve=1).json()
+    assert {run["worker"] for run in listed} <= {"worker-a", "worker-b", "worker-c"} and len(listed) == 3
+
+
+def test_backpressure_counts_the_shared_queue_not_one_intakes(postgres_server, tmp_path: Path) -> None:
+    """Two intakes, no worker: the runs one queued fill the project for the other."""
+    url = postgres_server.database()
+    first = start_service(tmp_path / "a", "process", database_url=url, workers=0, max_queue_per_project=3)
+    second = start_service(tmp_path / "b", "process", database_url=url, workers=0, max_queue_per_project=3)
+    try:
+        first.deploy("bot", RECORDER, project="proj-full")
+        for number in range(3):
+            assert first.post_event(event(number, "proj-full", "asset-1", number)).status_code == 202
+        refused = second.post_event(event(3, "proj-full", "asset-1", 3))
+        assert refused.status_code == 429 and refused.headers["Retry-After"]
+        assert second.post_event(event(4, "proj-other", "asset-2", 0)).status_code == 202  # others still get in
+        resent = first.post_event(event(4, "proj-other", "asset-2", 0))  # stored by the other intake
+        assert resent.status_code == 200 and resent.json() == {"id": "evt-00004", "duplicate": True}
+    finally:
+        stop_service(second)
+        stop_service(first)
+
+
+def test_a_worker_without_a_database_url_says_what_to_give() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PLUGIN_RUNTIME_DATABASE_URL"}
+    missing = subprocess.run([sys.executable, "-m", "plugin_runtime", "worker"], env=env, capture_output=True,
+                             text=True, timeout=60, cwd=REPO)
+    assert missing.returncode == 2 and "--database-url" in missing.stderr
+    wrong = subprocess.run([sys.executable, "-m", "plugin_runtime", "worker", "--database-url", "mysql://db/x"],
+                           env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert wrong.returncode == 1 and "postgresql://user:password@host:port/database" in wrong.stderr
