@@ -92,6 +92,8 @@ class Intake:
         Any other error rolls them all back."""
         outcomes: list[bool | Busy] = []
         lanes: list[Lane] = []
+        # Each project's targets, read once per transaction: nothing else writes meanwhile.
+        active: dict[str, list[dict[str, Any]]] = {}
         with self.store.write() as db:
             for event, source in events:
                 busy = self._busy(event["project_id"], lanes)
@@ -103,7 +105,10 @@ class Intake:
                     continue
                 if self.mirror is not None:
                     self.mirror.mirror(event)
-                lanes += self.record(db, event, source, None, None, 0)
+                project = event["project_id"]
+                if project not in active:
+                    active[project] = self._targets(db, project)
+                lanes += self.record(db, event, source, None, None, 0, active=active[project])
                 outcomes.append(True)
         self.scheduler.notify(lanes)
         return outcomes
@@ -133,11 +138,15 @@ class Intake:
         return event
 
     def record(self, db: Any, event: dict[str, Any], source: str, cause_run: str | None,
-               cause_plugin: str | None, depth: int, chain: Chain | None = None) -> list[Lane]:
+               cause_plugin: str | None, depth: int, chain: Chain | None = None,
+               active: list[dict[str, Any]] | None = None) -> list[Lane]:
         """Store an event and its runs; a caused event (``chain``) only within its root's budget,
         and its runs skipped (with the reason) when the queue is full. Returns the lanes to wake
-        once the transaction commits."""
-        targets = plan(self._targets(db, event["project_id"]), event["type"], cause_plugin, depth)
+        once the transaction commits. ``active``: the project's targets, when the caller read
+        them in this transaction already."""
+        if active is None:
+            active = self._targets(db, event["project_id"])
+        targets = plan(active, event["type"], cause_plugin, depth)
         if chain is not None and not chain.admit(db, len(targets)):
             return []
         skipped = None if chain is None else self._queue_full(event["project_id"], len(targets), chain.queued)
