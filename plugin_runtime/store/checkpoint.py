@@ -28,9 +28,10 @@ AUTOCHECKPOINT_OFF = "PRAGMA wal_autocheckpoint=0"
 #: A busy runtime writes some ten WAL pages per event: a fifth of a second is a few thousand,
 #: mostly the same hot pages, each copied once.
 INTERVAL_S = 0.2
-#: WAL pages (4 KB) past which the WAL is made to start over: the wal-index SQLite searches on
-#: each page read grows a table per 4,096.
-RESTART_FRAMES = 4096
+#: WAL pages (4 KB, 64 MB in all) past which the WAL is made to start over: a busy runtime
+#: gets there every few seconds, so the writers wait for that checkpoint's fsyncs that seldom;
+#: the wal-index SQLite searches on each page read grows a table per 4,096.
+RESTART_FRAMES = 16384
 
 _log = logging.getLogger(__name__)
 
