@@ -119,6 +119,10 @@ class LabelStudioPlatform:
             return f"{kind}: the Label Studio platform does not apply it (update_asset replaces the task's meta)"
         if kind == "add_to_review":
             return "add_to_review: Label Studio Community has no review stage"
+        if kind == "send_back_to_queue" and \
+                self.client.get(f"/api/projects/{self.remote}/").get("skip_queue") == "IGNORE_SKIPPED":
+            return ("send_back_to_queue: the Label Studio project's skip queue is 'Ignore skipped', which counts a "
+                    "skipped (cancelled) annotation as done: set it to 'Requeue for others' or 'Requeue for me'")
         if kind == "update_asset":
             for field, limit in _LIMITS.items():
                 if action.get(field) is not None:

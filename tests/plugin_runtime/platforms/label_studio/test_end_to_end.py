@@ -206,3 +206,17 @@ def test_a_personal_access_token_is_exchanged_and_connect_again_updates_the_webh
     assert removed.returncode == 0, removed.stderr
     assert label_studio.webhooks(project) == []
     assert json.loads(cli(service, "connections", "list", "--json").stdout) == []
+
+
+def test_a_send_back_the_projects_skip_queue_would_ignore_is_refused_with_the_setting(
+        service: Service, label_studio: LabelStudio) -> None:
+    project, (task,) = label_studio.project("Ignore skipped", TEXT_CONFIG, [{"text": "x"}])
+    label_studio.call("PATCH", f"/api/projects/{project}/", json={"skip_queue": "IGNORE_SKIPPED"})
+    connect(service, label_studio, project)
+    service.deploy("qa-bot", KILI_PLUGIN, project=f"label-studio-{project}")
+    label_studio.annotate(task, choice("Negative"))
+    [run] = settled(service, 1)
+    detail = service.admin.get(f"{service.url}/v1/runs/{run['id']}", timeout=30).json()
+    reasons = {a["action"]["type"]: a["reason"] for a in detail["actions"] if a["status"] == "rejected"}
+    assert "'Ignore skipped'" in reasons["send_back_to_queue"] and "Requeue for others" in reasons["send_back_to_queue"]
+    assert label_studio.task(task)["is_labeled"]  # nothing cancelled: the annotation counts as it was
