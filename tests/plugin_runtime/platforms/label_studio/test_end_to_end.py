@@ -220,3 +220,44 @@ def test_a_send_back_the_projects_skip_queue_would_ignore_is_refused_with_the_se
     reasons = {a["action"]["type"]: a["reason"] for a in detail["actions"] if a["status"] == "rejected"}
     assert "'Ignore skipped'" in reasons["send_back_to_queue"] and "Requeue for others" in reasons["send_back_to_queue"]
     assert label_studio.task(task)["is_labeled"]  # nothing cancelled: the annotation counts as it was
+
+
+IMAGE_CONFIG = """<View>
+  <Image name="image" value="$image"/>
+  <RectangleLabels name="objects" toName="image"><Label value="Car"/><Label value="Person"/></RectangleLabels>
+</View>"""
+
+BOX_PLUGIN = '''
+from kili.plugins import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        [box] = label["jsonResponse"]["objects"]["annotations"]
+        self.kili.update_properties_in_assets(asset_ids=[asset_id], json_metadatas=[{
+            "category": box["categories"][0]["name"], "corners": box["boundingPoly"][0]["normalizedVertices"]}])
+        moved = [{"x": v["x"] + 0.1, "y": v["y"]} for v in box["boundingPoly"][0]["normalizedVertices"]]
+        self.kili.append_labels(asset_id_array=[asset_id], label_type="PREDICTION", json_response_array=[{
+            "objects": {"annotations": [{"categories": [{"name": "Person"}], "type": "rectangle",
+                                         "boundingPoly": [{"normalizedVertices": moved}]}]}}])
+'''
+
+
+def test_rectangles_reach_a_plugin_in_kilis_shape_and_its_prediction_comes_back(
+        service: Service, label_studio: LabelStudio) -> None:
+    project, (task,) = label_studio.project("Images", IMAGE_CONFIG, [{"image": "/static/images/logo.png"}])
+    connect(service, label_studio, project)
+    service.deploy("boxes", BOX_PLUGIN, project=f"label-studio-{project}")
+    label_studio.annotate(task, [{"id": "box1", "from_name": "objects", "to_name": "image", "type": "rectanglelabels",
+                                  "original_width": 400, "original_height": 200,
+                                  "value": {"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0,
+                                            "rectanglelabels": ["Car"]}}])
+    settled(service, 1)
+    meta = label_studio.task(task)["meta"]
+    assert meta["category"] == "Car"
+    assert meta["corners"] == [{"x": 0.1, "y": 0.6}, {"x": 0.1, "y": 0.2}, {"x": 0.4, "y": 0.2}, {"x": 0.4, "y": 0.6}]
+    [prediction] = label_studio.call("GET", "/api/predictions/", params={"task": task})
+    [region] = prediction["result"]
+    assert region["type"] == "rectanglelabels" and region["value"]["rectanglelabels"] == ["Person"]
+    assert {k: round(region["value"][k], 6) for k in ("x", "y", "width", "height")} == {
+        "x": 20.0, "y": 20.0, "width": 30.0, "height": 40.0}
