@@ -14,50 +14,16 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from plugin_runtime import metrics
 from plugin_runtime.api.deps import RuntimeDep, admin, read_body
-from plugin_runtime.api.models import refusals
+from plugin_runtime.api.models import Connect, ConnectionInfo, ConnectionRemoved, WebhookReceived, refusals
 from plugin_runtime.errors import ConnectionNotFound, Conflict, PluginRuntimeError, Unauthorized
 from plugin_runtime.platforms import router as platforms
 from plugin_runtime.store.codec import now
 
 router = APIRouter(tags=["connections"])
 _log = logging.getLogger(__name__)
-
-
-class Connect(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str = Field(description="The platform: label-studio")
-    project_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$",
-                                   description="The runtime's project id (default: label-studio-N)")
-    runtime_url: str | None = Field(default=None, description="Where the platform reaches the runtime "
-                                                              "(default: the runtime's own URL)")
-    params: dict[str, Any] = Field(description="The platform's: url, token, project")
-
-
-class ConnectionInfo(BaseModel):
-    project_id: str
-    kind: str
-    config: dict[str, Any]
-    created_at: str
-    updated_at: str
-    webhook_id: Any = None
-    token_kind: str | None = None
-
-
-class Removed(BaseModel):
-    project_id: str
-    removed: bool
-    webhook_removed: bool
-    detail: str | None = None
-
-
-class Received(BaseModel):
-    events: int
-    stored: int
 
 
 def _info(connection: Any) -> dict[str, Any]:
@@ -116,7 +82,7 @@ def connections(runtime: RuntimeDep) -> list[dict[str, Any]]:
     return [_info(c) for c in runtime.store.connections.all(runtime.store.read())]
 
 
-@router.delete("/v1/connections/{project_id}", response_model=Removed, dependencies=[Depends(admin)],
+@router.delete("/v1/connections/{project_id}", response_model=ConnectionRemoved, dependencies=[Depends(admin)],
                summary="Disconnect a project (its webhook on the platform is removed too)",
                responses=refusals(401, 404))
 def remove(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
@@ -139,7 +105,7 @@ def remove(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     return {"project_id": project_id, "removed": True, "webhook_removed": webhook_removed, "detail": detail}
 
 
-@router.post("/v1/connections/{project_id}/webhook", response_model=Received,
+@router.post("/v1/connections/{project_id}/webhook", response_model=WebhookReceived,
              summary="A connected platform's webhook (its secret header, no admin token)",
              responses=refusals(400, 401, 404, 413, 429))
 async def webhook(project_id: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:

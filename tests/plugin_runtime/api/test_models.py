@@ -24,6 +24,7 @@ PATHS = {
     "/v1/plugins/{name}/build-log": "/v1/plugins/api-bot/build-log",
     "/v1/runs": "/v1/runs",
     "/v1/shadows": "/v1/shadows",
+    "/v1/connections": "/v1/connections",
     "/v1/runs/{run_id}": None,  # the first run listed
     "/v1/logs": "/v1/logs",
     "/v1/projects": "/v1/projects",

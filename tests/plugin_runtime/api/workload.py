@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from plugin_runtime.store.connections import Connection
 from tests.plugin_runtime.service_fixtures import Service
 
 BOT = '''
@@ -69,6 +70,13 @@ def fill(service: Service) -> None:
     assert len(failed) == 1
     assert admin.post(f"{url}/v1/runs/{failed[0]['id']}/retry", timeout=30).status_code == 200
     service.settle()
+    # A connected project, as `connect` stores one (its platform is never called by these tests).
+    store = service.runtime.store
+    with store.write() as db:
+        store.connections.put(db, Connection(
+            "label-studio-7", "label-studio", {"url": "http://127.0.0.1:9", "project": 7, "webhook_id": 3,
+                                               "bot_user_id": 2, "token_kind": "legacy"},
+            "webhook-secret", {"token": "never-shown"}, "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z"))
 
 
 def read_json(service: Service, path: str, **params: Any) -> Any:
