@@ -61,7 +61,7 @@ def runtime_options(function: Callable) -> Callable:
     return wrapper
 
 
-@click.group("connect")
+@click.group("connect", short_help="Connect a project to its own labeling platform (Label Studio).")
 def connect() -> None:
     """Connect a project to a labeling platform of its own: its events come in by webhook,
     plugins' actions are applied there, plugins' reads answered from there."""
@@ -128,7 +128,7 @@ def connect_kili(client, runtime_url: str, api_key: str, api_endpoint: str | Non
     click.echo(escape(f"next: plugin-runtime plugins activate NAME --project {answer['project_id']}"))
 
 
-@click.group("connections")
+@click.group("connections", short_help="List or remove the connected projects.")
 def connections() -> None:
     """Projects connected to a labeling platform of their own."""
 
