@@ -8,14 +8,21 @@ is ``dead`` afterwards so its owner starts a fresh one for the next event.
 from __future__ import annotations
 
 import logging
-import os
-import select
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from plugin_runtime.errors import PluginRuntimeError, SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
+from plugin_runtime.sandbox.frames import (
+    ByteSource,
+    Closed,
+    FdSource,
+    FrameReader,
+    FrameTimeout,
+    OutputLimit,
+    TooLarge,
+)
 from plugin_sdk import _wire
 from plugin_sdk.results import LogRecord, RunResult, Status, result_from_outcome
 from plugin_sdk.subscriptions import HOOKS, check_pattern
@@ -24,93 +31,6 @@ _log = logging.getLogger(__name__)
 
 #: Answers a hook's read (``labels``, ``assets``, ...) while it runs; raises to refuse.
 CallHandler = Callable[[str, dict[str, Any]], Any]
-
-
-class _Closed(Exception):
-    """The plugin side closed its output (it exited or was killed)."""
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Timeout(Exception):
-    pass
-
-
-class OutputLimit(Exception):
-    """Raised by a byte source when the plugin wrote more than its limit (e.g. to stderr)."""
-
-
-class ByteSource(Protocol):
-    """What a worker reads from: ``read`` returns bytes, ``b""`` at end of stream, or
-    ``None`` when what arrived held nothing for the protocol (yet)."""
-
-    def fileno(self) -> int: ...
-
-    def read(self) -> bytes | None: ...
-
-
-class _Fd:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def read(self) -> bytes | None:
-        return os.read(self.fd, 1 << 16)
-
-
-class FrameReader:
-    """Newline-framed messages from a byte source, with a deadline and a size cap."""
-
-    def __init__(self, source: ByteSource, max_bytes: int) -> None:
-        self.source, self.max_bytes = source, max_bytes
-        self.buffer = bytearray()
-        self.start = 0  # where the next scan for a newline begins
-
-    def next(self, deadline: float) -> bytes:
-        while True:
-            end = self.buffer.find(b"\n", self.start)
-            if end >= 0:
-                if end >= self.max_bytes:  # a line that arrived in one chunk with its newline
-                    raise _TooLarge
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
-                self.start = 0
-                return line
-            self.start = len(self.buffer)
-            if len(self.buffer) > self.max_bytes:
-                raise _TooLarge
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout
-            ready, _, _ = select.select([self.source], [], [], remaining)
-            if not ready:
-                raise _Timeout
-            try:
-                chunk = self.source.read()
-            except OSError:  # a reset connection (a killed container) is an ended stream
-                raise _Closed from None
-            if chunk is None:
-                continue
-            if not chunk:
-                raise _Closed
-            self.buffer += chunk
-
-    def ended(self) -> bool:
-        """Whether the source ended (or failed, or flooded) while nobody waited on it; what
-        arrived meanwhile stays buffered for ``next``."""
-        try:
-            while select.select([self.source], [], [], 0)[0]:
-                chunk = self.source.read()
-                if chunk == b"" or len(self.buffer) > self.max_bytes:
-                    return True
-                self.buffer += chunk or b""
-        except (OSError, ValueError, OutputLimit):  # ValueError: select on a closed descriptor
-            return True
-        return False
 
 
 class _Failed(Exception):
@@ -184,8 +104,7 @@ class Worker:
     ``write`` sends bytes to the plugin's stdin; ``source`` is its stdout (a descriptor or a
     ByteSource); ``kill`` stops it
     for good; ``exit_info`` describes how it ended (exit code, OOM, stderr tail); ``lost``, once
-    it is stopped after its stream ended, says why the infrastructure ended it (its Docker engine
-    went away), or None when the plugin's process ended by itself.
+    stopped after its stream ended, why its sandbox (not the plugin) ended it, or None.
     """
 
     def __init__(
@@ -201,7 +120,7 @@ class Worker:
     ) -> None:
         self._write, self._kill, self._exit_info = write, kill, exit_info
         self._oom_killed, self._lost = oom_killed, lost
-        self.reader = FrameReader(_Fd(source) if isinstance(source, int) else source, limits.max_message_bytes)
+        self.reader = FrameReader(FdSource(source) if isinstance(source, int) else source, limits.max_message_bytes)
         self.limits = limits
         self.on_call = on_call
         self.dead = False
@@ -238,13 +157,13 @@ class Worker:
             if message["type"] == _wire.HELLO:
                 self.info = plugin_info(message)
                 return
-        except _Timeout:
+        except FrameTimeout:
             self.stop()
             self.load_error = f"the plugin did not start within {self.limits.start_timeout_s:g} s"
             return
-        except (_Closed, _TooLarge, OutputLimit, OSError, _Failed) as error:
+        except (Closed, TooLarge, OutputLimit, OSError, _Failed) as error:
             self.stop()
-            if isinstance(error, (_Closed, OSError)):
+            if isinstance(error, (Closed, OSError)):
                 self._raise_if_lost("while it started")
             self.load_error = "the plugin process failed before loading the plugin: " + self._exit_info()
             return
@@ -329,12 +248,12 @@ class Worker:
     def _next(self, deadline: float) -> bytes:
         try:
             return self.reader.next(deadline)
-        except _Timeout:
+        except FrameTimeout:
             raise _Failed(Status.TIMEOUT, f"the hook did not return within {self.limits.timeout_s:g} s") from None
-        except _Closed:
+        except Closed:
             raise _Failed(Status.ERROR, lambda: "the plugin process exited during the hook: " + self._exit_info(),
                           ended=True) from None
-        except _TooLarge:
+        except TooLarge:
             limit = self.limits.max_message_bytes
             raise _Failed(Status.OUTPUT_LIMIT, f"the plugin sent a message over {limit} bytes") from None
         except OutputLimit as error:
@@ -373,16 +292,14 @@ class Worker:
                           ended=True) from None
 
     def _raise_if_lost(self, when: str) -> None:
-        """A plugin whose sandbox went away under it did nothing wrong: its run is an
-        infrastructure failure (retried, then dead and redeliverable), not the plugin's error."""
+        """A plugin whose sandbox went away under it did nothing wrong: infrastructure failure."""
         reason = self._lost()
         if reason is not None:
             raise SandboxUnavailable(f"the plugin's sandbox was lost {when}: {reason}")
 
     def idle_ended(self) -> bool:
-        """Whether the plugin's stream ended between events (its process or its engine went
-        away): a warm worker is checked before it is given an event, so that event is not
-        blamed for it."""
+        """Whether it died between events (with its engine, say): checked before an event, so
+        that event is not blamed for it."""
         return self.dead or self.reader.ended()
 
     def _send(self, message: dict[str, Any]) -> None:

@@ -150,7 +150,7 @@ def engine() -> Iterator[Engine]:
             pytest.skip(f"a second dockerd cannot start here: {error}")
         save = subprocess.Popen(["docker", "save", DEFAULT_BASE_IMAGE], stdout=subprocess.PIPE)
         loaded = subprocess.run(["docker", "-H", private.host, "load"], stdin=save.stdout, capture_output=True,
-                                timeout=600)
+                                timeout=600, check=False)
         assert save.wait(timeout=600) == 0 and loaded.returncode == 0, (
             f"loading {DEFAULT_BASE_IMAGE} into the private engine failed (build it with "
             f"plugin_runtime/scripts/base-image.sh): {loaded.stderr.decode(errors='replace')}")
