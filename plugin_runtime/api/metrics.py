@@ -19,11 +19,8 @@ router = APIRouter(tags=["service"])
 _console = Console()
 
 
-@router.get("/metrics", response_class=Response, summary="Metrics in Prometheus' text format",
-            description="Open, unless PLUGIN_RUNTIME_METRICS_TOKEN is set: then `Authorization: Bearer` "
-                        "with that token or the admin token.",
-            responses={200: {"content": {metrics.CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
-                       401: {"description": "PLUGIN_RUNTIME_METRICS_TOKEN is set and neither token was given"}})
+# Prometheus' endpoint, not part of the API's document (README: Metrics and logs).
+@router.get("/metrics", response_class=Response, include_in_schema=False)
 def scrape(request: Request, runtime: RuntimeDep) -> Response:
     required = runtime.settings.metrics_token
     if required:
