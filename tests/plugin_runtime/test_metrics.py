@@ -47,9 +47,10 @@ def value(scraped: dict, name: str, **labels: str) -> float:
     return scraped.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-@pytest.fixture
-def service(tmp_path: Path, database) -> Iterator[Service]:
-    running = start_service(tmp_path / "data", "process", database)
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, database) -> Iterator[Service]:
+    """One service per store for the module: each test reads what its own requests moved."""
+    running = start_service(tmp_path_factory.mktemp("metrics"), "process", database)
     yield running
     stop_service(running)
 
