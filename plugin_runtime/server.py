@@ -51,12 +51,12 @@ class Runtime:
                                      retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
                                      max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project,
                                      scheduler=self._shared_scheduler())
-        # Shadowed candidates: planned with the live runs, run below them in sandboxes of their own.
+        # Shadowed candidates: planned from the event log and run below the live runs, in sandboxes
+        # of their own.
         self.shadows = Shadows(self.store, SandboxManager(
             settings.sandbox, self._version, self._archive, self.reads, policy=settings.limits_policy(),
             base_image=settings.base_image, default_packages=settings.default_requirements()), self.reads,
             self.dispatcher.wait_idle, shared_store=is_shared(settings.database_url))
-        self.dispatcher.intake.plan_shadows = self.shadows.plan
         self.registry.on_deleted.append(self.shadows.forget)
         self._stop = threading.Event()
         self.workers: Workers | None = None

@@ -1,16 +1,16 @@
 """Shadows: a candidate version of a plugin run beside its live version on every event of one
 project, its actions computed and stored, never applied.
 
-The intake plans a shadow's runs with the live ones, in the transaction that stores the event
-(``plan``: one dictionary lookup when the project has no shadow). They wait in a lane of their
-own (``store/shadows.py``, outside the run queue: no backpressure, budget or retry counts
-them), run by one thread only while no live lane has work and no event came in for a moment,
-in sandboxes of their own (never a live run's warm worker); past ``MAX_BACKLOG`` waiting, a
-candidate that fell behind skips events rather than hold anything up. Their results go to the
-shadow's records and nowhere else: this
-module holds no platform, so a shadow run can neither apply an action nor cause an event.
-``promote`` makes the candidate live and ends its shadows; ``report`` (``shadow_report``)
-compares the two sides with the diff's ``compare``.
+The live path does nothing for a shadow: the shadow lane reads the project's events from the
+event log, after the last one it looked at (``planned_seq``), and plans a shadow run for each
+event the candidate or the live version has a hook for, in batches, in transactions of its own.
+Shadow runs wait outside the run queue (``store/shadows.py``: no backpressure, budget or retry
+counts them) and are run by one thread only while no live lane has work and no event came in
+for a moment, in sandboxes of their own (never a live run's warm worker); past ``MAX_BACKLOG``
+waiting, a candidate that fell behind skips events rather than hold anything up. Their results
+go to the shadow's records and nowhere else: this module holds no platform, so a shadow run can
+neither apply an action nor cause an event. ``promote`` makes the candidate live and ends its
+shadows; ``shadow_report`` compares the two sides with the diff's ``compare``.
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ _log = logging.getLogger(__name__)
 #: Shadow runs one shadow may have waiting; past it, the candidate fell behind the live traffic
 #: and further events are recorded as skipped for it (the live runs never wait for it).
 MAX_BACKLOG = 10_000
-#: How often the lane looks for work it was not told about, and the planner re-reads the
-#: shadows (another process of a shared store may have changed them).
+#: How often the lane looks at the event log for new events of its shadows' projects.
 POLL_S = 0.25
-REFRESH_S = 2.0
+#: Events of a project planned in one transaction.
+PLAN_BATCH = 500
 #: Blocks until no live lane has work, up to a timeout; False when it still has.
 LiveIdle = Callable[[float], bool]
-#: How long the intake must have been quiet (no event stored) before the lane runs a shadow
-#: run: on a machine of few cores, the live path's own work (HTTP, storing, planning) needs
-#: the CPU between live runs too. Under steady traffic a candidate waits for the gaps.
+#: How long no event may have been stored before the lane runs a shadow run: on a machine of
+#: few cores the live path's own work (HTTP, storing, planning) needs the CPU between live
+#: runs too. Under steady traffic a candidate waits for the gaps.
 QUIET_S = 0.05
 #: How often the lane stops its candidates' idle workers.
 EVICT_S = 30.0
@@ -76,57 +76,43 @@ class Shadows:
         self._run = reads.metered(sandboxes.run)
         self.max_backlog = max_backlog
         self.run_ids = RunIds()
-        self._lock = threading.Lock()
-        self._by_project: dict[str, list[dict[str, Any]]] = {}
-        self._backlog: dict[int, int] = {}
-        self._read_at = 0.0
-        self._last_event = 0.0
+        self._seen_seq, self._seen_at = -1, 0.0
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._refresh()
 
-    # Planning (the intake's transaction) ---------------------------------------------------
+    # Planning (the lane's own transactions) ------------------------------------------------
 
-    def _refresh(self) -> None:
-        db = self.store.read()
-        by_project: dict[str, list[dict[str, Any]]] = {}
-        for row in self.store.shadows.running(db):
-            by_project.setdefault(row["project_id"], []).append(
-                {"id": row["id"], "plugin": row["plugin"], "version": row["version"],
-                 "subscriptions": loads(row["subscriptions"], [])})
-        backlog = self.store.shadows.queued_by_shadow(db)
-        with self._lock:
-            self._by_project, self._backlog, self._read_at = by_project, backlog, time.monotonic()
-
-    def plan(self, db: Db, event: dict[str, Any], seq: int, targets: list[dict[str, Any]], cause_plugin: str | None,
-             depth: int) -> None:
-        """Called by the intake for each event it stores, with the live runs it planned: a
-        shadow run for each shadow of the event's project whose candidate or live version
-        would run on it. Nothing is read when the project has no shadow."""
-        self._last_event = time.monotonic()
-        if self._last_event - self._read_at > REFRESH_S:
-            self._refresh()
-        shadows = self._by_project.get(event["project_id"])
-        if not shadows:
+    def plan_due(self) -> None:
+        """Plan the shadow runs of the events stored since each running shadow last looked."""
+        if not self.store.shadows.running(self.store.read()):
             return
-        live = {target["plugin"]: target["version"] for target in targets}
-        for shadow in shadows:
-            if live.get(shadow["plugin"]) == shadow["version"]:
-                continue  # the candidate is live now (rolled back to): nothing to compare
-            # Where only the live version has a hook, the candidate's run says it has none
-            # (its sandbox answers that without running anything): what the live one did differs.
-            if not plan([shadow], event["type"], cause_plugin, depth) and shadow["plugin"] not in live:
+        with self.store.write() as db:
+            for shadow in self.store.shadows.running(db):
+                self._plan(db, shadow)
+
+    def _plan(self, db: Db, shadow: Any) -> None:
+        events = self.store.shadows.events_after(db, shadow, PLAN_BATCH)
+        if not events:
+            return
+        target = {"plugin": shadow["plugin"], "version": shadow["version"],
+                  "subscriptions": loads(shadow["subscriptions"], [])}
+        queued = self.store.shadows.queued(db, shadow["id"])
+        for event in events:
+            if event["live_version"] == shadow["version"] or event["live_status"] == RunStatus.SKIPPED:
+                continue  # the candidate was live then (rolled back to), or the live run never ran
+            # Where only the live version has a hook, the candidate's run says it has none (its
+            # sandbox answers that without running anything): what the live one did differs.
+            runs = plan([target], event["type"], event["cause_plugin"], event["depth"])
+            if not runs and event["live_version"] is None:
                 continue
             ended = None
-            if self._backlog.get(shadow["id"], 0) >= self.max_backlog:
+            if queued >= self.max_backlog:
                 behind = f"the candidate fell behind the live traffic ({self.max_backlog} events waiting for it)"
                 ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, f"{behind}: not run", False)
-            self.store.shadows.add_run(db, self.run_ids.new(), shadow["id"], event["id"], seq, now(), ended)
-            if ended is None:
-                with self._lock:
-                    self._backlog[shadow["id"]] = self._backlog.get(shadow["id"], 0) + 1
-                self._wake.set()
+            queued += ended is None
+            self.store.shadows.add_run(db, self.run_ids.new(), shadow["id"], event["id"], event["seq"], now(), ended)
+        self.store.shadows.planned(db, shadow["id"], events[-1]["seq"])
 
     # Starting, ending, promoting -----------------------------------------------------------
 
@@ -146,7 +132,6 @@ class Shadows:
             subscriptions = loads(row["subscriptions"], [])
             shadow_id = self.store.shadows.start(db, plugin, version, project_id, subscriptions, now())
             started = self.store.shadows.latest(db, plugin, project_id)[0]
-        self._refresh()
         _log.info("shadow: %s@%s started on project %s (shadow %s)", plugin, version, project_id, shadow_id)
         return self._summary(started)
 
@@ -168,7 +153,6 @@ class Shadows:
             if self.store.plugins.get(db, plugin) is None and reason != "the plugin was deleted":
                 raise RegistryNotFound(f"plugin {plugin!r} does not exist")
             ended = self._end_all(db, plugin, project_id, reason)
-        self._refresh()
         return ended
 
     def _end_all(self, db: Db, plugin: str, project_id: str | None, reason: str) -> list[dict[str, Any]]:
@@ -185,7 +169,6 @@ class Shadows:
             self._candidate(db, plugin, version)
             self.store.plugins.make_live(db, plugin, version)
             ended = self._end_all(db, plugin, None, f"v{version} promoted to live")
-        self._refresh()
         _log.info("deploy: %s v%s promoted to live", plugin, version)
         return ended
 
@@ -219,24 +202,34 @@ class Shadows:
                 evicted = time.monotonic()
                 self._housekeeping()
             try:
+                self.plan_due()
                 # Below every live run: one shadow run at a time, only while no live lane has work
                 # and no event came in for a moment.
                 while not self._stopping and self._quiet():
-                    run = self.store.shadows.next_queued(self.store.read())
+                    run = self._next()
                     if run is None:
                         break
                     self.execute(run)
             except Exception:  # the store failed: look again at the next poll
-                _log.exception("the shadow lane could not take its next run")
+                _log.exception("the shadow lane could not plan or take its next run")
+
+    def _next(self) -> Any:
+        """The queued shadow run of the oldest event, among the running shadows' heads."""
+        db = self.store.read()
+        heads = [self.store.shadows.next_queued(db, shadow["id"]) for shadow in self.store.shadows.running(db)]
+        return min((head for head in heads if head is not None), key=lambda head: head["event_seq"], default=None)
 
     def _quiet(self) -> bool:
-        """Whether the live side is idle: no event for QUIET_S and no live lane with work
+        """Whether the live side is idle: no event stored for QUIET_S and no live lane with work
         (waited for up to POLL_S); sleeps out the quiet period first when it has not passed."""
-        calm = time.monotonic() - self._last_event
+        seq = self.store.shadows.last_event_seq(self.store.read())
+        if seq != self._seen_seq:
+            self._seen_seq, self._seen_at = seq, time.monotonic()
+        calm = time.monotonic() - self._seen_at
         if calm < QUIET_S:
             time.sleep(QUIET_S - calm)
             return False
-        return self._live_idle(POLL_S) and time.monotonic() - self._last_event >= QUIET_S
+        return self._live_idle(POLL_S)
 
     def _housekeeping(self) -> None:
         """Idle candidate workers stopped; on a shared store, what a stopped process left running."""
@@ -282,9 +275,6 @@ class Shadows:
             verdict = differs(self.store, db, run, result.status if result.ok else str(outcome), actions)
             if verdict is not None:
                 self.store.shadows.set_differs(db, run["id"], verdict)
-        with self._lock:
-            left = self._backlog.get(run["shadow_id"], 1) - 1
-            self._backlog[run["shadow_id"]] = max(left, 0)
 
     def close(self) -> None:
         self._stopping = True

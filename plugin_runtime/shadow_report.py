@@ -84,6 +84,8 @@ def report(store: Store, shadow: Any, differences: int = DIFFERENCES, failures: 
         if row["differs"] is not None:
             counts["compared"] += row["n"]
             counts["differing"] += row["n"] if row["differs"] else 0
+    if shadow["ended_at"] is None:  # events its lane has not looked at yet (a moment's worth)
+        counts["waiting"] += store.shadows.unplanned(db, shadow["project_id"], shadow["planned_seq"])
     listed: list[dict[str, Any]] = []
     # Compared when they ended but their live run had not: compared now (read only).
     for run in store.shadows.runs_of(db, shadow["id"], f"AND differs IS NULL AND status IN {_ENDED_SQL}", RECHECKED):

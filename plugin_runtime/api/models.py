@@ -395,7 +395,7 @@ class ShadowEvents(Answer):
     seen: int = Field(description="events of the project the candidate or the live version had a hook for")
     compared: int = Field(description="events both sides ended")
     differing: int = Field(description="compared events whose status or actions differ")
-    waiting: int = Field(description="shadow runs still queued")
+    waiting: int = Field(description="shadow runs still queued, and events the shadow has not looked at yet")
     not_run: int = Field(description="events the candidate never ran: it fell behind, or the shadow ended first")
 
 

@@ -29,9 +29,6 @@ RUN_ID_BATCH = 256
 MAX_DEPTH = 3
 #: The plugins active on a project, each with its version and subscriptions.
 Targets = Callable[[Db, str], list[dict[str, Any]]]
-#: Plans a shadowed candidate's runs of a stored event beside the live ones it got:
-#: (db, event, its seq, the live targets planned, cause plugin, depth) (``plugin_runtime.shadow``).
-ShadowPlanner = Callable[[Any, dict[str, Any], int, list[dict[str, Any]], str | None, int], None]
 
 
 def plan(targets: list[dict[str, Any]], event_type: str, cause_plugin: str | None, depth: int) -> list[dict[str, Any]]:
@@ -60,9 +57,6 @@ class RunIds:
 
 
 class Intake:
-    #: Set when the runtime shadows candidates (``Shadows.plan``): one lookup per event.
-    plan_shadows: ShadowPlanner | None = None
-
     def __init__(self, store: Store, targets: Targets, mirror: Mirror | None, scheduler: Scheduler,
                  max_queue: int = 10_000, max_queue_per_project: int = 2_500) -> None:
         """``mirror``: a platform keeping its own copy of what events say (embedded), told
@@ -167,8 +161,6 @@ class Intake:
             else:
                 self.scheduler.queue.enqueue(db, run_id, event["id"], seq, lane, event.get("asset_id"), root_id)
                 lanes.append(lane)
-        if self.plan_shadows is not None and not skipped:
-            self.plan_shadows(db, event, seq, targets, cause_plugin, depth)
         if chain is not None:
             chain.recorded(db, len(targets), skipped)
         return lanes

@@ -319,4 +319,12 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER runs_count_queued AFTER INSERT OR DELETE OR UPDATE OF status ON runs FOR EACH ROW
         EXECUTE FUNCTION plugin_runtime_count_queued();
     """,
+    # 10: SQLite's 14: shadows plan their runs from the event log (planned_seq)
+    """
+    ALTER TABLE shadows ADD COLUMN planned_seq BIGINT NOT NULL DEFAULT 0;
+    UPDATE shadows SET planned_seq = COALESCE(
+        (SELECT MAX(r.event_seq) FROM shadow_runs r WHERE r.shadow_id = shadows.id), (SELECT MAX(seq) FROM events), 0);
+    DROP INDEX shadow_runs_queue;
+    CREATE INDEX shadow_runs_queued ON shadow_runs (shadow_id, event_seq) WHERE status IN ('pending', 'running');
+    """,
 ]

@@ -3,8 +3,9 @@ events, and the candidate's runs there (``shadow_runs``), whose actions are stor
 applied.
 
 A shadow run is not a run: it is in no lane of the run queue, counts against no queue or
-budget, and nothing but the shadow lane (``plugin_runtime.shadow``) reads it; its logs are
-kept with the runs' (``run_records``, under its own id).
+budget, and nothing but the shadow lane (``plugin_runtime.shadow``) plans and reads it, from the
+project's events stored after the shadow's ``planned_seq``; its logs are kept with the runs'
+(``run_records``, under its own id).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ class Shadows:
     # Shadows -----------------------------------------------------------------------------
 
     def start(self, db: Db, plugin: str, version: int, project_id: str, subscriptions: list[str], at: str) -> int:
-        """A new shadow (the caller ended the one it replaces); returns its id."""
+        """A new shadow (the caller ended the one it replaces), from the next event stored on;
+        returns its id."""
         return db.execute(
-            "INSERT INTO shadows (plugin, version, project_id, subscriptions, started_at) VALUES (?, ?, ?, ?, ?)"
-            " RETURNING id", (plugin, version, project_id, dumps(subscriptions), at)).fetchone()[0]
+            "INSERT INTO shadows (plugin, version, project_id, subscriptions, started_at, planned_seq)"
+            " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events)) RETURNING id",
+            (plugin, version, project_id, dumps(subscriptions), at)).fetchone()[0]
 
     def running(self, db: Db, plugin: str | None = None, project_id: str | None = None) -> list[Any]:
         """Shadows not ended (all, one plugin's, one project's of a plugin), oldest first."""
@@ -69,31 +72,56 @@ class Shadows:
             (run_id, shadow_id, event_id, event_seq, status, outcome, error, int(no_hook), at,
              at if ended else None))
 
-    def queued_by_shadow(self, db: Db) -> dict[int, int]:
-        """Shadow runs pending or running, per shadow that has any."""
-        return {row[0]: row[1] for row in db.execute(
-            f"SELECT shadow_id, COUNT(*) FROM shadow_runs WHERE status IN {_QUEUED_SQL} GROUP BY shadow_id")}
+    # Planning: the project's events after the shadow's planned_seq ---------------------------
 
-    def next_queued(self, db: Db) -> Any:
-        """The oldest pending shadow run (event order), with its shadow's plugin, version and
-        project."""
+    def events_after(self, db: Db, shadow: Any, limit: int) -> list[Any]:
+        """The next events of a shadow's project it has not looked at, oldest first, each with
+        the status and version of the plugin's live run of it (null: the plugin had none)."""
+        live = "(SELECT r.{} FROM runs r WHERE r.event_id = e.id AND r.plugin = ? ORDER BY r.version DESC LIMIT 1)"
+        return db.execute(
+            f"SELECT e.id, e.seq, e.type, e.cause_plugin, e.depth, {live.format('status')} AS live_status,"
+            f" {live.format('version')} AS live_version FROM events e WHERE e.project_id = ? AND e.seq > ?"
+            " ORDER BY e.seq LIMIT ?",
+            (shadow["plugin"], shadow["plugin"], shadow["project_id"], shadow["planned_seq"], limit)).fetchall()
+
+    def planned(self, db: Db, shadow_id: int, seq: int) -> None:
+        """The shadow looked at its project's events up to ``seq``."""
+        db.execute("UPDATE shadows SET planned_seq = ? WHERE id = ? AND planned_seq < ?", (seq, shadow_id, seq))
+
+    def unplanned(self, db: Db, project_id: str, after_seq: int) -> int:
+        """Events of the project a shadow has not looked at yet."""
+        return db.execute("SELECT COUNT(*) FROM events WHERE project_id = ? AND seq > ?",
+                          (project_id, after_seq)).fetchone()[0]
+
+    def last_event_seq(self, db: Db) -> int:
+        return db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+    def queued(self, db: Db, shadow_id: int) -> int:
+        """A shadow's runs pending or running."""
+        return db.execute(f"SELECT COUNT(*) FROM shadow_runs WHERE shadow_id = ? AND status IN {_QUEUED_SQL}",
+                          (shadow_id,)).fetchone()[0]
+
+    def next_queued(self, db: Db, shadow_id: int) -> Any:
+        """A shadow's oldest pending run (event order), with its plugin, version and project."""
         return db.execute(
             "SELECT r.*, s.plugin, s.version, s.project_id FROM shadow_runs r JOIN shadows s ON s.id = r.shadow_id"
-            " WHERE r.status = ? ORDER BY r.event_seq LIMIT 1", (RunStatus.PENDING,)).fetchone()
+            f" WHERE r.shadow_id = ? AND r.status IN {_QUEUED_SQL} AND r.status = ? ORDER BY r.event_seq LIMIT 1",
+            (shadow_id, RunStatus.PENDING)).fetchone()
 
     def claim(self, db: Db, run_id: str, at: str) -> bool:
         """Running; False when another lane took it, or its shadow ended."""
         return db.execute("UPDATE shadow_runs SET status = ?, started_at = ? WHERE id = ? AND status = ?",
                           (RunStatus.RUNNING, at, run_id, RunStatus.PENDING)).rowcount == 1
 
-    def requeue_running(self, db: Db, started_before: str | None = None) -> int:
-        """Pending again: shadow runs left running by a process that stopped (all of them, or
-        those started before ``started_before``); how many."""
-        if started_before is None:
-            return db.execute("UPDATE shadow_runs SET status = ? WHERE status = ?",
-                              (RunStatus.PENDING, RunStatus.RUNNING)).rowcount
-        return db.execute("UPDATE shadow_runs SET status = ? WHERE status = ? AND started_at < ?",
-                          (RunStatus.PENDING, RunStatus.RUNNING, started_before)).rowcount
+    def requeue_running(self, db: Db, started_before: str | None = None) -> None:
+        """Shadow runs a process that stopped left running (all of them, or those started
+        before ``started_before``): pending again, or skipped when their shadow ended since."""
+        stale = f"status = '{RunStatus.RUNNING}'" + ("" if started_before is None else " AND started_at < ?")
+        params = () if started_before is None else (started_before,)
+        db.execute(f"UPDATE shadow_runs SET status = ?, error = ? WHERE {stale} AND shadow_id IN"
+                   " (SELECT id FROM shadows WHERE ended_at IS NOT NULL)",
+                   (RunStatus.SKIPPED, "the shadow ended while this event ran; it was not run to its end", *params))
+        db.execute(f"UPDATE shadow_runs SET status = ? WHERE {stale}", (RunStatus.PENDING, *params))
 
     def finish(self, db: Db, run_id: str, status: str, outcome: str | None, error: str | None,
                actions: list[dict[str, Any]], no_hook: bool, duration_ms: float | None, at: str) -> None:

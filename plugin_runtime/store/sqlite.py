@@ -315,6 +315,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN worker TEXT;
     """,
+    # 14: shadows plan their runs from the event log, after the last event each looked at
+    # (nothing on the live path); a shadow's queued runs found by their shadow
+    """
+    ALTER TABLE shadows ADD COLUMN planned_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE shadows SET planned_seq = COALESCE(
+        (SELECT MAX(r.event_seq) FROM shadow_runs r WHERE r.shadow_id = shadows.id), (SELECT MAX(seq) FROM events), 0);
+    DROP INDEX shadow_runs_queue;
+    CREATE INDEX shadow_runs_queued ON shadow_runs (shadow_id, event_seq) WHERE status IN ('pending', 'running');
+    """,
 ]
 
 
