@@ -93,12 +93,14 @@ def main() -> None:
     subprocess.run([str(binary), "init", "--quiet", "--username", BOT[0], "--password", BOT[1], "--user-token",
                     BOT[2], "--enable-legacy-api-token"], env=env, cwd=data, check=True, capture_output=True)
     studio = _start(binary, data, env, data / "label-studio.log")
-    runtime, url = serve(work / "runtime" / ".plugin-runtime", args.sandbox)
+    runtime = None
     try:
+        runtime, url = serve(work / "runtime" / ".plugin-runtime", args.sandbox)
         run(studio, url, args.annotations)
     finally:
-        runtime.terminate()
-        runtime.wait(timeout=30)
+        if runtime is not None:
+            runtime.terminate()
+            runtime.wait(timeout=30)
         _stop(studio)
         shutil.rmtree(work, ignore_errors=True)
 
