@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -30,8 +31,12 @@ _Item = tuple[dict[str, Any], str, "Future[bool]"]
 
 class GroupCommit:
     def __init__(self, store_many: StoreMany, max_batch: int = MAX_BATCH) -> None:
-        self._store_many, self.max_batch = store_many, max_batch
+        """``store_many``: a method of its owner (the intake), held weakly: the thread never
+        keeps an intake (and its store) alive, and stops when the owner is dropped unclosed."""
+        self._store_many = weakref.WeakMethod(store_many)
+        self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        weakref.finalize(store_many.__self__, self._queue.put, None)  # type: ignore[attr-defined]
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -81,7 +86,10 @@ class GroupCommit:
         if not batch:
             return
         try:
-            outcomes = self._store_many([(event, source) for event, source, _ in batch])
+            store_many = self._store_many()
+            if store_many is None:
+                raise Busy("the runtime is stopping; retry later")
+            outcomes = store_many([(event, source) for event, source, _ in batch])
         except Exception as error:
             if len(batch) == 1:
                 batch[0][2].set_exception(error)

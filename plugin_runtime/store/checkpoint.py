@@ -39,17 +39,17 @@ _log = logging.getLogger(__name__)
 class Checkpointer:
     def __init__(self, connect: Callable[[], sqlite3.Connection], write_lock: AbstractContextManager[Any],
                  interval_s: float = INTERVAL_S, restart_frames: int = RESTART_FRAMES) -> None:
-        """``connect``: a new connection to the database (the thread's own); ``write_lock``:
-        held by the store around each write transaction."""
-        self._connect, self._write_lock = connect, write_lock
+        """``connect``: a new connection to the database (the thread's own; ``connect`` is not
+        kept, so the thread never keeps a store alive); ``write_lock``: held by the store
+        around each write transaction."""
+        self._write_lock = write_lock
         self.interval_s, self.restart_frames = interval_s, restart_frames
         self._stop = threading.Event()
         self._failed = False
-        self._thread = threading.Thread(target=self._loop, name="sqlite-checkpoint", daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(connect(),), name="sqlite-checkpoint", daemon=True)
         self._thread.start()
 
-    def _loop(self) -> None:
-        connection = self._connect()
+    def _loop(self, connection: sqlite3.Connection) -> None:
         try:
             while not self._stop.wait(self.interval_s):
                 self.checkpoint(connection)
@@ -70,6 +70,10 @@ class Checkpointer:
             self._failed = True
         else:
             self._failed = False
+
+    def stop(self) -> None:
+        """Stop soon, without waiting (a store dropped without ``close``)."""
+        self._stop.set()
 
     def close(self) -> None:
         self._stop.set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -352,6 +353,8 @@ class Store:
         self.queued = QueuedCounts(self.runs.queued_by_project(self._writer))
         self._writer.execute(AUTOCHECKPOINT_OFF)
         self._checkpointer = Checkpointer(self._connect, self._lock)
+        # A store dropped without close() (a test, a CLI command) still lets its thread go.
+        weakref.finalize(self, self._checkpointer.stop)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)

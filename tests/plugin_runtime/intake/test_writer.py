@@ -1,12 +1,15 @@
 """Webhook events stored by the intake's writer thread, many to a transaction: each is
 acknowledged only once committed, an event the platform refuses is refused alone, duplicates
-and full queues are judged event by event, and closing stores what was handed over.
+and full queues are judged event by event, closing stores what was handed over, and an intake
+dropped unclosed does not leave its thread behind.
 
 Real store, registry and embedded platform; the scheduler is stopped so runs stay queued."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -134,3 +137,21 @@ def test_closing_stores_what_was_handed_over_and_refuses_the_rest(intake: Intake
     with pytest.raises(Busy, match="stopping"):
         late.result(timeout=30)
     assert intake.stored() == [f"e-{n}" for n in range(5)]
+
+
+def test_an_intake_dropped_without_closing_lets_its_writer_thread_go(tmp_path: Path, write_plugin: Any) -> None:
+    def writers() -> int:
+        return sum(thread.name == "intake-writer" for thread in threading.enumerate())
+
+    before = writers()
+    dropped = Intake(tmp_path, write_plugin, max_queue=100)
+    assert dropped.dispatcher.submit_batched(event("e-0")).result(timeout=30) is True
+    assert writers() == before + 1
+    dropped.registry.close()
+    dropped.store._writer.set_trace_callback(None)
+    del dropped
+    deadline = time.monotonic() + 30
+    while writers() > before:
+        assert time.monotonic() < deadline, "the writer thread outlived its intake"
+        gc.collect()
+        time.sleep(0.05)

@@ -1,11 +1,15 @@
 """The WAL is checkpointed by a thread of its own: the store's writer never checkpoints (a
 commit never waits for a checkpoint's fsyncs), the WAL still starts over under a writer that
-never stops, and nothing written is lost."""
+never stops, nothing written is lost, and a store dropped unclosed leaks neither thread nor
+file."""
 
 from __future__ import annotations
 
+import gc
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from plugin_runtime.store import Store
@@ -56,3 +60,20 @@ def test_the_wal_starts_over_under_a_writer_that_never_stops(tmp_path: Path) -> 
     assert writer.execute("SELECT COUNT(*), MIN(body = ?) FROM t", (ROW,)).fetchone() == (TRANSACTIONS, 1)
     writer.close()
     assert connect(path).execute("SELECT COUNT(*) FROM t").fetchone()[0] == TRANSACTIONS
+
+
+def test_a_store_dropped_without_closing_lets_its_thread_and_files_go(tmp_path: Path) -> None:
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def checkpointers() -> int:
+        return sum(thread.name == "sqlite-checkpoint" for thread in threading.enumerate())
+
+    before_files, before_threads = open_files(), checkpointers()
+    for number in range(5):
+        Store(tmp_path / f"dropped-{number}.db").read().execute("SELECT 1")
+    deadline = time.monotonic() + 30
+    while checkpointers() > before_threads or open_files() > before_files:
+        assert time.monotonic() < deadline, (checkpointers() - before_threads, open_files() - before_files)
+        gc.collect()
+        time.sleep(0.05)
