@@ -29,7 +29,8 @@ from plugin_runtime.base_image import PLUGIN_USER
 from plugin_runtime.builder import CODE, SDK, SITE
 from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
-from plugin_runtime.sandbox.channel import OutputLimit, Worker
+from plugin_runtime.sandbox.channel import Worker
+from plugin_runtime.sandbox.frames import OutputLimit
 from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
 from plugin_runtime.sandbox.process import BOOT
 
