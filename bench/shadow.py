@@ -2,8 +2,9 @@
 
 Starts `plugin-runtime serve` (fresh data dir), uploads e2e's trivial plugin live and a variant
 as a candidate (`plugins update --candidate`), then runs phases of --events events each on the
-same project, alternately without and with the candidate shadowed there (--rounds times each,
-so that a machine getting busier or quieter does not favour one side): as fast as the senders
+same project, without and with the candidate shadowed there, in alternating order (--rounds
+times each, so that neither a machine getting busier or quieter nor a fuller database favours
+one side): as fast as the senders
 can (live applied events/s) and paced at --rate (event-to-applied latency of the live runs).
 After each shadowed phase it waits for the shadow lane to catch up and says how long that
 took. Target (issue 16): the shadow costs the live runs at most 10% of their throughput.
@@ -147,8 +148,9 @@ def main() -> None:
                                             True: {"saturated": [], "paced": [], "catch_up": []}}
     try:
         bench.set_up()
-        for _ in range(args.rounds):
-            for shadowed in (False, True):
+        for number in range(args.rounds):
+            # A B, then B A: neither side always runs on the fuller database.
+            for shadowed in ((False, True) if number % 2 == 0 else (True, False)):
                 if shadowed:
                     bench.api("PUT", "/v1/plugins/bench/shadows/proj-bench", json={"version": 2})
                 for kind, rate in (("saturated", None), ("paced", args.rate)):

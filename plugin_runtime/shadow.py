@@ -35,13 +35,13 @@ from plugin_sdk.results import RunResult, Status
 __all__ = ["MAX_BACKLOG", "Shadows"]
 
 _log = logging.getLogger(__name__)
-#: Shadow runs one shadow may have waiting; past it, the candidate fell behind the live traffic
-#: and further events are recorded as skipped for it (the live runs never wait for it).
+#: Events one shadow may have waiting; past it, the candidate fell behind the live traffic and
+#: the oldest are recorded as not run for it (the live runs never wait for it).
 MAX_BACKLOG = 10_000
 #: How often the lane looks at the event log for new events of its shadows' projects.
 POLL_S = 0.25
-#: Events of a project planned in one transaction.
-PLAN_BATCH = 500
+#: Events of a project planned in one transaction, and shadow runs planned ahead of the lane.
+PLAN_BATCH = 50
 #: Blocks until no live lane has work, up to a timeout; False when it still has.
 LiveIdle = Callable[[float], bool]
 #: How long no event may have been stored before the lane runs a shadow run: on a machine of
@@ -81,24 +81,29 @@ class Shadows:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    # Planning (the lane's own transactions) ------------------------------------------------
+    # Planning (the lane's own transactions, in the live side's quiet moments) ----------------
 
-    def plan_due(self) -> None:
-        """Plan the shadow runs of the events stored since each running shadow last looked."""
-        if not self.store.shadows.running(self.store.read()):
-            return
-        with self.store.write() as db:
-            for shadow in self.store.shadows.running(db):
-                self._plan(db, shadow)
+    def plan_some(self) -> bool:
+        """Plan the shadow runs of the next events (up to PLAN_BATCH) a running shadow has not
+        looked at, when fewer than that wait already; False when no shadow had any to plan.
+        Small transactions: each holds the store's writer a few milliseconds at most."""
+        for candidate in self.store.shadows.running(self.store.read()):
+            if self.store.shadows.queued(self.store.read(), candidate["id"]) >= PLAN_BATCH:
+                continue  # enough planned ahead: what is not planned yet is counted as waiting
+            with self.store.write() as db:
+                shadow = self.store.shadows.get(db, candidate["id"])
+                events = self.store.shadows.events_after(db, shadow, PLAN_BATCH) if shadow["ended_at"] is None else []
+                if events:
+                    self._plan(db, shadow, events)
+                    return True
+        return False
 
-    def _plan(self, db: Db, shadow: Any) -> None:
-        events = self.store.shadows.events_after(db, shadow, PLAN_BATCH)
-        if not events:
-            return
+    def _plan(self, db: Db, shadow: Any, events: list[Any]) -> None:
         target = {"plugin": shadow["plugin"], "version": shadow["version"],
                   "subscriptions": loads(shadow["subscriptions"], [])}
-        queued = self.store.shadows.queued(db, shadow["id"])
-        for event in events:
+        # Too far behind: the oldest events are not run, so the candidate works on recent traffic.
+        behind = self.store.shadows.unplanned(db, shadow["project_id"], shadow["planned_seq"]) - self.max_backlog
+        for number, event in enumerate(events):
             if event["live_version"] == shadow["version"] or event["live_status"] == RunStatus.SKIPPED:
                 continue  # the candidate was live then (rolled back to), or the live run never ran
             # Where only the live version has a hook, the candidate's run says it has none (its
@@ -107,10 +112,9 @@ class Shadows:
             if not runs and event["live_version"] is None:
                 continue
             ended = None
-            if queued >= self.max_backlog:
-                behind = f"the candidate fell behind the live traffic ({self.max_backlog} events waiting for it)"
-                ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, f"{behind}: not run", False)
-            queued += ended is None
+            if number < behind:
+                reason = f"the candidate fell behind the live traffic (over {self.max_backlog} events): not run"
+                ended = (RunStatus.SKIPPED, RunOutcome.QUEUE_FULL, reason, False)
             self.store.shadows.add_run(db, self.run_ids.new(), shadow["id"], event["id"], event["seq"], now(), ended)
         self.store.shadows.planned(db, shadow["id"], events[-1]["seq"])
 
@@ -202,10 +206,11 @@ class Shadows:
                 evicted = time.monotonic()
                 self._housekeeping()
             try:
-                self.plan_due()
-                # Below every live run: one shadow run at a time, only while no live lane has work
-                # and no event came in for a moment.
+                # Below every live run: planning a few events, or one shadow run, at a time, only
+                # while no live lane has work and no event came in for a moment.
                 while not self._stopping and self._quiet():
+                    if self.plan_some():
+                        continue
                     run = self._next()
                     if run is None:
                         break

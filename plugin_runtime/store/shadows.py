@@ -30,6 +30,9 @@ class Shadows:
             " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events)) RETURNING id",
             (plugin, version, project_id, dumps(subscriptions), at)).fetchone()[0]
 
+    def get(self, db: Db, shadow_id: int) -> Any:
+        return db.execute("SELECT * FROM shadows WHERE id = ?", (shadow_id,)).fetchone()
+
     def running(self, db: Db, plugin: str | None = None, project_id: str | None = None) -> list[Any]:
         """Shadows not ended (all, one plugin's, one project's of a plugin), oldest first."""
         where, params = ["ended_at IS NULL"], []
