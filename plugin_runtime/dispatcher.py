@@ -104,7 +104,8 @@ class Dispatcher:
     def _execute(self, taken: Taken, take_next: bool) -> tuple[Step, Taken | None]:
         """Run a lane's claimed head to its end, or to a new attempt later (an unrunnable one
         ends at once); WAIT while its version is still building. With ``take_next``, the
-        transaction recording its end also takes the lane's next head, returned."""
+        transaction recording its end also takes the lane's next head, returned (IDLE: there
+        was none, and the lane is left until notified)."""
         run = taken.run
         if taken.head is Head.BUILDING:
             return Step.WAIT, None
@@ -114,7 +115,8 @@ class Dispatcher:
             return Step.DONE, None
         try:
             result = self._run(run["plugin"], run["version"], taken.event or {})
-            return Step.DONE, self._finish(run, result, taken.event, None, take_next=take_next)
+            looked, following = self._finish(run, result, taken.event, None, take_next=take_next)
+            return (Step.IDLE if looked and following is None else Step.DONE), following
         except Exception as error:
             # Infrastructure (Docker down, container not created), or anything unexpected while
             # running or recording the run: retried with backoff, then dead; never left running.
@@ -145,21 +147,22 @@ class Dispatcher:
         self.scheduler.queue.reschedule(run["id"], reason, delay)
 
     def _finish(self, run: Any, result: RunResult, event: dict[str, Any] | None, outcome: RunOutcome | None,
-                dead: bool = False, take_next: bool = False) -> Taken | None:
+                dead: bool = False, take_next: bool = False) -> tuple[bool, Taken | None]:
         """Record the run's end (``Applier.finish``); with ``take_next``, take the lane's next
-        head in the same transaction and return it."""
+        head in the same transaction. Returns whether it looked, and the head it took."""
         taken: list[Taken | None] = [None]
+        looked = [False]
 
         def take(db: Any) -> None:
-            taken[0] = self.scheduler.queue.take((run["plugin"], run["version"], run["project_id"]), db)
+            taken[0], looked[0] = self.scheduler.queue.take((run["plugin"], run["version"], run["project_id"]), db), True
 
         lanes = self.applier.finish(run["id"], result, event, outcome, dead, also=take if take_next else None)
         if lanes is None:
-            return None
+            return False, None
         self.scheduler.notify(lanes)
         for callback in self.on_applied:
             callback(run["id"])
-        return taken[0]
+        return looked[0], taken[0]
 
     # runs retry --------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class Step(Enum):
 
     DONE = "done"  # ended, or rescheduled at a later next_attempt_at: look at the head again
     WAIT = "wait"  # cannot run yet (its version is building): leave the lane until notified
+    IDLE = "idle"  # ended, and the transaction recording it found the lane empty: leave it
 
 
 #: Runs a lane's head as taken (claimed, or not runnable) to its end, a new attempt, or
@@ -107,7 +108,7 @@ class Scheduler:
             # Not on the slice's last run: a claimed run waiting for the next slice would be
             # claimed (its attempt counted) again.
             step, taken = self._execute(taken, left > 0 and not self._stopping)
-            if step is Step.WAIT:
+            if step is not Step.DONE:
                 return False
         # A busy lane yields its thread after a slice: back to the end of the pool's queue.
         with self._lock:

@@ -170,3 +170,18 @@ def test_a_run_retried_replaces_what_its_earlier_attempt_left(runtime: Runtime) 
     assert [r["message"] for r in runtime.store.run_records.logs(db, run_id)] == ["second try"]
     assert [(a["action"]["type"], a["status"]) for a in runtime.store.run_records.actions(db, run_id)] == [
         ("add_to_review", "applied")]
+
+
+def test_a_lane_that_keeps_up_takes_once_and_finishes_once_per_event(runtime: Runtime) -> None:
+    transactions: list[str] = []
+    runtime.store._writer.set_trace_callback(lambda sql: transactions.append(sql) if sql.startswith("BEGIN") else None)
+    try:
+        for number in range(10):
+            assert runtime.dispatcher.submit(make_event(id=f"e-{number}", project_id="proj", asset_id="asset-1"))
+            assert runtime.dispatcher.wait_idle(timeout=60)
+    finally:
+        runtime.store._writer.set_trace_callback(None)
+    assert [tuple(r) for r in runtime.runs()] == [(f"e-{n}", "succeeded", 1) for n in range(10)]
+    # Per event: its intake, the take that claims its run, the finish that finds the lane empty
+    # (and leaves it: no fourth transaction to look again).
+    assert len(transactions) == 3 * 10, len(transactions)
