@@ -17,7 +17,7 @@ database_url_option = click.option(
     help="postgresql://user:password@host:port/database (or PLUGIN_RUNTIME_DATABASE_URL).")
 
 
-@click.group()
+@click.group(short_help="Migrate the shared PostgreSQL database (several machines).")
 def db() -> None:
     """The shared PostgreSQL database of a runtime on several machines."""
 

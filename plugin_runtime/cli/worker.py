@@ -12,7 +12,7 @@ from plugin_runtime.cli._common import fail
 from plugin_runtime.errors import PluginRuntimeError
 
 
-@click.command(short_help="Run plugin runs from the shared queue (PostgreSQL) on this host.")
+@click.command(short_help="Run plugins' runs from the shared queue on this host.")
 @click.option("--database-url", envvar="PLUGIN_RUNTIME_DATABASE_URL", required=True,
               help="postgresql://user:password@host:port/database (or PLUGIN_RUNTIME_DATABASE_URL).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,

@@ -111,12 +111,21 @@ def wait_for(condition: Any, timeout: float, message: str) -> None:
 
 
 @pytest.fixture
-def cluster(postgres_server, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def own_postgres(postgres_server) -> Iterator[pg_service.PostgresServer]:
+    """A PostgreSQL of the test's own (after the session's: skipped likewise): it is restarted
+    under load, which the session's other tests must not see."""
+    server = pg_service.PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cluster(own_postgres, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """``@pytest.mark.docker`` tests get Docker sandboxes, the others process ones."""
     sandbox = "docker" if request.node.get_closest_marker("docker") else "process"
     if sandbox == "docker":
         request.getfixturevalue("docker_client")
-    running = Cluster(postgres_server.database(), tmp_path, [], {}, sandbox)
+    running = Cluster(own_postgres.database(), tmp_path, [], {}, sandbox)
     upgrade = subprocess.run([sys.executable, "-m", "plugin_runtime", "db", "upgrade"], env=running.env(),
                              capture_output=True, text=True, timeout=120, cwd=REPO)
     assert upgrade.returncode == 0, upgrade.stderr
@@ -173,7 +182,7 @@ def send(cluster: Cluster, body: dict[str, Any], first: int, timeout: float = 12
         time.sleep(0.05)
 
 
-def test_two_intakes_three_workers_kills_and_a_database_restart_keep_every_promise(cluster, postgres_server) -> None:
+def test_two_intakes_three_workers_kills_and_a_database_restart_keep_every_promise(cluster, own_postgres) -> None:
     deploy(cluster, RECORDER, PROJECTS)
     counts: Counter[str] = Counter()
     events = []
@@ -191,7 +200,7 @@ def test_two_intakes_three_workers_kills_and_a_database_restart_keep_every_promi
         if number == 300:  # an intake dies: what it acknowledged is kept, the rest is resent
             cluster.serves[1][0].kill()
         if number == 400:  # the database restarts under everyone
-            postgres_server.restart()
+            own_postgres.restart()
         send(cluster, body, number)
     # Resent after the intake died: each id is answered as a duplicate, stored once.
     assert send(cluster, events[250], 0) == {"id": events[250]["id"], "duplicate": True}

@@ -75,7 +75,11 @@ class PostgresServer:
         self._as_user([str(BINARIES / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
 
     def restart(self) -> None:
-        self.stop()
+        """Stopped (its sessions ended; at once when that takes too long) and started again."""
+        try:
+            self.stop()
+        except RuntimeError:
+            self.stop("immediate")
         self.start()
 
     def database(self) -> str:
