@@ -345,6 +345,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._writer = self._connect()
         # Run by write() once its transaction commits (dropped when it rolls back).
         self._after_commit: list[Callable[[], None]] = []
@@ -413,9 +415,16 @@ class Store:
         if connection is None:
             connection = self._connect()
             self._local.connection = connection
+            with self._readers_lock:
+                self._readers.append(connection)
         return connection
 
     def close(self) -> None:
         self._checkpointer.close()
         self._writer.close()
+        # Threads outliving the store (a server's pool of request threads) would keep theirs open.
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for connection in readers:
+            connection.close()
 
