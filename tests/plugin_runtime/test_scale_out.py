@@ -272,3 +272,19 @@ def test_a_worker_without_a_database_url_says_what_to_give() -> None:
     wrong = subprocess.run([sys.executable, "-m", "plugin_runtime", "worker", "--database-url", "mysql://db/x"],
                            env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert wrong.returncode == 1 and "postgresql://user:password@host:port/database" in wrong.stderr
+
+
+@pytest.mark.docker
+def test_a_worker_builds_the_image_its_host_lacks_from_the_stored_archive(cluster, docker_client) -> None:
+    """As on a new host: the serve's build is gone, the worker builds the version again."""
+    import docker.errors
+
+    version = deploy(cluster, RECORDER, ["proj-new-host"])
+    image = cluster.admin("GET", f"/v1/plugins/recorder/versions/{version}").json()["image"]
+    docker_client.images.remove(image, force=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(image)
+    send(cluster, event(1, "proj-new-host", "asset-1", 0), 0)
+    wait_for(lambda: cluster.sql("SELECT status FROM runs WHERE event_id = 'evt-00001'") == [("succeeded",)], 600,
+             "the worker did not build and run the version")
+    assert docker_client.images.get(image).id
