@@ -16,7 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-BINARIES = Path(os.environ.get("PLUGIN_RUNTIME_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _binaries() -> Path:
+    """Debian's newest PostgreSQL (15 on bookworm), or PLUGIN_RUNTIME_TEST_PG_BIN."""
+    if os.environ.get("PLUGIN_RUNTIME_TEST_PG_BIN"):
+        return Path(os.environ["PLUGIN_RUNTIME_TEST_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda initdb: int(initdb.parts[-3]) if initdb.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BINARIES = _binaries()
 #: The unprivileged user the server runs as (postgres refuses to run as root); Debian's
 #: package creates it.
 USER = "postgres"
