@@ -71,9 +71,6 @@ class Settings(BaseSettings):
     #: Seconds between two looks at a connected platform (Label Studio) for the changes its
     #: webhooks did not bring (it sends each once and never retries).
     reconcile_interval_s: float = Field(default=5.0, gt=0, le=3600)
-    #: Seconds between two looks at a connected platform (Label Studio) for the changes its
-    #: webhooks did not bring (it sends each once and never retries).
-    reconcile_interval_s: float = Field(default=5.0, gt=0, le=3600)
     #: ``json``: one JSON object per line, with run, event, plugin, version and project ids.
     log_format: Literal["text", "json"] = "text"
     #: A bearer token ``/metrics`` requires (the admin token is always accepted); unset: open.

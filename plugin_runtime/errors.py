@@ -134,15 +134,6 @@ class PlatformTokenRefused(PlatformUnavailable):
     """A connected platform refused the runtime's token (401/403)."""
 
 
-class ConnectionRefused(PlatformRefused):
-    """Connecting a project to a platform failed (bad URL, wrong token, unknown project, a
-    webhook the platform will not call); the message says what to fix. Nothing was kept."""
-
-
-class ConnectionNotFound(PlatformNotFound):
-    """No project is connected under that id."""
-
-
 # Infrastructure --------------------------------------------------------------------------
 
 

@@ -140,6 +140,17 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
                    f"PROJECT_ID{known}")
 
 
+def _what_runs(info: dict[str, Any]) -> str:
+    """What runs the plugin's events now that its newest version failed to build."""
+    name, live, projects = info["name"], info.get("current_version"), info.get("projects") or []
+    if live:
+        return f"v{live} is still live and keeps running{' on ' + ', '.join(projects) if projects else ''}"
+    if projects:
+        return (f"{name} has no version that can run: events of {', '.join(projects)} get failed runs with this "
+                "error (plugin-runtime runs list --status failed) until a version builds")
+    return f"{name} has no version that can run: it cannot be activated until a version builds"
+
+
 @plugins.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--name", help="Plugin name: a-z, 0-9, '.', '_', '-'. Default: the plugin folder's name.")
@@ -152,17 +163,6 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
 def upload(client, path: str, name: str | None, no_wait: bool, limits: tuple[str, ...], as_json: bool) -> None:
     """Upload a new plugin (a main.py, a folder or a .zip) and wait for its build."""
     _deploy(client, path, name or _default_name(path), True, not no_wait, as_json, limits)
-
-
-def _what_runs(info: dict[str, Any]) -> str:
-    """What runs the plugin's events now that its newest version failed to build."""
-    name, live, projects = info["name"], info.get("current_version"), info.get("projects") or []
-    if live:
-        return f"v{live} is still live and keeps running{' on ' + ', '.join(projects) if projects else ''}"
-    if projects:
-        return (f"{name} has no version that can run: events of {', '.join(projects)} get failed runs with this "
-                "error (plugin-runtime runs list --status failed) until a version builds")
-    return f"{name} has no version that can run: it cannot be activated until a version builds"
 
 
 @plugins.command()
