@@ -102,8 +102,18 @@ class Result:
         return iter(self.fetchall())
 
 
+def without_nul(parameters: Sequence[Any] | None) -> Sequence[Any] | None:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): it is written, and looked up, as
+    U+FFFD, the way lone surrogates are kept (an id holding one still finds itself)."""
+    if not parameters:
+        return None
+    if any(isinstance(value, str) and "\x00" in value for value in parameters):
+        return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in parameters]
+    return parameters
+
+
 def run(connection: psycopg.Connection[Any], sql: str, parameters: Sequence[Any] | None) -> Result:
-    cursor = connection.execute(translate(sql), parameters or None)
+    cursor = connection.execute(translate(sql), without_nul(parameters))
     rows = cursor.fetchall() if cursor.description is not None else []
     return Result(rows, cursor.rowcount)
 
@@ -118,7 +128,7 @@ class Transaction:
         return run(self.raw, sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> Result:
-        rows = list(parameters)
+        rows = [without_nul(row) or () for row in parameters]
         if rows:
             with self.raw.cursor() as cursor:
                 cursor.executemany(translate(sql), rows)

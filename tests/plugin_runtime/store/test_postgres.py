@@ -158,3 +158,15 @@ def test_writes_and_reads_go_on_after_postgresql_restarts() -> None:
         store.close()
     finally:
         server.close()
+
+
+def test_a_nul_in_text_is_kept_as_a_replacement_character_and_finds_itself(postgres_server) -> None:
+    """PostgreSQL's text cannot hold NUL: a lookup by a name holding one was a 500."""
+    store = PostgresStore(postgres_server.database())
+    try:
+        assert store.plugins.get(store.read(), "bot\x00") is None
+        with store.write() as db:
+            store.plugins.create(db, "odd\x00name", "t")
+        assert store.plugins.get(store.read(), "odd\x00name")["name"] == "odd\ufffdname"
+    finally:
+        store.close()
