@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -112,11 +113,13 @@ def main() -> None:
     admin = requests.Session()
     admin.headers["Authorization"] = "Bearer bench-token"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 120  # a loaded machine takes a while to import the server
+        while True:
             try:
                 admin.get(f"{url}/healthz", timeout=1)
                 break
             except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.05)
         source = load_source(work / "plugin" / "main.py")
         admin.post(f"{url}/v1/plugins/bench/versions?create=true", data=source.archive()).raise_for_status()
@@ -169,6 +172,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
     report(args, saturated, paced)
 
 
