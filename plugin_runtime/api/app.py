@@ -19,6 +19,7 @@ from plugin_runtime.errors import (
     NotFound,
     PluginInvalid,
     Refused,
+    PlatformUnavailable,
     StoreUnavailable,
     Unauthorized,
 )
@@ -34,6 +35,7 @@ STATUS: dict[type[Exception], int] = {
     Conflict: 409,
     PluginInvalid: 422,
     Busy: 429,
+    PlatformUnavailable: 502,
     StoreUnavailable: 503,
 }
 

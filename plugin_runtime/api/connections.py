@@ -84,7 +84,7 @@ def connections(runtime: RuntimeDep) -> list[dict[str, Any]]:
 
 @router.delete("/v1/connections/{project_id}", response_model=ConnectionRemoved, dependencies=[Depends(admin)],
                summary="Disconnect a project (its webhook on the platform is removed too)",
-               responses=refusals(401, 404))
+               responses=refusals(401, 404, 422))
 def remove(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     store = runtime.store
     connection = store.connections.get(store.read(), project_id)
@@ -107,7 +107,7 @@ def remove(project_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/v1/connections/{project_id}/webhook", response_model=WebhookReceived,
              summary="A connected platform's webhook (its secret header, no admin token)",
-             responses=refusals(400, 401, 404, 413, 429))
+             responses=refusals(400, 401, 404, 413, 422, 429))
 async def webhook(project_id: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     platform = runtime.platforms.connected(project_id)
     if not isinstance(platform, platforms.Receiver):

@@ -69,7 +69,8 @@ def test_an_error_of_no_kind_is_a_server_error(raising: str) -> None:
 
 def test_every_kind_has_one_status_and_the_module_errors_are_kinds() -> None:
     assert set(STATUS) == {errors.NotFound, errors.Conflict, errors.Refused, errors.Unauthorized, errors.Forbidden,
-                           errors.PluginInvalid, errors.Busy, errors.StoreUnavailable}
+                           errors.PluginInvalid, errors.Busy, errors.PlatformUnavailable,
+                           errors.StoreUnavailable}
     for area in (errors.RegistryError, errors.PlatformError):
         for error in area.__subclasses__():
             assert any(issubclass(error, kind) for kind in STATUS), error
