@@ -77,6 +77,23 @@ def test_a_bad_currency_is_pinned_to_its_annotation(bot) -> None:
     ]
 
 
+def test_a_passing_label_resolves_the_bots_own_open_issues_and_no_one_elses(bot) -> None:
+    issues = [
+        {"id": "issue-bot", "type": "ISSUE", "status": "OPEN", "labelId": "label-0", "objectMid": "mid-iban",
+         "text": "IBAN number should start with FR (found 'DE89'...)"},
+        {"id": "issue-reviewer", "type": "ISSUE", "status": "OPEN", "labelId": "label-0", "objectMid": None,
+         "text": "The seller's name is cut off"},
+        {"id": "issue-done", "type": "ISSUE", "status": "SOLVED", "labelId": "label-0", "objectMid": None,
+         "text": "Currency should be EUR or USD, not 'GBP'"},
+    ]
+    result = submit(bot, invoice(), asset={"jsonMetadata": dict(METADATA), "issues": issues})
+    resolved = result.actions_of("update_issue_status")
+    assert [(a.issue_id, a.status, a.asset_id) for a in resolved] == [("issue-bot", "SOLVED", "asset-1")]
+    # A failing label resolves nothing: its issue replaces the old one.
+    failing = submit(bot, invoice(iban="DE89"), asset={"jsonMetadata": dict(METADATA), "issues": issues})
+    assert failing.actions_of("update_issue_status") == []
+
+
 def test_usd_is_allowed_and_spaces_around_values_are_ignored(bot) -> None:
     result = submit(bot, invoice(iban=" FR76 1790 ", currency=" USD "))
     assert summary(result) == [("update_asset", {**METADATA, "accuracy": 100.0})]

@@ -221,8 +221,8 @@ def _show(client, projects: list[str]) -> None:
             for more in issues[1:]:
                 click.echo(f"{'':52}{more}")
     click.echo("\nACCURACY: the share of the bot's rules that the asset's latest label passes.\n"
-               "Plugins cannot close issues yet, so an issue stays open on the platform; 'resolved by the next\n"
-               "label' marks one whose label was replaced by a newer label that passed.")
+               "ISSUES: 'open' until a newer label passes every rule; the bot then marks the issues it opened\n"
+               "'solved' (a bot that leaves its issues open shows them 'resolved by the next label').")
     sys.stdout.flush()
 
 

@@ -109,7 +109,8 @@ def asset_view(asset: dict[str, Any]) -> dict[str, Any]:
 
 def resolved_by(asset: dict[str, Any], issue: dict[str, Any]) -> str | None:
     """The id of the newer label (of the same kind) that replaced an open issue's label and got no
-    issue itself: plugins cannot close issues yet, so such an issue reads "resolved by the next label"."""
+    issue itself. A bot may leave its issues open (closing them is ``update_issue_status``): such an
+    issue reads "resolved by the next label" rather than plainly open."""
     labels = sorted(asset.get("labels") or [], key=lambda label: label.get("createdAt") or "")
     own = next((label for label in labels if label["id"] == issue.get("labelId")), None)
     if issue.get("status") != "OPEN" or own is None:

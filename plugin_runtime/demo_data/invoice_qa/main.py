@@ -5,8 +5,10 @@ Rules (from the labeling team's guidelines):
 - the currency must be EUR or USD.
 
 On a violation it opens an issue on the offending annotation and sends the asset back to the
-labeling queue. On every submit it writes the labeling accuracy (the share of rules the label
-passes, in %) into the asset's ``json_metadata``, keeping the metadata already there.
+labeling queue. When a newer label passes every rule, it resolves the issues it opened itself on
+that asset (those a reviewer opened are left to the reviewer). On every submit it writes the
+labeling accuracy (the share of rules the label passes, in %) into the asset's
+``json_metadata``, keeping the metadata already there.
 
 It reads the values where invoice projects put them: in the children of an object-detection
 annotation whose category is IBAN or CURRENCY (``JOB_0`` with a transcription child), or in a
@@ -19,6 +21,9 @@ from __future__ import annotations
 from plugin_sdk import ContextUnavailable, PluginCore
 
 ALLOWED_CURRENCIES = ("EUR", "USD")
+#: How the bot's own issues begin: it resolves those, never a reviewer's.
+OWN_ISSUES = ("IBAN number should start with FR", "Currency should be EUR or USD", "No IBAN was annotated",
+              "No CURRENCY was annotated")
 
 
 def _texts(node: dict) -> list[str]:
@@ -86,10 +91,22 @@ class PluginHandler(PluginCore):
                 text_array=[text for text, _ in issues],
             )
             self.kili.send_back_to_queue(asset_ids=[asset_id])
+        else:
+            for issue in self._own_open_issues(asset_id):
+                self.kili.update_issue_status(issue_id=issue["id"], status="SOLVED")
 
         # json_metadata replaces the asset's metadata: keep what is already there.
         metadata = {**self._metadata(asset_id), "accuracy": accuracy}
         self.kili.update_properties_in_assets(asset_ids=[asset_id], json_metadatas=[metadata])
+
+    def _own_open_issues(self, asset_id: str) -> list[dict]:
+        try:
+            issues = self.kili.issues(project_id=self.project_id, asset_id=asset_id, status="OPEN",
+                                      fields=["id", "text"])
+        except ContextUnavailable:
+            # A hand-written event without context: no issue known to resolve.
+            return []
+        return [issue for issue in issues if str(issue.get("text") or "").startswith(OWN_ISSUES)]
 
     def _metadata(self, asset_id: str) -> dict:
         try:
