@@ -227,3 +227,15 @@ def test_malformed_geometry_scores_instead_of_crashing() -> None:
         {"normalizedVertices": [{"x": 0, "y": 0}, {"x": 1, "y": 0}, {"x": 1, "y": 1}, {"x": 0, "y": 1}]}]}]}}
     assert agreement(broken, good) == 0.0
     assert agreement(bad_point, bad_point) == 1.0 and agreement(bad_point, good) == 0.0
+
+
+def test_every_public_name_is_importable_from_plugin_sdk_metrics_with_its_docstring() -> None:
+    # The scoring engine lives in plugin_sdk._agreement; plugin authors import from metrics.
+    from plugin_sdk import metrics
+
+    for name in metrics.__all__:
+        value = getattr(metrics, name)
+        assert not callable(value) or value.__doc__, name
+    assert {"agreement", "disagreements", "consensus_mark", "honeypot_mark", "inference_mark", "latest_labels",
+            "iou", "span_iou", "levenshtein", "text_agreement", "label_response", "label_time",
+            "POINT_RADIUS", "LINE_RADIUS"} <= set(metrics.__all__)

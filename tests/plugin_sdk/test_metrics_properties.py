@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin_sdk import _geometry, metrics
+from plugin_sdk import _agreement, _geometry, metrics
 from plugin_sdk.metrics import agreement, levenshtein
 
 COLORS = ["RED", "BLACK", "WHITE", "GREY"]
@@ -125,8 +125,8 @@ def float_boxes(draw) -> dict:
 @given(float_boxes(), float_boxes())
 def test_the_matching_itself_is_symmetric_without_ties(a: dict, b: dict) -> None:
     # agreement() orders its arguments canonically; here both orders really run.
-    forward = metrics._combine(a, b, metrics._Context(None))
-    backward = metrics._combine(b, a, metrics._Context(None))
+    forward = _agreement._combine(a, b, _agreement._Context(None))
+    backward = _agreement._combine(b, a, _agreement._Context(None))
     assert forward == pytest.approx(backward, abs=1e-9)
 
 
