@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from plugin_runtime.errors import ConnectionRefused
 from plugin_runtime.platforms.base import Mirror, Platform
 from plugin_runtime.store.connections import Connection
@@ -78,6 +80,18 @@ class Watcher(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def webhook_url(runtime_url: str, project_id: str) -> str:
+    """Where a connected project's platform sends its webhooks: the runtime's intake."""
+    return f"{runtime_url.rstrip('/')}/v1/connections/{project_id}/webhook"
+
+
+def refused_params(error: ValidationError, usage: str) -> ConnectionRefused:
+    """A connect's parameters refused: ``usage`` (what it needs), then each of pydantic's
+    problems as ``field: what is wrong``."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return ConnectionRefused(f"{usage} ({problems})")
 
 
 def kind(name: str) -> Kind:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from plugin_runtime.errors import ConnectionRefused, PlatformError
 from plugin_runtime.platforms.kili.client import DEFAULT_ENDPOINT, open_client
 from plugin_runtime.platforms.kili.client import project as kili_project
+from plugin_runtime.platforms.router import refused_params, webhook_url
 from plugin_runtime.store.codec import now
 from plugin_runtime.store.connections import Connection
 from plugin_sdk.subscriptions import HOOKS
@@ -39,11 +40,6 @@ class Params(BaseModel):
     project: str = Field(min_length=1, max_length=200, description="The Kili project's id")
 
 
-def webhook_url(runtime_url: str, project_id: str) -> str:
-    """Where Kili sends a connected project's webhooks."""
-    return f"{runtime_url.rstrip('/')}/v1/connections/{project_id}/webhook"
-
-
 class Kili:
     """The Kili kind of platform (``router.Kind``)."""
 
@@ -54,8 +50,7 @@ class Kili:
         try:
             given = Params.model_validate(params)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise ConnectionRefused(f"connect kili needs --api-key and --project ID ({problems})") from None
+            raise refused_params(error, "connect kili needs --api-key and --project ID") from None
         endpoint = given.api_endpoint or DEFAULT_ENDPOINT
         try:
             kili = open_client(given.api_key, endpoint)

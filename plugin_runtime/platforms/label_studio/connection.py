@@ -26,6 +26,7 @@ from plugin_runtime.errors import (
 from plugin_runtime.platforms.label_studio import interface
 from plugin_runtime.platforms.label_studio.client import LabelStudioClient
 from plugin_runtime.platforms.label_studio.webhooks import ACTIONS, SECRET_HEADER
+from plugin_runtime.platforms.router import refused_params, webhook_url
 from plugin_runtime.store.codec import now
 from plugin_runtime.store.connections import Connection
 
@@ -45,11 +46,6 @@ class Params(BaseModel):
     project: int = Field(ge=1, description="The Label Studio project's id")
 
 
-def webhook_url(runtime_url: str, project_id: str) -> str:
-    """Where Label Studio sends a connected project's webhooks."""
-    return f"{runtime_url.rstrip('/')}/v1/connections/{project_id}/webhook"
-
-
 class LabelStudio:
     """The Label Studio kind of platform (``router.Kind``)."""
 
@@ -60,8 +56,7 @@ class LabelStudio:
         try:
             given = Params.model_validate(params)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise ConnectionRefused(f"connect label-studio needs --url, --token and --project N ({problems})") from None
+            raise refused_params(error, "connect label-studio needs --url, --token and --project N") from None
         if not given.url.startswith(("http://", "https://")):
             raise ConnectionRefused(f"--url {given.url!r} is not Label Studio's URL: give it as http://HOST:PORT")
         try:
