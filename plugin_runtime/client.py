@@ -4,6 +4,7 @@ connection errors (urllib3's Retry), nothing else."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -11,7 +12,13 @@ from urllib3.util.retry import Retry
 
 from plugin_runtime.errors import ClientError
 
-__all__ = ["Client", "ClientError"]
+__all__ = ["Client", "ClientError", "segment"]
+
+
+def segment(value: object) -> str:
+    """``value`` as one segment of a request's path: an id holding ``#``, ``?`` or ``/`` names
+    that record, not a shorter id's (``x#y`` was sent as ``x``, its fragment dropped)."""
+    return quote(str(value), safe="")
 
 
 class Client:

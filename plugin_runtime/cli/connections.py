@@ -25,7 +25,7 @@ from plugin_runtime.cli._common import (
     table,
     wait_for_runtime,
 )
-from plugin_runtime.client import ClientError
+from plugin_runtime.client import ClientError, segment
 from plugin_runtime.errors import PluginRuntimeError
 from plugin_runtime.terminal import escape
 
@@ -153,7 +153,7 @@ def connections_list(client, as_json: bool) -> None:
 @client_options
 def connections_remove(client, project_id: str, as_json: bool) -> None:
     """Disconnect PROJECT_ID; its webhook on the platform is removed too."""
-    answer = client.request("DELETE", f"/v1/connections/{project_id}")
+    answer = client.request("DELETE", f"/v1/connections/{segment(project_id)}")
     if as_json:
         emit_json(answer)
         return

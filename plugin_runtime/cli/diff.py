@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from plugin_runtime.cli._common import Progress, checked_url, fail, missing_here, settings, wait_for_runtime
+from plugin_runtime.client import segment
 from plugin_runtime.errors import ClientError, PluginInvalid, PluginRuntimeError
 from plugin_runtime.source import PluginSource
 
@@ -48,12 +49,12 @@ class _Runtime:
 
         client = self.client()
         if version == "live":
-            live = client.get(f"/v1/plugins/{name}")["current_version"]
+            live = client.get(f"/v1/plugins/{segment(name)}")["current_version"]
             if live is None:
                 raise PluginInvalid([(f"{name} has no live version yet (`plugin-runtime plugins status {name}` "
                                       "shows its versions): name one, NAME@VERSION")])
             version = str(live)
-        archive = client.get(f"/v1/plugins/{name}/versions/{version}/archive", expect_json=False).content
+        archive = client.get(f"/v1/plugins/{segment(name)}/versions/{version}/archive", expect_json=False).content
         return load_archive(archive, f"{name}@{version}.zip"), f"{name}@{version}"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from plugin_runtime.cli._common import client_options, emit_json, fail, json_option, table
+from plugin_runtime.client import segment
 from plugin_runtime.terminal import escape
 
 
@@ -75,7 +76,7 @@ def projects_update(client, project_id: str, json_interface: str | None, as_json
     if not body:
         fail("nothing to change: give at least one of --title, --description, --instructions, --json-interface, "
              "--min-consensus-size, --consensus-tot-coverage, --review-coverage")
-    info = client.request("PATCH", f"/v1/projects/{project_id}", json=body)
+    info = client.request("PATCH", f"/v1/projects/{segment(project_id)}", json=body)
     if as_json:
         emit_json(info)
     elif info["event_id"] is None:
@@ -90,7 +91,7 @@ def projects_update(client, project_id: str, json_interface: str | None, as_json
 @json_option
 @client_options
 def projects_show(client, project_id: str, as_json: bool) -> None:
-    info = client.get(f"/v1/projects/{project_id}")
+    info = client.get(f"/v1/projects/{segment(project_id)}")
     emit_json(info) if as_json else click.echo(escape(json.dumps(info, indent=2, ensure_ascii=False), multiline=True))
 
 
@@ -130,7 +131,7 @@ def assets() -> None:
 @json_option
 @client_options
 def assets_list(client, project_id: str, as_json: bool) -> None:
-    rows = [asset_view(a) for a in client.get(f"/v1/projects/{project_id}/assets")]
+    rows = [asset_view(a) for a in client.get(f"/v1/projects/{segment(project_id)}/assets")]
     if as_json:
         emit_json(rows)
         return
@@ -149,7 +150,7 @@ def assets_list(client, project_id: str, as_json: bool) -> None:
 @client_options
 def assets_create(client, project_id: str, asset_id: str | None, external_id: str | None, content: str | None,
                   metadata: str | None, as_json: bool) -> None:
-    info = client.post(f"/v1/projects/{project_id}/assets", json={
+    info = client.post(f"/v1/projects/{segment(project_id)}/assets", json={
         "id": asset_id, "external_id": external_id, "content": content,
         "json_metadata": _json_arg(metadata, "--metadata")})
     emit_json(asset_view(info)) if as_json else click.echo(f"asset {info['id']} created")
@@ -162,7 +163,7 @@ def assets_create(client, project_id: str, asset_id: str | None, external_id: st
 @client_options
 def assets_show(client, asset_id: str, project_id: str, as_json: bool) -> None:
     """One asset with its labels and issues."""
-    view = asset_view(client.get(f"/v1/projects/{project_id}/assets/{asset_id}"))
+    view = asset_view(client.get(f"/v1/projects/{segment(project_id)}/assets/{segment(asset_id)}"))
     if as_json:
         emit_json(view)
         return
@@ -198,7 +199,7 @@ def labels() -> None:
 def labels_submit(client, project_id: str, asset_id: str, json_response: str, label_type: str,
                   author: str | None, seconds: float | None, as_json: bool) -> None:
     """Submit a label, as a labeler (or reviewer) would: the plugins active on the project run."""
-    info = client.post(f"/v1/projects/{project_id}/assets/{asset_id}/labels", json={
+    info = client.post(f"/v1/projects/{segment(project_id)}/assets/{segment(asset_id)}/labels", json={
         "json_response": _json_arg(json_response, "--json-response"), "label_type": label_type,
         "author_id": author, "seconds_to_label": seconds})
     emit_json(info) if as_json else click.echo(f"label {info['label']['id']} submitted (event {info['event_id']})")

@@ -15,6 +15,7 @@ import click
 from plugin_runtime.cli._common import (
     Progress, client_options, emit_json, event_matcher, event_matcher_option, fail, json_option, table,
 )
+from plugin_runtime.client import segment
 from plugin_runtime.errors import PluginInvalid
 from plugin_runtime.statuses import VersionStatus
 from plugin_runtime.terminal import escape
@@ -52,7 +53,7 @@ def _deploy(client, path: str, name: str, create: bool, wait: bool, as_json: boo
         params["limits"] = json.dumps(_limits(limits))
     if candidate:
         params["candidate"] = "true"
-    version = client.post(f"/v1/plugins/{name}/versions", params=params,
+    version = client.post(f"/v1/plugins/{segment(name)}/versions", params=params,
                           data=source.archive(), headers={"Content-Type": "application/zip"})
     if not as_json:  # once it is accepted: a refused upload says only why
         for dropped in source.dropped:
@@ -89,7 +90,8 @@ def _wait_for_build(client, name: str, version: dict[str, Any], quiet: bool) -> 
             if not quiet:
                 progress.update(f"building {name} v{number}... {time.monotonic() - started:.0f} s")
             # A short wait on a terminal keeps the counter moving; a pipe shows no counter.
-            version = client.get(f"/v1/plugins/{name}/versions/{number}", params={"wait": 1 if progress.live else 5})
+            version = client.get(f"/v1/plugins/{segment(name)}/versions/{number}",
+                                 params={"wait": 1 if progress.live else 5})
     return version
 
 
@@ -113,7 +115,7 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
     if version["status"] == VersionStatus.FAILED:
         click.echo(f"{name} v{number} failed to deploy:\n{escape(version['build_error'], multiline=True)}", err=True)
         click.echo(f"the whole build log: plugin-runtime plugins build-log {name} --version {number}", err=True)
-        plugin = client.get(f"/v1/plugins/{name}")
+        plugin = client.get(f"/v1/plugins/{segment(name)}")
         if plugin.get("current_version") or plugin.get("projects"):
             click.echo(_what_runs(plugin), err=True)
         return
@@ -128,7 +130,7 @@ def _report(client, name: str, version: dict[str, Any], recorded: list[str]) -> 
         return
     subscriptions = escape(", ".join(version["subscriptions"]))
     click.echo(f"{name} v{number} deployed: the live version (subscribes to {subscriptions or 'nothing'})")
-    projects = client.get(f"/v1/plugins/{name}").get("projects") or []
+    projects = client.get(f"/v1/plugins/{segment(name)}").get("projects") or []
     if projects:
         click.echo(f"active on {', '.join(projects)}: their next events run v{number}")
     elif len(recorded) == 1:
@@ -200,7 +202,7 @@ def list_(client, as_json: bool) -> None:
 @client_options
 def versions(client, name: str, as_json: bool) -> None:
     """Every version of a plugin."""
-    rows = client.get(f"/v1/plugins/{name}/versions")
+    rows = client.get(f"/v1/plugins/{segment(name)}/versions")
     if as_json:
         emit_json(rows)
         return
@@ -216,7 +218,7 @@ def versions(client, name: str, as_json: bool) -> None:
 @client_options
 def rollback(client, name: str, version: int, as_json: bool) -> None:
     """Make an older built version live again."""
-    info = client.post(f"/v1/plugins/{name}/rollback", json={"version": version})
+    info = client.post(f"/v1/plugins/{segment(name)}/rollback", json={"version": version})
     emit_json(info) if as_json else click.echo(f"{name}: v{version} is live again")
 
 
@@ -226,7 +228,7 @@ def rollback(client, name: str, version: int, as_json: bool) -> None:
 @client_options
 def delete(client, name: str, as_json: bool) -> None:
     """Delete a plugin and deactivate it everywhere."""
-    info = client.request("DELETE", f"/v1/plugins/{name}")
+    info = client.request("DELETE", f"/v1/plugins/{segment(name)}")
     emit_json(info) if as_json else click.echo(f"{name} deleted")
 
 
@@ -238,11 +240,11 @@ def delete(client, name: str, as_json: bool) -> None:
 def activate(client, name: str, project_id: str, as_json: bool) -> None:
     """Run the plugin on a project's events (idempotent). Refused while no version of it can
     run (every build failed), with the build error."""
-    info = client.request("PUT", f"/v1/plugins/{name}/projects/{project_id}")
+    info = client.request("PUT", f"/v1/plugins/{segment(name)}/projects/{segment(project_id)}")
     if as_json:
         emit_json(info)
         return
-    plugin = client.get(f"/v1/plugins/{name}")
+    plugin = client.get(f"/v1/plugins/{segment(name)}")
     building = "" if plugin.get("current_version") else (
         f" (v{plugin['latest_version']} is still building: its events wait for it)")
     click.echo(f"{name} is active on {project_id}{building}")
@@ -255,7 +257,7 @@ def activate(client, name: str, project_id: str, as_json: bool) -> None:
 @client_options
 def deactivate(client, name: str, project_id: str, as_json: bool) -> None:
     """Stop running the plugin on a project (idempotent)."""
-    info = client.request("DELETE", f"/v1/plugins/{name}/projects/{project_id}")
+    info = client.request("DELETE", f"/v1/plugins/{segment(name)}/projects/{segment(project_id)}")
     emit_json(info) if as_json else click.echo(f"{name} is inactive on {project_id}")
 
 
@@ -265,7 +267,7 @@ def deactivate(client, name: str, project_id: str, as_json: bool) -> None:
 @client_options
 def status(client, name: str, as_json: bool) -> None:
     """A plugin's live version, projects and versions."""
-    info: dict[str, Any] = client.get(f"/v1/plugins/{name}")
+    info: dict[str, Any] = client.get(f"/v1/plugins/{segment(name)}")
     if as_json:
         emit_json(info)
         return
@@ -289,7 +291,7 @@ def status(client, name: str, as_json: bool) -> None:
 @client_options
 def build_log(client, name: str, version: int | None, as_json: bool) -> None:
     """The build log of a version (and its error when it failed)."""
-    info = client.get(f"/v1/plugins/{name}/build-log", params={"version": version} if version else {})
+    info = client.get(f"/v1/plugins/{segment(name)}/build-log", params={"version": version} if version else {})
     if as_json:
         emit_json(info)
         return
@@ -297,7 +299,7 @@ def build_log(client, name: str, version: int | None, as_json: bool) -> None:
     if info["status"] == VersionStatus.DEPLOYING:
         click.echo(f"{name} v{number} is still building: its log comes when the build ends")
         return
-    detail = client.get(f"/v1/plugins/{name}/versions/{number}")
+    detail = client.get(f"/v1/plugins/{segment(name)}/versions/{number}")
     if detail.get("image"):
         click.echo(f"{name} v{number}: image {detail['image']}, ready at {detail.get('ready_at') or '-'}")
     elif info["status"] != VersionStatus.FAILED:

@@ -11,6 +11,7 @@ from plugin_runtime.statuses import RunStatus
 from plugin_runtime.terminal import escape
 
 from plugin_runtime.cli._common import client_options, emit_json, json_option, table
+from plugin_runtime.client import segment
 
 STATUSES = [status.value for status in RunStatus]
 
@@ -53,7 +54,7 @@ def list_(client, plugin: str | None, status: str | None, project_id: str | None
 @client_options
 def show(client, run_id: str, as_json: bool) -> None:
     """One run with its actions (applied or rejected, with the reason) and logs."""
-    run = client.get(f"/v1/runs/{run_id}")
+    run = client.get(f"/v1/runs/{segment(run_id)}")
     if as_json:
         emit_json(run)
         return
@@ -113,7 +114,7 @@ def _count(number: int, noun: str) -> str:
 @client_options
 def retry(client, run_id: str, live_version: bool, as_json: bool) -> None:
     """Run a failed, dead or skipped run again."""
-    info = client.post(f"/v1/runs/{run_id}/retry", params={"live_version": str(live_version).lower()})
+    info = client.post(f"/v1/runs/{segment(run_id)}/retry", params={"live_version": str(live_version).lower()})
     if as_json:
         emit_json(info)
     elif info["id"] != run_id:

@@ -9,6 +9,7 @@ import click
 
 from plugin_runtime.cli._common import client_options, emit_json, fail, json_option
 from plugin_runtime.cli.plugins import plugins
+from plugin_runtime.client import segment
 from plugin_runtime.diff import describe
 from plugin_runtime.terminal import escape
 
@@ -32,7 +33,7 @@ def shadow(client, name: str, version: int | None, project_id: str | None, stop:
     if stop:
         if version is not None:
             fail("--stop ends the plugin's shadows whatever their version: leave --version out")
-        ended = client.request("DELETE", f"/v1/plugins/{name}/shadows",
+        ended = client.request("DELETE", f"/v1/plugins/{segment(name)}/shadows",
                                params={"project_id": project_id} if project_id else {})["ended"]
         if as_json:
             emit_json(ended)
@@ -45,13 +46,14 @@ def shadow(client, name: str, version: int | None, project_id: str | None, stop:
     if version is None or project_id is None:
         fail("give the candidate and the project: plugins shadow NAME --version N --project ID (or --stop)")
         return
-    row = client.request("PUT", f"/v1/plugins/{name}/shadows/{project_id}", json={"version": version})
+    row = client.request("PUT", f"/v1/plugins/{segment(name)}/shadows/{segment(project_id)}",
+                         json={"version": version})
     if as_json:
         emit_json(row)
         return
     click.echo(f"{name} v{version} shadows the live version on {escape(project_id)} from its next event: its "
                "actions are stored, never applied")
-    if project_id not in (client.get(f"/v1/plugins/{name}").get("projects") or []):
+    if project_id not in (client.get(f"/v1/plugins/{segment(name)}").get("projects") or []):
         click.echo(f"note: {name} is not active on {escape(project_id)}: no live run there to compare with, so the "
                    f"report counts what v{version} does as differing (plugins activate {name} --project "
                    f"{escape(project_id)} runs the live version there)", err=True)
@@ -131,7 +133,7 @@ def _outcome(side: dict[str, Any]) -> str:
 @client_options
 def promote(client, name: str, version: int, as_json: bool) -> None:
     """Make version N of NAME live (its next events run it) and end the plugin's shadows."""
-    answer = client.post(f"/v1/plugins/{name}/promote", json={"version": version})
+    answer = client.post(f"/v1/plugins/{segment(name)}/promote", json={"version": version})
     if as_json:
         emit_json(answer)
         return

@@ -232,3 +232,15 @@ def test_events_sent_again_say_they_are_not_processed_again_and_how_to_see_a_new
         "5 event(s) acknowledged (5 already received: not processed again), 0 not",
         "an event is processed once per id; what a new version does with these: plugin-runtime dry-run "
         "PLUGIN_FOLDER --events resent-bot/events.jsonl"]
+
+
+def test_an_id_holding_a_url_delimiter_names_that_record_not_a_shorter_ones(served: Served) -> None:
+    # 'x#y' went out as /assets/x#y: the fragment was dropped and asset x was shown instead.
+    assert cli(served, "projects", "create", "proj-ids").returncode == 0
+    for asset_id in ("x", "x#y", "x?y"):
+        assert cli(served, "assets", "create", "--project", "proj-ids", "--id", asset_id).returncode == 0
+    for asset_id in ("x#y", "x?y"):
+        shown = cli(served, "assets", "show", asset_id, "--project", "proj-ids", "--json")
+        assert (shown.returncode, json.loads(shown.stdout)["id"]) == (0, asset_id)
+    missing = cli(served, "runs", "show", "run#1")
+    assert missing.stderr.startswith("error: 404: run 'run#1' does not exist")
