@@ -5,7 +5,8 @@ Each side runs in its own sandbox exactly as the dry-run runs a plugin (``dryrun
 events read by ``recordings.read_events``), both on each event at once. One JSON line per event
 says whether they did the same (``compare``, which the shadow report uses too); the summary
 (events compared, differing, by action type) goes to stderr. Exit code 0 when no event differs,
-1 when some do; an input refused as a whole raises before anything is compared.
+1 when some do, 2 when no line of the events file could be compared; an input refused as a whole
+raises before anything is compared.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def run_diff(a: PluginSource, b: PluginSource, events: str, *, names: tuple[str,
              human: bool = False, style: Style = lambda text, colour: text,
              progress: Meter | None = None) -> int:
     """Run every event of ``events`` through ``a`` and ``b``; returns the exit code (0: no
-    event differs, 1: some do). Raises ``PluginRuntimeError`` when an input is refused whole."""
+    event differs, 1: some do, 2: every event line was refused). Raises ``PluginRuntimeError``
+    when an input is refused whole."""
     limits = limits or Limits()
     for name, source in zip(names, (a, b)):
         for warning in source.warnings:
@@ -175,6 +177,8 @@ def run_diff(a: PluginSource, b: PluginSource, events: str, *, names: tuple[str,
         if progress is not None:
             progress.close()
     err.write("\n".join(tally.lines(time.monotonic() - started)) + "\n")
+    if tally.refused_lines and not tally.compared:
+        return 2  # nothing compared: "no event differs" would pass a check that never ran
     return 1 if tally.differing else 0
 
 

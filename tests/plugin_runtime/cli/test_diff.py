@@ -156,6 +156,11 @@ def test_refused_inputs_exit_2_with_what_to_do(tmp_path, write_plugin, write_eve
     assert code == 0 and [line["event_id"] for line in lines] == ["evt-1", "evt-2"]
     assert f"error: {mixed}:2: not valid JSON" in err
     assert "diff: 2 events compared" in err and "1 event line(s) refused, not compared" in err
+    # Every line refused: nothing was compared, which is not "no event differs".
+    refused = write_events(tmp_path / "refused.jsonl", "{not json", '{"x": 1}')
+    code, lines, err = diff(plugin, plugin, "--events", refused)
+    assert (code, lines) == (2, [])
+    assert "diff: 0 events compared" in err and "2 event line(s) refused, not compared" in err
 
 
 def test_the_human_view_is_readable_and_coloured_only_on_a_terminal(tmp_path, write_plugin, events) -> None:
