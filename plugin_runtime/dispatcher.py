@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
 from plugin_runtime import logs
-from plugin_runtime.applier.applier import Applier
+from plugin_runtime.applier.applier import Applier, End
 from plugin_runtime.applier.outbox import Drainer
 from plugin_runtime.budget import EventBudget
 from plugin_runtime.errors import PluginRuntimeError
@@ -36,23 +36,32 @@ __all__ = ["LANE_SLICE", "MAX_DEPTH", "Dispatcher", "Lane", "RunFunction", "plan
 _log = logging.getLogger(__name__)
 #: Runs one event through a plugin version's sandbox.
 RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
+#: Runs a lane's events in order through its sandbox, one result each; may stop early, after a
+#: run that stopped its worker (``SandboxManager.run_many``).
+RunManyFunction = Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]
+#: Runs of a lane claimed, run and recorded together when they wait: one sandbox message and
+#: one write transaction for all. A lane that keeps up has one waiting: no batch, no delay.
+BATCH = 16
 
 
 class Dispatcher:
     def __init__(self, store: Store, registry: Registry, platform: Platform | Platforms, run: RunFunction,
                  concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5,
                  budget: EventBudget | None = None, max_queue: int = 10_000, max_queue_per_project: int = 2_500,
-                 scheduler: Callable[[Execute], Scheduler] | None = None) -> None:
+                 scheduler: Callable[[Execute], Scheduler] | None = None, run_many: RunManyFunction | None = None,
+                 batch: int = BATCH) -> None:
         """``scheduler``: makes the scheduler from this dispatcher's execute (default: the
-        in-process lanes over the store's queue; ``scheduler.shared``: PostgreSQL's)."""
-        self.store, self.registry, self._run = store, registry, run
+        in-process lanes over the store's queue; ``scheduler.shared``: PostgreSQL's).
+        ``run_many``: runs the in-process lanes' waiting runs ``batch`` at a time."""
+        self.store, self.registry, self._run, self._run_many = store, registry, run, run_many
         # The platform of each project (its connected one, else ``platform``).
         self.platforms = per_project(platform)
         self.platform = self.platforms.default
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.scheduler = (scheduler(self._execute) if scheduler is not None
-                          else Scheduler(StoreRunQueue(store), self._execute, concurrency))
+                          else Scheduler(StoreRunQueue(store, batch=batch if run_many else 1), self._execute,
+                                         concurrency))
         # The intake's mirror: the projects whose platform keeps its own copy of events.
         self.intake = Intake(store, registry.targets, self.platforms, self.scheduler, max_queue, max_queue_per_project)
         self.applier = Applier(store, self.platforms, self.intake.record, budget)
@@ -113,20 +122,55 @@ class Dispatcher:
             self._finish(run, RunResult(event_id=run["event_id"], status=Status.ERROR, error=taken.reason), None,
                          RunOutcome.BUILD_FAILED)
             return Step.DONE, None
+        if taken.following and self._run_many is not None:
+            return self._execute_batch(self._run_many, [taken, *taken.following], take_next)
         try:
             result = self._run(run["plugin"], run["version"], taken.event or {})
             looked, following = self._finish(run, result, taken.event, None, take_next=take_next)
             return (Step.IDLE if looked and following is None else Step.DONE), following
         except Exception as error:
-            # Infrastructure (Docker down, container not created), or anything unexpected while
-            # running or recording the run: retried with backoff, then dead; never left running.
-            if isinstance(error, PluginRuntimeError):
-                reason = str(error)
-            else:
-                _log.exception("run %s failed unexpectedly", run["id"])
-                reason = f"the runtime failed on this run ({type(error).__name__}: {error})"
-            self._retry_later(run, reason.encode("utf-8", "replace").decode("utf-8"))
+            self._failed(run, error)
         return Step.DONE, None
+
+    def _failed(self, run: Any, error: Exception) -> None:
+        """Infrastructure (Docker down, container not created), or anything unexpected while
+        running or recording the run: retried with backoff, then dead; never left running."""
+        if isinstance(error, PluginRuntimeError):
+            reason = str(error)
+        else:
+            _log.exception("run %s failed unexpectedly", run["id"], exc_info=error)
+            reason = f"the runtime failed on this run ({type(error).__name__}: {error})"
+        self._retry_later(run, reason.encode("utf-8", "replace").decode("utf-8"))
+
+    def _execute_batch(self, run_many: RunManyFunction, batch: list[Taken], take_next: bool) -> tuple[Step, Taken | None]:
+        """A lane's claimed runs in order through one sandbox message, recorded in one
+        transaction, each as it would be alone. A run that stopped its worker ends as alone and
+        the next ones run in a fresh worker; a runtime failure recorded the runs before it, is
+        the failed run's attempt, and puts the runs after it back as they were."""
+        plugin, version = batch[0].run["plugin"], batch[0].run["version"]
+        ends: list[End] = []
+        failure: Exception | None = None
+        try:
+            while len(ends) < len(batch):
+                before = len(ends)
+                for result in run_many(plugin, version, [t.event or {} for t in batch[before:]]):
+                    taken = batch[len(ends)]
+                    ends.append(End(taken.run["id"], result, taken.event))
+                if len(ends) == before:
+                    raise PluginRuntimeError("the sandbox gave no result for the run")
+        except Exception as error:
+            failure = error
+        looked, following = False, None
+        if ends:
+            try:
+                looked, following = self._finish_many(batch[:len(ends)], ends, take_next and failure is None)
+            except Exception as error:  # nothing of the batch was recorded
+                failure, ends = error, []
+        if failure is not None:
+            self._failed(batch[len(ends)].run, failure)
+            self.scheduler.queue.release([taken.run["id"] for taken in batch[len(ends) + 1:]])
+            return Step.DONE, None
+        return (Step.IDLE if looked and following is None else Step.DONE), following
 
     def _retry_later(self, run: Any, reason: str) -> None:
         """``run`` as claimed: its attempts count the one that failed."""
@@ -162,6 +206,24 @@ class Dispatcher:
         self.scheduler.notify(lanes)
         for callback in self.on_applied:
             callback(run["id"])
+        return looked[0], taken[0]
+
+    def _finish_many(self, batch: list[Taken], ends: list[End], take_next: bool) -> tuple[bool, Taken | None]:
+        """``_finish`` for a batch's runs, in one transaction."""
+        head = batch[0].run
+        lane = (head["plugin"], head["version"], head["project_id"])
+        taken: list[Taken | None] = [None]
+        looked = [False]
+
+        def take(db: Any) -> None:
+            taken[0], looked[0] = self.scheduler.queue.take(lane, db), True
+
+        outs = self.applier.finish_many(ends, also=take if take_next else None)
+        self.scheduler.notify([lane for lanes in outs if lanes for lane in lanes])
+        for end, lanes in zip(ends, outs):
+            if lanes is not None:
+                for callback in self.on_applied:
+                    callback(end.run_id)
         return looked[0], taken[0]
 
     # runs retry --------------------------------------------------------------------------

@@ -128,6 +128,22 @@ class ReadMeter:
 
         return metered_run
 
+    def metered_many(self, run_many: Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]
+                     ) -> Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]:
+        """``run_many`` (plugin, version, events) -> RunResults, each run with its own budget:
+        a run's reads are answered while its result is awaited, between two of them."""
+
+        def metered_runs(plugin: str, version: int, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+            results = run_many(plugin, version, events)
+            while True:
+                with self.budget() as budget:
+                    result = next(results, None)
+                if result is None:
+                    return
+                yield budget.annotate(result)
+
+        return metered_runs
+
     def bounded(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` with one budget per call (an upload's check, whose plugin may read in
         its ``__init__``)."""

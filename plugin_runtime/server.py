@@ -50,7 +50,8 @@ class Runtime:
                                      concurrency=settings.concurrency, max_attempts=settings.max_attempts,
                                      retry_base_s=settings.retry_base_s, budget=settings.event_budget(),
                                      max_queue=settings.max_queue, max_queue_per_project=settings.max_queue_per_project,
-                                     scheduler=self._shared_scheduler())
+                                     scheduler=self._shared_scheduler(),
+                                     run_many=self.reads.metered_many(self.sandboxes.run_many))
         # Shadowed candidates: planned from the event log and run below the live runs, in sandboxes
         # of their own.
         self.shadows = Shadows(self.store, SandboxManager(

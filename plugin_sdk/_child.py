@@ -159,20 +159,25 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     channel.send({
-        "type": _wire.HELLO, "protocol": _wire.PROTOCOL, "sdk": SDK_VERSION,
+        "type": _wire.HELLO, "protocol": _wire.PROTOCOL, "sdk": SDK_VERSION, "batch": True,
         "plugin": {**executor.info, "warnings": warnings}, "logs": session.load_logs,
     })
     while True:
         message = channel.receive()
         if message is None or message["type"] == _wire.SHUTDOWN:
             return 0
-        if message["type"] != _wire.EVENT:
+        if message["type"] == _wire.EVENT:
+            events = [message["event"]]
+        elif message["type"] == _wire.EVENTS and isinstance(message.get("events"), list):
+            # A lane's backlog in one message: one read for many events, answered one by one.
+            events = message["events"]
+        else:
             raise ProtocolError(f"unexpected {message['type']!r} message while idle")
-        event = message["event"]
-        session.event_id = event.get("id")
-        outcome = executor.run(event, reader)
-        session.event_id = None
-        channel.send({"type": _wire.RESULT, "event_id": event.get("id"), **outcome})
+        for event in events:
+            session.event_id = event.get("id")
+            outcome = executor.run(event, reader)
+            session.event_id = None
+            channel.send({"type": _wire.RESULT, "event_id": event.get("id"), **outcome})
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ module is stdlib-only: it is imported inside images that may not have pydantic.
 host -> child
     {"type": "init", "protocol": 1, "project_id": "...", "reads": "context" | "host"}
     {"type": "event", "event": {...recorded event...}}
+    {"type": "events", "events": [{...}, ...]}         (in order, each answered as an event is;
+                                                        sent only to a child whose hello says
+                                                        "batch": true)
     {"type": "reply", "call_id": 1, "result": ..., "error": null | "message",
      "error_type": "ReadLimitExceeded" | ...}            (error_type: the refusal's kind)
     {"type": "shutdown"}
 child -> host
-    {"type": "hello", "protocol": 1, "sdk": "...", "plugin": {"handler", "hooks",
+    {"type": "hello", "protocol": 1, "sdk": "...", "batch": true, "plugin": {"handler", "hooks",
      "subscriptions", "warnings"}}                      (after init, once the plugin is loaded)
     {"type": "load_error", "protocol": 1, "error": "...", "file": ..., "line": ...}
     {"type": "log", "event_id": "...", "level": "INFO", "message": "...", "source": "logger"}
@@ -41,6 +44,7 @@ PROTOCOL = 1
 # Message types, named once so both ends agree on the spelling.
 INIT = "init"
 EVENT = "event"
+EVENTS = "events"
 REPLY = "reply"
 SHUTDOWN = "shutdown"
 HELLO = "hello"

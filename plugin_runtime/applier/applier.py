@@ -11,6 +11,7 @@ the intake (``record``), counted against their root event's budget.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from plugin_runtime import logs
@@ -25,6 +26,17 @@ from plugin_runtime.store import Store
 from plugin_runtime.store.codec import now
 from plugin_runtime.store.outbox import key
 from plugin_sdk.results import RunResult
+
+@dataclass
+class End:
+    """A run's end to record (``Applier.finish``'s arguments)."""
+
+    run_id: str
+    result: RunResult
+    event: dict[str, Any] | None
+    outcome: RunOutcome | None = None
+    dead: bool = False
+
 
 #: Records an event a run's actions caused (the intake's ``record``): returns the lanes to wake.
 Record = Callable[..., list[Lane]]
@@ -46,43 +58,67 @@ class Applier:
         """Record a run's end; returns the lanes of the runs its caused events queued, None
         when the run had already ended (nothing recorded). ``also(db)`` runs in the same
         transaction once the end is recorded (the scheduler takes the lane's next run)."""
-        metrics: dict[str, Any] = {"reads": (result.model_extra or {}).get("reads")}
-        lanes: list[Lane] = []
-        queued = False
+        return self.finish_many([End(run_id, result, event, outcome, dead)], also)[0]
+
+    def finish_many(self, ends: list[End], also: Callable[[Any], None] | None = None) -> list[list[Lane] | None]:
+        """``finish`` for runs of one lane, in order, in one transaction (a batch run together):
+        each recorded as it would be alone."""
         # Asked before the transaction: a platform of its own may be slow to answer.
-        wire, reasons = self._refusals(result, event) if result.ok and event is not None else ([], [])
+        checked = [self._refusals(end.result, end.event) if end.result.ok and end.event is not None else ([], [])
+                   for end in ends]
+        recorded: list[tuple[Any, RunStatus, RunOutcome | None, End] | None] = []
+        out: list[list[Lane] | None] = []
+        queued = False
         with self.store.write() as db:
-            run = self.store.runs.get(db, run_id)
-            if run["status"] in ENDED:
-                return None  # already finished: never apply twice
-            # Its first attempt, just claimed: no earlier attempt left logs or actions to replace.
-            fresh = outcome is None and run["attempts"] == 1
-            lines = [(log.level, log.message, log.source) for log in result.logs]
-            if not result.ok and result.error:
-                # The failure reads in the plugin's logs too, where an admin looks first.
-                lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
-            self.store.run_records.replace_logs(db, run_id, lines, fresh=fresh)
-            if result.ok and event is not None:  # its actions replace an earlier attempt's (_outbox)
-                keyed = self._outbox(db, run, result, wire, reasons, self._at(event), fresh)
-                shares_store = self.platforms.of(run["project_id"]).shares_store
-                if keyed and shares_store:
-                    lanes = self.deliver(db, run, keyed, self._at(event), metrics)
-                queued = bool(keyed) and not shares_store
-                status = RunStatus.SUCCEEDED
-            else:
-                self.store.run_records.replace_actions(db, run_id, [], fresh)
-                status = RunStatus.DEAD if dead else RunStatus.FAILED
-            outcome = outcome or RunOutcome.of(result.status)
-            self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,
-                                {name: value for name, value in metrics.items() if value})
-            if also is not None:
+            for end, (wire, reasons) in zip(ends, checked):
+                lanes, ended, went_out = self._record_end(db, end, wire, reasons)
+                out.append(lanes)
+                recorded.append(ended)
+                queued = queued or went_out
+            if also is not None and recorded[-1] is not None:  # an ended run's lane was someone else's
                 also(db)
-        logs.run_ended(run_id, run["event_id"], run["plugin"], run["version"], run["project_id"], status, outcome,
-                       result.duration_ms, run["attempts"])
+        for ended in recorded:
+            if ended is not None:
+                run, status, outcome, end = ended
+                logs.run_ended(run["id"], run["event_id"], run["plugin"], run["version"], run["project_id"], status,
+                               outcome, end.result.duration_ms, run["attempts"])
         if queued:
             for callback in self.on_outbox:
                 callback()
-        return lanes
+        return out
+
+    def _record_end(self, db: Any, end: End, wire: list[dict[str, Any]], reasons: list[str | None]
+                ) -> tuple[list[Lane] | None, tuple[Any, RunStatus, RunOutcome | None, End] | None, bool]:
+        """One run's end in ``db``'s transaction: (lanes to wake or None when it had ended
+        already, what to log once committed, whether actions wait in the outbox)."""
+        run_id, result, event = end.run_id, end.result, end.event
+        metrics: dict[str, Any] = {"reads": (result.model_extra or {}).get("reads")}
+        lanes: list[Lane] = []
+        run = self.store.runs.get(db, run_id)
+        if run["status"] in ENDED:
+            return None, None, False  # already finished: never apply twice
+        # Its first attempt, just claimed: no earlier attempt left logs or actions to replace.
+        fresh = end.outcome is None and run["attempts"] == 1
+        lines = [(log.level, log.message, log.source) for log in result.logs]
+        if not result.ok and result.error:
+            # The failure reads in the plugin's logs too, where an admin looks first.
+            lines.append(("ERROR", f"{result.status}: {result.error}", "runtime"))
+        self.store.run_records.replace_logs(db, run_id, lines, fresh=fresh)
+        queued = False
+        if result.ok and event is not None:  # its actions replace an earlier attempt's (_outbox)
+            keyed = self._outbox(db, run, result, wire, reasons, self._at(event), fresh)
+            shares_store = self.platforms.of(run["project_id"]).shares_store
+            if keyed and shares_store:
+                lanes = self.deliver(db, run, keyed, self._at(event), metrics)
+            queued = bool(keyed) and not shares_store
+            status = RunStatus.SUCCEEDED
+        else:
+            self.store.run_records.replace_actions(db, run_id, [], fresh)
+            status = RunStatus.DEAD if end.dead else RunStatus.FAILED
+        outcome = end.outcome or RunOutcome.of(result.status)
+        self.store.runs.end(db, run_id, status, outcome, result.error, now(), result.duration_ms,
+                            {name: value for name, value in metrics.items() if value})
+        return lanes, (run, status, outcome, end), queued
 
     @staticmethod
     def _at(event: dict[str, Any]) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from plugin_runtime import metrics
@@ -92,6 +92,37 @@ class WorkerPool:
             if not subscribed(worker.info.get("subscriptions", []), event["type"]):
                 return RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
             return worker.run(event)
+        finally:
+            with self._lock:
+                self._busy.discard(project_id)
+                self.last_used[project_id] = time.monotonic()
+
+    def run_many(self, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+        """``run`` for events of one project, in order, those the plugin takes sent to its
+        worker together (``Worker.run_many``); stops after a result that stopped the worker:
+        the events after it were not run (run them again: a fresh worker takes them)."""
+        project_id = events[0]["project_id"]
+        self.evict_idle()
+        with self._lock:
+            self._busy.add(project_id)
+            self.last_used[project_id] = time.monotonic()
+        try:
+            worker = self.worker(project_id)
+            if worker.load_error is not None:
+                for event in events:
+                    yield RunResult(event_id=event.get("id"), status=Status.ERROR, error=worker.load_error)
+                return
+            assert worker.info is not None
+            wanted = [subscribed(worker.info.get("subscriptions", []), event["type"]) for event in events]
+            ran = worker.run_many([event for event, sent in zip(events, wanted) if sent])
+            for event, sent in zip(events, wanted):
+                if not sent:
+                    yield RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
+                    continue
+                result = next(ran, None)
+                if result is None:
+                    return
+                yield result
         finally:
             with self._lock:
                 self._busy.discard(project_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
@@ -44,6 +44,8 @@ class Taken:
     event: dict[str, Any] | None = None
     wait_s: float = 0.0
     reason: str | None = None
+    #: The lane's next runs, claimed with it (CLAIMED, up to the queue's ``batch``), in event order.
+    following: list[Taken] = field(default_factory=list)
 
 
 class RunQueue(Protocol):
@@ -70,6 +72,11 @@ class RunQueue(Protocol):
         given: a finishing run's takes its successor); None when the lane is empty."""
         ...
 
+    def release(self, run_ids: list[str]) -> None:
+        """Claimed runs that did not run after all (a batch cut short): queued again as they
+        were, no attempt counted."""
+        ...
+
     def reschedule(self, run_id: str, reason: str, delay_s: float) -> None:
         """Back to pending after a failed attempt, not to be taken before ``delay_s``."""
         ...
@@ -82,10 +89,12 @@ class RunQueue(Protocol):
 class StoreRunQueue:
     """The run queue as the store's ``runs`` (the embedded default)."""
 
-    def __init__(self, store: Store, worker: str | None = None) -> None:
-        """``worker``: the name claimed runs record (default ``HOST:PID``)."""
+    def __init__(self, store: Store, worker: str | None = None, batch: int = 1) -> None:
+        """``worker``: the name claimed runs record (default ``HOST:PID``); ``batch``: runs a
+        take claims at most (the head, and the lane's next ones as its ``following``)."""
         self.store = store
         self.worker = worker or default_worker()
+        self.batch = batch
 
     def enqueue(self, db: Db, run_id: str, event_id: str, event_seq: int, lane: Lane, asset_id: str | None,
                 root_id: str | None = None) -> None:
@@ -123,7 +132,25 @@ class StoreRunQueue:
         at = now()
         self.store.runs.claim(db, run["id"], at, self.worker)
         run.update(status=RunStatus.RUNNING, attempts=run["attempts"] + 1, started_at=at)
-        return Taken(run, Head.CLAIMED, event=loads(body))
+        return Taken(run, Head.CLAIMED, event=loads(body), following=self._following(db, lane, run, self.batch - 1, at))
+
+    def _following(self, db: Db, lane: Lane, head: dict[str, Any], limit: int, at: str) -> list[Taken]:
+        """The lane's next runs after ``head``, claimed, up to the first that must wait."""
+        taken: list[Taken] = []
+        for row in self.store.runs.following(db, *lane, head["event_seq"], limit) if limit > 0 else ():
+            run = dict(row)
+            body = run.pop("event_body")
+            if seconds_until(run["next_attempt_at"]) > 0:
+                break
+            self.store.runs.claim(db, run["id"], at, self.worker)
+            run.update(status=RunStatus.RUNNING, attempts=run["attempts"] + 1, started_at=at)
+            taken.append(Taken(run, Head.CLAIMED, event=loads(body)))
+        return taken
+
+    def release(self, run_ids: list[str]) -> None:
+        if run_ids:
+            with self.store.write() as db:
+                self.store.runs.unclaim(db, run_ids)
 
     def reschedule(self, run_id: str, reason: str, delay_s: float) -> None:
         with self.store.write() as db:

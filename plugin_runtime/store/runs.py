@@ -71,6 +71,21 @@ class Runs:
             f" WHERE runs.plugin = ? AND runs.version = ? AND runs.project_id = ? AND runs.status IN {_QUEUED_SQL}"
             " ORDER BY runs.event_seq LIMIT 1", (plugin, version, project_id)).fetchone()
 
+    def following(self, db: Db, plugin: str, version: int, project_id: str, after_seq: int, limit: int) -> list[Any]:
+        """Up to ``limit`` queued runs of a lane after its head (at ``after_seq``), in event
+        order, each with its ``next_attempt_at`` and its event's ``event_body``."""
+        return db.execute(
+            "SELECT runs.*, e.body AS event_body FROM runs LEFT JOIN events e ON e.id = runs.event_id"
+            f" WHERE runs.plugin = ? AND runs.version = ? AND runs.project_id = ? AND runs.status IN {_QUEUED_SQL}"
+            " AND runs.event_seq > ? ORDER BY runs.event_seq LIMIT ?",
+            (plugin, version, project_id, after_seq, limit)).fetchall()
+
+    def unclaim(self, db: Db, run_ids: list[str]) -> None:
+        """Claimed runs that did not run after all: pending again, their attempt not counted."""
+        db.executemany(
+            "UPDATE runs SET status = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
+            " started_at = NULL, worker = NULL WHERE id = ? AND status = ?", [(RunStatus.PENDING, run_id, RunStatus.RUNNING) for run_id in run_ids])
+
     def claim(self, db: Db, run_id: str, at: str, worker: str | None = None) -> bool:
         """Running (on ``worker``), one attempt more; False when it is no longer queued."""
         return db.execute(
