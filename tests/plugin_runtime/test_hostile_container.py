@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+
 import pytest
 
 from tests.plugin_runtime.service_fixtures import Service, start_service, stop_service
