@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plugin_runtime.errors import SettingsError
+
 DEFAULT_DATA_DIR = Path(".plugin-runtime")
 
 
@@ -148,9 +150,14 @@ def cache_dir() -> Path:
 
 
 def _kept(path: Path, create: bool) -> str | None:
-    """A secret stored in ``path``, generated (owner-readable only) when missing."""
+    """A secret stored in ``path``, generated (owner-readable only) when missing. An empty
+    file stops the runtime (``create``) rather than leave it without a token or a secret."""
     if path.exists():
-        return path.read_text().strip() or None
+        value = path.read_text().strip() or None
+        if value is None and create:
+            raise SettingsError(f"{path} is empty: write the secret in it, or delete the file and the runtime "
+                                "generates a new one when it starts")
+        return value
     if not create:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,11 @@ class PluginRuntimeError(Exception):
     """Base class of every error the runtime raises."""
 
 
+class SettingsError(PluginRuntimeError):
+    """The runtime cannot start with a setting or a file of its data directory as it is; the
+    message says what to change."""
+
+
 # Kinds of refusal ------------------------------------------------------------------------
 
 

@@ -113,8 +113,9 @@ async def admin(request: Request, runtime: RuntimeDep,
         check_same_origin(request)
         return
     given = credentials.credentials if credentials is not None else ""
+    # A runtime without a token lets no one in (str(None) made "Bearer None" the admin token);
     # compare_digest: the time taken says nothing of how much of the token was right.
-    if not given or not secrets.compare_digest(given.encode(), str(runtime.token).encode()):
+    if not given or not runtime.token or not secrets.compare_digest(given.encode(), runtime.token.encode()):
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <PLUGIN_RUNTIME_TOKEN>; "
                            "the CLI reads it from --token, PLUGIN_RUNTIME_TOKEN or --data-dir)")
 

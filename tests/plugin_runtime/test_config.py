@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from plugin_runtime.config import EngineSettings, Settings, cache_dir
+from plugin_runtime.errors import SettingsError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "plugin_runtime"
 #: Modules allowed to read the environment, and why.
@@ -52,3 +53,17 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert (settings.base_image, settings.log_level) == ("python:3.12-slim", "DEBUG")
     assert EngineSettings().docker_host == "tcp://127.0.0.1:2375"
     assert cache_dir() == tmp_path / "plugin-runtime"
+
+
+def test_an_empty_secret_file_stops_the_runtime_saying_what_to_do(tmp_path: Path) -> None:
+    # An empty token file left the runtime without a token, and "Bearer None" was the admin's.
+    settings = Settings(data_dir=tmp_path)
+    settings.secret_file("token").write_text("\n")
+    settings.secret_file("webhook-secret").write_text("")
+    with pytest.raises(SettingsError, match=r"token is empty: write the secret in it, or delete the file"):
+        settings.resolved_token()
+    with pytest.raises(SettingsError, match=r"webhook-secret is empty"):
+        settings.webhook_secrets()
+    # A client reading the server's files finds no token there, as when there is no file.
+    assert settings.resolved_token(create=False) is None
+    assert settings.webhook_secrets(create=False) == []

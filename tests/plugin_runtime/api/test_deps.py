@@ -50,3 +50,17 @@ def test_a_body_without_a_length_is_cut_at_the_limit(service: Service) -> None:
     assert response.status_code == 413
     assert response.json() == {"detail": f"the body is over the limit of {20 * 1024 * 1024} bytes"}
     assert service.count("plugin_versions") == before
+
+
+def test_a_runtime_without_a_token_lets_no_one_in(service: Service) -> None:
+    # The check compared with str(None): "Bearer None" was the admin token of such a runtime.
+    token = service.runtime.token
+    service.runtime.token = None
+    try:
+        for given in ("None", "", "x"):
+            response = requests.get(f"{service.url}/v1/plugins", headers={"Authorization": f"Bearer {given}"},
+                                    timeout=30)
+            assert response.status_code == 401, given
+            assert WRONG in response.json()["detail"]
+    finally:
+        service.runtime.token = token
