@@ -71,12 +71,13 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     sessions: Sessions = request.app.state.sessions
     fields = await form(request)
     given, target = fields.get("token", ""), local_path(fields.get("next"))
-    if sessions.throttled():
+    client = request.client.host if request.client else ""
+    if sessions.throttled(client):
         return page(request, "login.html", status_code=429, next=target, signed_in=False,
-                    error="Too many wrong tokens in the last minute: wait a minute, then try again.")
+                    error="Too many wrong tokens from this address in the last minute: wait a minute, then try again.")
     # compare_digest: the time taken says nothing of how much of the token was right.
     if not given or not runtime.token or not secrets.compare_digest(given.encode(), runtime.token.encode()):
-        sessions.failed()
+        sessions.failed(client)
         return page(request, "login.html", status_code=401, next=target, signed_in=False,
                     error="That is not the admin token. It is PLUGIN_RUNTIME_TOKEN, or the file token in the "
                           "runtime's data directory.")

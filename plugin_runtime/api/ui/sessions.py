@@ -14,8 +14,12 @@ import threading
 import time
 from collections import deque
 
-#: Failed logins tolerated per minute before the form refuses more (a guessed token, not a typo).
+#: Failed logins tolerated per minute from one address before the form refuses it more (a
+#: guessed token, not a typo). Counted per address: counted for all, anyone could keep the
+#: admin out of the dashboard by sending wrong tokens.
 MAX_FAILURES_PER_MINUTE = 20
+#: Addresses whose failures are remembered at most (the oldest forgotten first): memory stays bounded.
+MAX_CLIENTS = 10_000
 #: Sessions kept at most: logging in again and again drops the oldest, memory stays bounded.
 MAX_SESSIONS = 1_000
 
@@ -25,7 +29,7 @@ class Sessions:
         self.lifetime_s = lifetime_s
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}  # sha256 of the id -> monotonic expiry
-        self._failures: deque[float] = deque()
+        self._failures: dict[str, deque[float]] = {}  # client address -> monotonic times
 
     def open(self) -> str:
         """A new session; returns its id (the cookie's value)."""
@@ -52,18 +56,23 @@ class Sessions:
             with self._lock:
                 self._expiry.pop(_digest(session_id), None)
 
-    def failed(self) -> None:
-        """A login with a wrong token."""
+    def failed(self, client: str) -> None:
+        """A login with a wrong token from ``client`` (its address)."""
         with self._lock:
-            self._failures.append(time.monotonic())
+            if client not in self._failures and len(self._failures) >= MAX_CLIENTS:
+                del self._failures[next(iter(self._failures))]
+            self._failures.setdefault(client, deque()).append(time.monotonic())
 
-    def throttled(self) -> bool:
-        """Whether the last minute saw too many failed logins to try another now."""
+    def throttled(self, client: str) -> bool:
+        """Whether ``client`` sent too many wrong tokens in the last minute to try another now."""
         horizon = time.monotonic() - 60
         with self._lock:
-            while self._failures and self._failures[0] < horizon:
-                self._failures.popleft()
-            return len(self._failures) >= MAX_FAILURES_PER_MINUTE
+            failures = self._failures.get(client)
+            while failures and failures[0] < horizon:
+                failures.popleft()
+            if failures is not None and not failures:
+                del self._failures[client]
+            return failures is not None and len(failures) >= MAX_FAILURES_PER_MINUTE
 
 
 def _digest(session_id: str) -> str:

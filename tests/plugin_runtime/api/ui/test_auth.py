@@ -62,13 +62,28 @@ def test_a_wrong_token_gets_the_form_again_with_the_reason_and_no_cookie(console
     assert "set-cookie" not in answer.headers
 
 
-def test_logins_fail_for_a_minute_after_many_wrong_tokens() -> None:
+def test_logins_fail_for_a_minute_after_many_wrong_tokens_from_that_address_only() -> None:
     sessions = Sessions(lifetime_s=60)
     for _ in range(MAX_FAILURES_PER_MINUTE - 1):
-        sessions.failed()
-    assert not sessions.throttled()
-    sessions.failed()
-    assert sessions.throttled()
+        sessions.failed("203.0.113.9")
+    assert not sessions.throttled("203.0.113.9")
+    sessions.failed("203.0.113.9")
+    assert sessions.throttled("203.0.113.9")
+    # Counted for everyone, anyone's wrong tokens kept the admin out of the dashboard.
+    assert not sessions.throttled("192.0.2.1")
+
+
+def test_the_form_refuses_an_address_that_sent_too_many_wrong_tokens(console: Console) -> None:
+    url, token = console.service.url, console.service.runtime.token
+    sessions: Sessions = console.service.server.config.app.state.sessions
+    for _ in range(MAX_FAILURES_PER_MINUTE):
+        sessions.failed("127.0.0.1")
+    try:
+        answer = requests.post(f"{url}/ui/login", data={"token": token}, headers={"Origin": url},
+                               allow_redirects=False, timeout=30)
+        assert answer.status_code == 429 and "from this address" in answer.text
+    finally:
+        sessions._failures.clear()
 
 
 def test_a_session_ends_when_it_expires_or_logs_out() -> None:
