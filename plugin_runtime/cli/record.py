@@ -39,6 +39,9 @@ def record(platform: str, project_id: str, api_key: str | None, api_endpoint: st
     from plugin_runtime.platforms.kili.records import record_events
     from plugin_sdk.models import Event
 
+    folder = Path(output).parent
+    if output != "-" and not folder.is_dir():  # said before Kili is read, not after
+        fail(f"cannot write {output}: there is no folder {folder} (create it, or give -o another path)")
     moment = since.replace(tzinfo=timezone.utc) if since else None
     lines: list[str] = []
     counts: Counter[str] = Counter()
@@ -65,7 +68,10 @@ def _write(output: str, text: str) -> None:
         sys.stdout.write(text)
         return
     target = Path(output)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as error:  # a folder that went away, or one this user cannot write in
+        fail(f"cannot write {output}: {error.strerror}")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)

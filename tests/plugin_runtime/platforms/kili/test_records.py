@@ -94,3 +94,11 @@ def test_a_refused_key_or_an_unknown_project_says_what_to_do(fake_kili, tmp_path
                               fake_kili.api_key, "-o", "-"], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2
     assert "Kili project 'nope' does not exist or this API key cannot see it" in unknown.stderr
+
+
+def test_an_output_that_cannot_be_written_is_said_before_kili_is_read(fake_kili, tmp_path: Path) -> None:
+    # A missing folder was a traceback, after the whole project had been read.
+    folder = tmp_path / "no-such-folder"
+    missing = record(fake_kili, output=str(folder / "x.jsonl"))
+    assert (missing.returncode, missing.stderr) == (2, f"error: cannot write {folder / 'x.jsonl'}: there is no folder "
+                                                       f"{folder} (create it, or give -o another path)\n")
