@@ -134,7 +134,10 @@ def export(client, project_id: str, output: str | None) -> None:
     """Write the project's recorded events (JSON Lines), ready for `plugin-runtime dry-run`."""
     response = client.get("/v1/events", params={"project_id": project_id}, expect_json=False)
     if output:
-        Path(output).write_text(response.text)
+        try:
+            Path(output).write_text(response.text, encoding="utf-8")
+        except OSError as error:
+            fail(f"cannot write {output}: {error.strerror} (give -o a file in a folder that exists)")
         click.echo(f"{len(response.text.splitlines())} event(s) written to {output}", err=True)
     else:
         click.echo(response.text, nl=False)

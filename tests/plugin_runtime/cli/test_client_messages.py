@@ -244,3 +244,12 @@ def test_an_id_holding_a_url_delimiter_names_that_record_not_a_shorter_ones(serv
         assert (shown.returncode, json.loads(shown.stdout)["id"]) == (0, asset_id)
     missing = cli(served, "runs", "show", "run#1")
     assert missing.stderr.startswith("error: 404: run 'run#1' does not exist")
+
+
+def test_an_export_to_a_folder_that_does_not_exist_says_so(served: Served, tmp_path: Path) -> None:
+    # It was a FileNotFoundError traceback.
+    assert cli(served, "projects", "create", "proj-export").returncode == 0
+    target = tmp_path / "missing" / "events.jsonl"
+    done = cli(served, "events", "export", "--project", "proj-export", "-o", str(target))
+    assert (done.returncode, done.stderr) == (2, f"error: cannot write {target}: No such file or directory (give -o "
+                                                 "a file in a folder that exists)\n")
