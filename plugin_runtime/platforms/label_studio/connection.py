@@ -112,7 +112,9 @@ class LabelStudio:
     def _webhook(self, client: LabelStudioClient, project: int, url: str, secret: str,
                  previous: Connection | None) -> dict[str, Any]:
         """Create the project's webhook to ``url``, or update the one made before."""
-        body = {"project": project, "url": url, "send_payload": True, "send_for_all_actions": False,
+        # No payload: a poke the runtime answers by looking at the project (``webhooks``),
+        # sparing the save Label Studio's serializing of the annotation, task and project.
+        body = {"project": project, "url": url, "send_payload": False, "send_for_all_actions": False,
                 "actions": list(ACTIONS), "headers": {SECRET_HEADER: secret}, "is_active": True}
         existing = [h for h in client.get("/api/webhooks/", project=project) or [] if h.get("url") == url]
         if previous is not None and previous.config.get("project") == project:

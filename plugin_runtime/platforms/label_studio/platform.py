@@ -26,6 +26,7 @@ Label Studio's webhooks name its user, which ``webhooks`` ignores.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from plugin_runtime.platforms.router import Submit
     from plugin_runtime.store import Store
 
+_log = logging.getLogger(__name__)
 #: Tasks fetched per page when a read or a reconciliation pages through a project.
 PAGE_SIZE = 100
 #: Task and annotation places kept in memory, at most (each a few dozen bytes).
@@ -228,14 +230,15 @@ class LabelStudioPlatform:
             return [task for task_id in named if (task := self._task(str(task_id), deadline)) is not None]
         return list(self.tasks(deadline=deadline))
 
-    def tasks(self, ordering: str | None = None, deadline: float | None = None) -> Iterator[dict[str, Any]]:
+    def tasks(self, ordering: str | None = None, deadline: float | None = None,
+              page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """The project's tasks, with their annotations (cancelled ones too) and predictions,
         page by page (``ordering``: a Data Manager ordering such as ``-tasks:updated_at``)."""
         import json
 
         page = 1
         while True:
-            params: dict[str, Any] = {"project": self.remote, "fields": "all", "page": page, "page_size": PAGE_SIZE}
+            params: dict[str, Any] = {"project": self.remote, "fields": "all", "page": page, "page_size": page_size}
             if ordering:
                 params["query"] = json.dumps({"ordering": [ordering]})
             try:
@@ -244,7 +247,7 @@ class LabelStudioPlatform:
                 return
             found = answer.get("tasks") or [] if isinstance(answer, dict) else []
             yield from found
-            if len(found) < PAGE_SIZE:
+            if len(found) < page_size:
                 return
             page += 1
 
@@ -292,11 +295,27 @@ class LabelStudioPlatform:
     # Webhooks and reconciliation -----------------------------------------------------------
 
     def receive(self, headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
-        events = webhooks.receive(self.connection, headers, body)
-        for event in events:  # its run's actions name them: no lookup needed then
-            self._remember_task(event["asset_id"], self.remote)
-            self._remember_label(event["label"]["id"], int(event["asset_id"]), self.remote)
+        events, poke = webhooks.receive(self.connection, headers, body)
+        if poke:
+            self.poke()
+        for event in events:
+            self.remember(event)
         return events
+
+    def remember(self, event: dict[str, Any]) -> None:
+        """Where an event's task and annotation are: its run's actions name them, and need no
+        lookup in Label Studio then."""
+        self._remember_task(event["asset_id"], self.remote)
+        self._remember_label(event["label"]["id"], int(event["asset_id"]), self.remote)
+
+    def poke(self) -> None:
+        """Look at Label Studio now for the annotation a payload-less webhook announced, in
+        the reconciler's thread (the webhook's answer, inside the save, does not wait)."""
+        if self._reconciler is not None:
+            self._reconciler.poke()
+        else:  # not watching: only a runtime that serves its intake looks at Label Studio
+            _log.warning("label studio %s: a webhook came before the runtime looks at Label Studio; its annotation "
+                         "is found when it starts looking", self.project_id)
 
     def watch(self, submit: Submit) -> None:
         from plugin_runtime.platforms.label_studio.reconcile import Reconciler

@@ -7,6 +7,13 @@ time) make the ones already received, by webhook or by an earlier look, no-ops.
 The cursor (the newest task change seen, in Label Studio's own clock) moves only once every
 event found is stored: a pass stopped by a full queue or an unreachable Label Studio is done
 again. Annotations saved before the project was connected (``since``) are never events.
+
+A payload-less webhook (the one ``connect`` makes) pokes the reconciler: a pass starts at
+once, or right after the one under way (pokes meanwhile make one more pass, not one each).
+After one save the change is the newest task's, committed before its webhook left: a poked
+pass pages by ``POKE_PAGE_SIZE`` and looks back ``POKE_OVERLAP`` only (Label Studio answers a
+page of tasks in tens of milliseconds, each one in the annotator's wait for the plugin), the
+periodic passes keep the wider ``OVERLAP``.
 """
 
 from __future__ import annotations
@@ -30,46 +37,65 @@ _log = logging.getLogger(__name__)
 #: Tasks changed this long before the cursor are looked at again: a task's change and its
 #: annotation's commit apart, and changes in the same microsecond, are never skipped.
 OVERLAP = timedelta(seconds=5)
+#: Tasks per page in a pass a webhook's poke started (a periodic pass pages by the platform's
+#: ``PAGE_SIZE``): Label Studio serializes every task of a page with its annotations.
+POKE_PAGE_SIZE = 10
+#: How far before the cursor a poked pass looks: changes in the same instant, and two saves
+#: whose stamps and webhooks cross.
+POKE_OVERLAP = timedelta(seconds=1)
+#: Event ids submitted, remembered so tasks looked at again within ``OVERLAP`` cost the
+#: store nothing (each id a few dozen bytes).
+_REMEMBERED = 10_000
 
 
 class Reconciler:
     def __init__(self, platform: LabelStudioPlatform, submit: Submit, interval_s: float) -> None:
         self.platform, self._submit, self.interval_s = platform, submit, interval_s
-        self._stop = threading.Event()
+        self._stop, self._wake = threading.Event(), threading.Event()
+        self._submitted: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
         self._thread = threading.Thread(target=self._loop, name=f"reconcile-{platform.project_id}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def poke(self) -> None:
+        """Look now (a webhook announced a saved annotation without carrying it)."""
+        self._wake.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=15)
 
     def _loop(self) -> None:
+        poked = False
         while not self._stop.is_set():
+            self._wake.clear()  # before the pass: a poke during it makes one more
             try:
-                self.reconcile()
+                self.reconcile(poked)
             except (Busy, PlatformUnavailable) as error:
                 _log.warning("label studio %s: reconciliation postponed: %s", self.platform.project_id, error)
             except Exception:
                 _log.exception("label studio %s: reconciliation failed", self.platform.project_id)
-            self._stop.wait(self.interval_s)
+            poked = self._wake.wait(self.interval_s)
 
-    def reconcile(self) -> int:
+    def reconcile(self, poked: bool = False) -> int:
         """One look: store the events of the annotations changed since the cursor; returns
-        how many were new."""
+        how many were new (``poked``: a webhook announced a save just now)."""
         store, project_id = self.platform.store, self.platform.project_id
         stored = store.connections.cursor(store.read(), project_id)
         cursor = records.moment(stored) or records.moment(self.platform.connection.config.get("since"))
         since = records.moment(self.platform.connection.config.get("since"))
         changed: list[dict[str, Any]] = []
         newest: str | None = stored
-        for task in self.platform.tasks(ordering="-tasks:updated_at"):
+        overlap = POKE_OVERLAP if poked else OVERLAP
+        pages = self.platform.tasks(ordering="-tasks:updated_at", **({"page_size": POKE_PAGE_SIZE} if poked else {}))
+        for task in pages:
             if self._stop.is_set():
                 return 0
             updated = records.moment(task.get("updated_at"))
-            if cursor is not None and updated is not None and updated <= cursor - OVERLAP:
+            if cursor is not None and updated is not None and updated <= cursor - overlap:
                 break
             if newest is None or (updated is not None and updated > (records.moment(newest) or updated)):
                 newest = task.get("updated_at")
@@ -77,13 +103,22 @@ class Reconciler:
         new = 0
         for task in reversed(changed):  # oldest change first, as they happened
             for event in self._events(task, since):
+                if event["id"] in self._submitted:
+                    continue
+                self.platform.remember(event)
                 new += bool(self._submit(event))
+                self._remember(event["id"])
         if newest is not None and newest != stored:
             with store.write() as db:
                 store.connections.move_cursor(db, project_id, newest, now())
-        if new:
+        if new and not poked:
             _log.info("label studio %s: %d annotation(s) the webhooks missed, now queued", project_id, new)
         return new
+
+    def _remember(self, event_id: str) -> None:
+        self._submitted[event_id] = None
+        if len(self._submitted) > _REMEMBERED:
+            del self._submitted[next(iter(self._submitted))]
 
     def _events(self, task: dict[str, Any], since: datetime | None) -> list[dict[str, Any]]:
         platform = self.platform
