@@ -17,8 +17,14 @@ __all__ = ["Client", "ClientError", "segment"]
 
 def segment(value: object) -> str:
     """``value`` as one segment of a request's path: an id holding ``#``, ``?`` or ``/`` names
-    that record, not a shorter id's (``x#y`` was sent as ``x``, its fragment dropped)."""
-    return quote(str(value), safe="")
+    that record, not a shorter id's (``x#y`` was sent as ``x``, its fragment dropped); ``.``
+    and ``..`` are encoded too, or the URL would be read as the folder above (``runs show .``
+    got the list of runs)."""
+    text = str(value)
+    if not text:
+        raise ClientError("an empty name or id names nothing: give one")
+    quoted = quote(text, safe="")
+    return quoted.replace(".", "%2E") if text in (".", "..") else quoted
 
 
 class Client:

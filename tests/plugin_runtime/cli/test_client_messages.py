@@ -244,6 +244,12 @@ def test_an_id_holding_a_url_delimiter_names_that_record_not_a_shorter_ones(serv
         assert (shown.returncode, json.loads(shown.stdout)["id"]) == (0, asset_id)
     missing = cli(served, "runs", "show", "run#1")
     assert missing.stderr.startswith("error: 404: run 'run#1' does not exist")
+    # '.', '..' and '' named the folder above: runs show . got the list of runs (a traceback).
+    for run_id in (".", ".."):
+        done = cli(served, "runs", "show", run_id)
+        assert done.stderr.startswith(f"error: 404: run '{run_id}' does not exist"), done.stderr
+    empty = cli(served, "runs", "show", "")
+    assert (empty.returncode, empty.stderr) == (1, "error: an empty name or id names nothing: give one\n")
 
 
 def test_an_export_to_a_folder_that_does_not_exist_says_so(served: Served, tmp_path: Path) -> None:
