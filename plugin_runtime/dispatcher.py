@@ -10,9 +10,10 @@ then dead; a lane is always released.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from typing import Any
 
@@ -38,7 +39,7 @@ _log = logging.getLogger(__name__)
 RunFunction = Callable[[str, int, dict[str, Any]], RunResult]
 #: Runs a lane's events in order through its sandbox, one result each; may stop early, after a
 #: run that stopped its worker (``SandboxManager.run_many``).
-RunManyFunction = Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]
+RunManyFunction = Callable[[str, int, list[dict[str, Any]]], Generator[RunResult, None, None]]
 #: Runs of a lane claimed, run and recorded together when they wait: one sandbox message and
 #: one write transaction for all. A lane that keeps up has one waiting: no batch, no delay.
 BATCH = 16
@@ -153,9 +154,11 @@ class Dispatcher:
         try:
             while len(ends) < len(batch):
                 before = len(ends)
-                for result in run_many(plugin, version, [t.event or {} for t in batch[before:]]):
-                    taken = batch[len(ends)]
-                    ends.append(End(taken.run["id"], result, taken.event))
+                # Closed whatever happens: a worker left in the middle of a batch is stopped.
+                with contextlib.closing(run_many(plugin, version, [t.event or {} for t in batch[before:]])) as results:
+                    for result in results:
+                        taken = batch[len(ends)]
+                        ends.append(End(taken.run["id"], result, taken.event))
                 if len(ends) == before:
                     raise PluginRuntimeError("the sandbox gave no result for the run")
         except Exception as error:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,19 +128,22 @@ class ReadMeter:
 
         return metered_run
 
-    def metered_many(self, run_many: Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]
-                     ) -> Callable[[str, int, list[dict[str, Any]]], Iterator[RunResult]]:
+    def metered_many(self, run_many: Callable[[str, int, list[dict[str, Any]]], Generator[RunResult, None, None]]
+                     ) -> Callable[[str, int, list[dict[str, Any]]], Generator[RunResult, None, None]]:
         """``run_many`` (plugin, version, events) -> RunResults, each run with its own budget:
         a run's reads are answered while its result is awaited, between two of them."""
 
-        def metered_runs(plugin: str, version: int, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+        def metered_runs(plugin: str, version: int, events: list[dict[str, Any]]) -> Generator[RunResult, None, None]:
             results = run_many(plugin, version, events)
-            while True:
-                with self.budget() as budget:
-                    result = next(results, None)
-                if result is None:
-                    return
-                yield budget.annotate(result)
+            try:
+                while True:
+                    with self.budget() as budget:
+                        result = next(results, None)
+                    if result is None:
+                        return
+                    yield budget.annotate(result)
+            finally:
+                results.close()
 
         return metered_runs
 

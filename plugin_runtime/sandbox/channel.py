@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from plugin_runtime.errors import PluginRuntimeError, SandboxUnavailable
@@ -129,6 +129,8 @@ class Worker:
         #: "init" when the plugin loaded but its constructor failed (it may depend on the project).
         self.load_stage: str | None = None
         self.events_served = 0
+        #: Whether the plugin process takes several events in one message (``run_many``).
+        self.batches = False
 
     def start(self, project_id: str, event_matcher: list[str] | None = None) -> None:
         """Send ``init`` and wait for ``hello`` (sets ``info``) or ``load_error``.
@@ -156,6 +158,7 @@ class Worker:
                 message = _wire.decode_untrusted(line)
             if message["type"] == _wire.HELLO:
                 self.info = plugin_info(message)
+                self.batches = message.get("batch") is True
                 return
         except FrameTimeout:
             self.stop()
@@ -205,13 +208,13 @@ class Worker:
             reason = f"the runtime could not read the plugin's output ({type(error).__name__}: {error})"
             return self._failed(event_id, _Failed(Status.INVALID_OUTPUT, reason), logs, started)
 
-    def run_many(self, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+    def run_many(self, events: list[dict[str, Any]]) -> Generator[RunResult, None, None]:
         """``run`` for each event in order, the events sent in one message when the plugin
         process takes batches (its hello says so); each has its own time and output limits,
         counted from the previous one's result. Stops after a result that stopped the worker
         (timeout, crash, bad output): the events after it were not run. A runtime failure
         after some results ends the iteration there (raised when it was the first)."""
-        if len(events) < 2 or not (self.info or {}).get("batch"):
+        if len(events) < 2 or not self.batches:
             for event in events:
                 yield self.run(event)
                 if self.dead:
@@ -225,14 +228,21 @@ class Worker:
             yield self._failed(events[0].get("id"), _Failed(Status.ERROR, lambda: gone + self._exit_info(), ended=True),
                                [], started)
             return
-        for number, event in enumerate(events):
-            result = self._one_of_many(event, started, first=number == 0)
-            if result is None:
-                return
-            yield result
-            if self.dead:
-                return
-            started = time.monotonic()
+        answered = 0
+        try:
+            for event in events:
+                result = self._one_of_many(event, started, first=answered == 0)
+                if result is None:
+                    return
+                answered += 1
+                yield result
+                if self.dead:
+                    return
+                started = time.monotonic()
+        finally:
+            if answered < len(events) and not self.dead:
+                # Left before the batch's end: its next results would answer the next events.
+                self.stop()
 
     def _one_of_many(self, event: dict[str, Any], started: float, first: bool) -> RunResult | None:
         """The result of one event of a batch, as ``run`` gives it; None when the runtime failed

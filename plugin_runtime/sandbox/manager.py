@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plugin_runtime.errors import PluginRuntimeError
@@ -119,7 +119,7 @@ class SandboxManager:
     def run(self, name: str, version: int, event: dict[str, Any]) -> RunResult:
         return self._pool(name, version).run(event)
 
-    def run_many(self, name: str, version: int, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+    def run_many(self, name: str, version: int, events: list[dict[str, Any]]) -> Generator[RunResult, None, None]:
         """``run`` for a lane's events in order (``WorkerPool.run_many``): it may stop early,
         after a run that stopped its worker."""
         return self._pool(name, version).run_many(events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from plugin_runtime import metrics
@@ -97,7 +97,7 @@ class WorkerPool:
                 self._busy.discard(project_id)
                 self.last_used[project_id] = time.monotonic()
 
-    def run_many(self, events: list[dict[str, Any]]) -> Iterator[RunResult]:
+    def run_many(self, events: list[dict[str, Any]]) -> Generator[RunResult, None, None]:
         """``run`` for events of one project, in order, those the plugin takes sent to its
         worker together (``Worker.run_many``); stops after a result that stopped the worker:
         the events after it were not run (run them again: a fresh worker takes them)."""
@@ -115,14 +115,17 @@ class WorkerPool:
             assert worker.info is not None
             wanted = [subscribed(worker.info.get("subscriptions", []), event["type"]) for event in events]
             ran = worker.run_many([event for event, sent in zip(events, wanted) if sent])
-            for event, sent in zip(events, wanted):
-                if not sent:
-                    yield RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
-                    continue
-                result = next(ran, None)
-                if result is None:
-                    return
-                yield result
+            try:
+                for event, sent in zip(events, wanted):
+                    if not sent:
+                        yield RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
+                        continue
+                    result = next(ran, None)
+                    if result is None:
+                        return
+                    yield result
+            finally:
+                ran.close()
         finally:
             with self._lock:
                 self._busy.discard(project_id)

@@ -150,7 +150,7 @@ def test_a_backlog_runs_in_one_batch_each_run_recorded_as_alone(runtime: Runtime
         assert (run["status"], run["attempts"]) == ("succeeded", 1)
         assert runtime.applied(run["id"]) == ["add_to_review"]
         assert runtime.logs(run["id"]) == [f"event for asset-{event_id[2:]}"]
-    assert runtime.pool().cold_starts == 1
+    assert runtime.pool().cold_starts == 1 and runtime.pool().workers["proj"].batches
 
 
 def test_a_failing_run_fails_alone_and_the_batch_goes_on(runtime: Runtime) -> None:
