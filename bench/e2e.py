@@ -6,10 +6,9 @@ as fast as they can (throughput; latency there is mostly queueing) and paced at 
 (event-to-applied latency: POST sent -> run finished, from the run's finished_at).
 Targets on a 2-core machine: >= 1,000 applied events/s; p99 < 20 ms paced at 300 events/s.
 
-The senders keep one connection each and use ``http.client``, not ``requests``: on two cores
-the load generator shares the CPU with the server, and ``requests`` spent ~0.7 ms of it per
-event, as much as the server's own work. Each phase also reports the CPU the server process
-and the senders used per event, a figure that stays comparable when the machine is busy.
+The load (senders, events, what a phase measures) is ``_load.py``'s, shared with shadow.py.
+Each phase also reports the CPU the server process and the senders used per event, a figure
+that stays comparable when the machine is busy.
 
     .venv/bin/python bench/e2e.py [--events 1000] [--senders 4] [--sandbox docker] [--rate 300]
 """
@@ -17,81 +16,20 @@ and the senders used per event, a figure that stays comparable when the machine 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import SECRET, TRIVIAL, Phase, Sender, phase, port  # the load, shared with shadow.py
+
 from plugin_runtime.source import load_source
-from plugin_runtime.webhooks import headers
-
-TRIVIAL = '''
-from plugin_sdk import PluginCore
-
-class PluginHandler(PluginCore):
-    def on_submit(self, label, asset_id):
-        if not label["jsonResponse"].get("OK"):
-            self.kili.add_to_review(asset_ids=[asset_id])
-'''
-SECRET = "bench-secret"
-
-
-def port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def event(i: int) -> bytes:
-    return json.dumps({
-        "id": f"bench-{i}", "type": "onSubmit", "project_id": "proj-bench", "asset_id": f"asset-{i % 200}",
-        "label": {"id": f"label-{i}", "labelType": "DEFAULT", "jsonResponse": {"OK": i % 2 == 0}},
-    }).encode()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux), 0 where /proc is not there."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Sender:
-    """One keep-alive connection posting signed events."""
-
-    def __init__(self, host: str, port_: int) -> None:
-        self.connection = http.client.HTTPConnection(host, port_, timeout=60)
-
-    def send(self, i: int, sent_at: dict[str, float]) -> None:
-        body = event(i)
-        signed = {**headers(SECRET, f"bench-{i}", body), "Content-Type": "application/json"}
-        sent_at[f"bench-{i}"] = time.time()
-        self.connection.request("POST", "/v1/events", body, signed)
-        response = self.connection.getresponse()
-        answer = response.read()
-        assert response.status == 202, (response.status, answer)
-
-
-@dataclass
-class Phase:
-    intake: float  # acknowledged events/s
-    applied: float  # applied events/s
-    latencies: list[float]  # sorted, ms
-    server_cpu_ms: float  # per event
-    client_cpu_ms: float  # per event
 
 
 def main() -> None:
@@ -134,41 +72,14 @@ def main() -> None:
         Sender("127.0.0.1", p).send(-1, {})  # the first event starts the warm container
         idle(0.05)
 
-        def phase(offset: int, rate: float | None) -> Phase:
-            """Send args.events events (paced at ``rate`` events/s when given)."""
-            sent_at: dict[str, float] = {}
-            senders = [Sender("127.0.0.1", p) for _ in range(args.senders)]
-            gap = args.senders / rate if rate else 0.0
-            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-            started = time.time()
+        def runs() -> list[dict]:
+            return admin.get(f"{url}/v1/runs", params={"limit": 3 * args.events}).json()
 
-            def send_all(sender: Sender, indexes: range) -> None:
-                for k, i in enumerate(indexes):
-                    if gap:
-                        time.sleep(max(0.0, started + k * gap - time.time()))
-                    sender.send(offset + i, sent_at)
+        def measure(offset: int, rate: float | None) -> Phase:
+            return phase(p, server.pid, args.events, args.senders, offset, rate, lambda: idle(0.05), runs)
 
-            threads = [threading.Thread(target=send_all, args=(sender, range(k, args.events, args.senders)))
-                       for k, sender in enumerate(senders)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            sent_s = time.time() - started
-            client_cpu = time.process_time() - client_cpu
-            idle(0.05)
-            server_cpu = cpu_seconds(server.pid) - server_cpu
-            runs = [r for r in admin.get(f"{url}/v1/runs", params={"limit": 3 * args.events}).json()
-                    if r["event_id"] in sent_at]
-            assert len(runs) == args.events and all(r["status"] == "succeeded" for r in runs), len(runs)
-            finished = {r["event_id"]: datetime.fromisoformat(r["finished_at"].replace("Z", "+00:00")).timestamp()
-                        for r in runs}
-            latencies = sorted((finished[e] - sent_at[e]) * 1000 for e in finished)
-            return Phase(args.events / sent_s, args.events / (max(finished.values()) - started), latencies,
-                         1000 * server_cpu / args.events, 1000 * client_cpu / args.events)
-
-        saturated = phase(0, None)
-        paced = phase(args.events, args.rate)
+        saturated = measure(0, None)
+        paced = measure(args.events, args.rate)
     finally:
         server.terminate()
         server.wait(timeout=30)

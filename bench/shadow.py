@@ -20,15 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import SECRET, TRIVIAL, Phase, Sender, cpu_seconds, port  # e2e's load, unchanged
+from _load import SECRET, TRIVIAL, Phase, Sender, phase, port  # e2e's load, unchanged
 
 from plugin_runtime.source import load_source
 
@@ -96,35 +94,9 @@ class Bench:
         """Send --events events as e2e does; the live runs' figures."""
         args, offset = self.args, self.offset
         self.offset += args.events
-        sent_at: dict[str, float] = {}
-        senders = [Sender("127.0.0.1", self.port) for _ in range(args.senders)]
-        gap = args.senders / rate if rate else 0.0
-        server_cpu, client_cpu = cpu_seconds(self.server.pid), time.process_time()
-        started = time.time()
-
-        def send_all(sender: Sender, indexes: range) -> None:
-            for k, i in enumerate(indexes):
-                if gap:
-                    time.sleep(max(0.0, started + k * gap - time.time()))
-                sender.send(offset + i, sent_at)
-
-        threads = [threading.Thread(target=send_all, args=(sender, range(k, args.events, args.senders)))
-                   for k, sender in enumerate(senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        sent_s = time.time() - started
-        client_cpu = time.process_time() - client_cpu
-        self.idle()  # the live runs, not the shadow's
-        server_cpu = cpu_seconds(self.server.pid) - server_cpu
-        runs = [r for r in self.api("GET", "/v1/runs", params={"limit": 2 * args.events}) if r["event_id"] in sent_at]
-        assert len(runs) == args.events and all(r["status"] == "succeeded" for r in runs), len(runs)
-        finished = {r["event_id"]: datetime.fromisoformat(r["finished_at"].replace("Z", "+00:00")).timestamp()
-                    for r in runs}
-        latencies = sorted((finished[e] - sent_at[e]) * 1000 for e in finished)
-        return Phase(args.events / sent_s, args.events / (max(finished.values()) - started), latencies,
-                     1000 * server_cpu / args.events, 1000 * client_cpu / args.events)
+        # idle: the live runs, not the shadow's.
+        return phase(self.port, self.server.pid, args.events, args.senders, offset, rate, self.idle,
+                     lambda: self.api("GET", "/v1/runs", params={"limit": 2 * args.events}))
 
     def close(self) -> None:
         self.server.terminate()
