@@ -4,11 +4,30 @@ annotator's save, and what the runtime's webhook adds to that save.
 Starts a real Label Studio (the cached venv of ``scripts/services/label-studio.sh``, a fresh
 data dir, SSRF protection off) and ``plugin-runtime serve`` as separate processes, connects a
 project, uploads a plugin that writes the annotation's id into the task's meta, then saves
-``--annotations`` annotations as a person, interleaved with as many saves in a project that is
-not connected. For each save on the connected project it polls the task until its meta names
-the annotation: save returned -> meta updated. The webhook's cost to the annotator is the
-difference of the two projects' save times (Label Studio calls the webhook inside the save).
-Targets: p99 < 1 s from save to meta; the runtime adds < 10 ms to a save.
+``--annotations`` annotations as a person (after one warm-up save per project), interleaved,
+in a rotating order, with as many saves in two projects that are not connected: one with no
+webhook, one whose webhook (configured as ``connect`` configures the runtime's) calls a
+trivial receiver on 127.0.0.1 that answers 200 at once. For each save on the connected
+project it polls the task until its meta names the annotation: save returned -> meta updated.
+
+Label Studio (without Redis) calls a project's webhooks inside the save, so the webhook's cost
+to the annotator is the difference of the save times: connected minus no webhook is what the
+runtime adds; the trivial receiver's project shows how much of it any webhook at all costs
+(Label Studio's own work: finding the webhooks, posting on a new connection); connected minus
+trivial is the runtime's own share. The runtime's intake is also timed alone (a poke posted
+as Label Studio posts it, a new connection each), and CPU is counted per save in Label Studio
+and per event in the runtime (its process and its sandboxes), figures a loaded machine
+distorts less than times. Targets: p99 < 1 s from save to meta; the runtime adds < 10 ms to a
+save.
+
+Label Studio Community (1.23.2 tested) has no Redis (its settings fix ``REDIS_ENABLED =
+False``: "OSS version does not support Redis"), so it always runs webhooks inside the save;
+only Enterprise queues them to RQ workers. What a webhook costs it there (timed inside Label
+Studio, 40 saves each, a loaded 2-core machine): 13-18 ms when the webhook carries a payload
+(serializing the annotation, its task and its project, then posting it), 3-5 ms without one
+(finding the webhooks, posting ``{"action": ...}`` on a new connection). So ``connect`` makes
+a payload-less webhook, a poke: the runtime answers it in about a millisecond and fetches the
+newest tasks itself, one more Label Studio call between save and meta.
 
     .venv/bin/python bench/label_studio.py [--annotations 200] [--sandbox process]
 """
@@ -16,6 +35,8 @@ Targets: p99 < 1 s from save to meta; the runtime adds < 10 ms to a save.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -23,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +77,58 @@ def percentile(values: list[float], share: float) -> float:
 def show(name: str, values: list[float]) -> None:
     print(f"{name:38} p50 {percentile(values, 0.5) * 1000:8.1f} ms   p99 {percentile(values, 0.99) * 1000:8.1f} ms"
           f"   mean {statistics.fmean(values) * 1000:8.1f} ms   n={len(values)}")
+
+
+class Trivial:
+    """An HTTP receiver that answers 200 at once (a thread of the bench's, on 127.0.0.1)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        ready = threading.Event()
+        threading.Thread(target=asyncio.run, args=(self._serve(ready),), daemon=True).start()
+        if not ready.wait(30):
+            raise SystemExit("the trivial receiver did not start")
+        self.url = f"http://127.0.0.1:{self.port}/webhook"
+
+    async def _serve(self, ready: threading.Event) -> None:
+        server = await asyncio.start_server(self._answer, "127.0.0.1", self.port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its living descendants (a runtime's sandboxes)."""
+    tick, total, parents = os.sysconf("SC_CLK_TCK"), 0.0, {pid}
+    stats = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()
+            stats.append((int(entry.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / tick))
+    for _ in range(8):  # a few generations deep is enough for a runtime and its sandboxes
+        parents |= {p for p, parent, _ in stats if parent in parents}
+    for p, _, used in stats:
+        if p in parents:
+            total += used
+    return total
 
 
 def serve(data: Path, sandbox: str) -> tuple[subprocess.Popen, str]:
@@ -96,7 +170,7 @@ def main() -> None:
     runtime = None
     try:
         runtime, url = serve(work / "runtime" / ".plugin-runtime", args.sandbox)
-        run(studio, url, args.annotations)
+        run(studio, runtime, url, args.annotations)
     finally:
         if runtime is not None:
             runtime.terminate()
@@ -105,16 +179,52 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(studio, url: str, count: int) -> None:
-    tasks = [{"text": f"text {i}"} for i in range(count)]
-    connected, connected_tasks = studio.project("Bench connected", CONFIG, tasks)
-    alone, alone_tasks = studio.project("Bench alone", CONFIG, tasks)
+def run(studio, runtime: subprocess.Popen, url: str, count: int) -> None:
+    tasks = [{"text": f"text {i}"} for i in range(count + 1)]  # the first of each project warms up
+    projects = {name: studio.project(f"Bench {name}", CONFIG, tasks) for name in ("connected", "trivial", "alone")}
     admin = requests.Session()
     admin.headers["Authorization"] = "Bearer bench-token"
     answer = admin.post(f"{url}/v1/connections", timeout=60, json={
-        "kind": "label-studio", "runtime_url": url, "params": {"url": studio.url, "token": BOT[2], "project": connected}})
+        "kind": "label-studio", "runtime_url": url,
+        "params": {"url": studio.url, "token": BOT[2], "project": projects["connected"][0]}})
     answer.raise_for_status()
     project_id = answer.json()["project_id"]
+    [hook] = studio.webhooks(projects["connected"][0])
+    trivial = Trivial()
+    studio.call("POST", "/api/webhooks/", json={"project": projects["trivial"][0], "url": trivial.url, **{
+        k: hook[k] for k in ("send_payload", "send_for_all_actions", "actions", "headers", "is_active")}})
+    deploy(admin, url, project_id)
+    person = studio.session(PERSON[2])
+    result = [{"id": "r1", "from_name": "ok", "to_name": "text", "type": "choices", "value": {"choices": ["yes"]}}]
+
+    def save(task: int) -> tuple[float, float, dict]:
+        """The save's time, Label Studio's CPU during it, the annotation."""
+        used, started = cpu_s(studio.process.pid), time.perf_counter()
+        response = person.post(f"{studio.url}/api/tasks/{task}/annotations/", json={"result": result}, timeout=60)
+        response.raise_for_status()
+        return time.perf_counter() - started, cpu_s(studio.process.pid) - used, response.json()
+
+    for _, ids in projects.values():  # first saves of each project: caches, the plugin's process
+        save(ids[0])
+    wait_meta(person, studio.url, projects["connected"][1][0], None)
+    saves: dict[str, list[float]] = {name: [] for name in projects}
+    cpu: dict[str, float] = {name: 0.0 for name in projects}
+    to_meta: list[float] = []
+    names, runtime_used = list(projects), cpu_s(runtime.pid)
+    for i in range(1, count + 1):
+        for name in names[i % 3:] + names[:i % 3]:
+            took, used, annotation = save(projects[name][1][i])
+            saves[name].append(took)
+            cpu[name] += used
+            if name == "connected":
+                saved = time.perf_counter()
+                wait_meta(person, studio.url, projects[name][1][i], str(annotation["id"]))
+                to_meta.append(time.perf_counter() - saved)
+    runtime_used = cpu_s(runtime.pid) - runtime_used
+    report(studio.url, url, saves, cpu, to_meta, runtime_used, intake(url, project_id, hook, trivial.url))
+
+
+def deploy(admin: requests.Session, url: str, project_id: str) -> None:
     import io
     import zipfile
 
@@ -129,35 +239,46 @@ def run(studio, url: str, count: int) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the plugin did not deploy")
         time.sleep(0.2)
-    person = studio.session(PERSON[2])
-    result = [{"id": "r1", "from_name": "ok", "to_name": "text", "type": "choices", "value": {"choices": ["yes"]}}]
 
-    def save(task: int) -> tuple[float, dict]:
+
+def intake(url: str, project_id: str, hook: dict, trivial: str, count: int = 200) -> dict[str, list[float]]:
+    """The runtime's intake answering the poke Label Studio sends, and the trivial receiver
+    answering it, interleaved; each posted on a new connection, as Label Studio posts."""
+    body = json.dumps({"action": "ANNOTATION_CREATED"}).encode()
+    headers = {"Content-Type": "application/json", **hook["headers"]}
+    took: dict[str, list[float]] = {"runtime": [], "trivial": []}
+    for _, (name, target) in zip(range(2 * count), itertools.cycle(
+            [("runtime", f"{url}/v1/connections/{project_id}/webhook"), ("trivial", trivial)])):
         started = time.perf_counter()
-        response = person.post(f"{studio.url}/api/tasks/{task}/annotations/", json={"result": result}, timeout=60)
-        response.raise_for_status()
-        return time.perf_counter() - started, response.json()
+        requests.post(target, data=body, headers=headers, timeout=30).raise_for_status()
+        took[name].append(time.perf_counter() - started)
+    return took
 
-    for warm in (connected_tasks[0], alone_tasks[0]):  # first saves of each project: caches, the plugin's process
-        save(warm)
-    wait_meta(person, studio.url, connected_tasks[0], None)
-    with_runtime, without_runtime, to_meta = [], [], []
-    for task, other in zip(connected_tasks[1:], alone_tasks[1:]):
-        took, annotation = save(task)
-        with_runtime.append(took)
-        saved = time.perf_counter()
-        wait_meta(person, studio.url, task, str(annotation["id"]))
-        to_meta.append(time.perf_counter() - saved)
-        took, _ = save(other)
-        without_runtime.append(took)
-    print(f"Label Studio {studio.url}, runtime {url}: {len(to_meta)} annotations")
+
+def report(studio: str, url: str, saves: dict[str, list[float]], cpu: dict[str, float], to_meta: list[float],
+           runtime_cpu: float, answers: dict[str, list[float]]) -> None:
+    count, median = len(to_meta), statistics.median
+    print(f"Label Studio {studio}, runtime {url}: {count} annotations")
     show("save returned -> task meta updated", to_meta)
-    show("annotator's save, project connected", with_runtime)
-    show("annotator's save, project not connected", without_runtime)
-    added = statistics.median(with_runtime) - statistics.median(without_runtime)
-    print(f"{'the webhook adds to a save (medians)':38} {added * 1000:8.1f} ms")
-    print(json.dumps({"annotations": len(to_meta), "p50_ms": percentile(to_meta, 0.5) * 1000,
-                      "p99_ms": percentile(to_meta, 0.99) * 1000, "save_added_ms": added * 1000}))
+    show("annotator's save, project connected", saves["connected"])
+    show("annotator's save, trivial receiver", saves["trivial"])
+    show("annotator's save, no webhook", saves["alone"])
+    added = median(saves["connected"]) - median(saves["alone"])
+    any_hook = median(saves["trivial"]) - median(saves["alone"])
+    print(f"{'the webhook adds to a save (medians)':38} {added * 1000:8.1f} ms   of which any webhook (trivial "
+          f"receiver) {any_hook * 1000:.1f} ms, the runtime's own share {(added - any_hook) * 1000:.1f} ms")
+    print(f"{'intake answers a poke (new connection)':38} {median(answers['runtime']) * 1000:8.2f} ms   trivial "
+          f"receiver {median(answers['trivial']) * 1000:.2f} ms (medians)")
+    per_save = {name: used / count * 1000 for name, used in cpu.items()}
+    print(f"{'Label Studio CPU per save':38} connected {per_save['connected']:.1f} ms (with the runtime's look at "
+          f"the newest tasks, served meanwhile), trivial receiver {per_save['trivial']:.1f} ms, no webhook "
+          f"{per_save['alone']:.1f} ms")
+    print(f"{'runtime CPU per event (with sandboxes)':38} {runtime_cpu / count * 1000:8.1f} ms")
+    print(json.dumps({"annotations": count, "p50_ms": percentile(to_meta, 0.5) * 1000,
+                      "p99_ms": percentile(to_meta, 0.99) * 1000, "save_added_ms": added * 1000,
+                      "any_webhook_ms": any_hook * 1000, "runtime_share_ms": (added - any_hook) * 1000,
+                      "intake_ms": median(answers["runtime"]) * 1000, "trivial_ms": median(answers["trivial"]) * 1000,
+                      "label_studio_cpu_per_save_ms": per_save, "runtime_cpu_per_event_ms": runtime_cpu / count * 1000}))
 
 
 def wait_meta(session: requests.Session, base: str, task: int, annotation_id: str | None) -> None:
