@@ -1,13 +1,14 @@
 """The run queue shared by every process of a runtime on PostgreSQL, run by procrastinate.
 
 Runs stay in the store's ``runs`` table, the truth as on SQLite. What procrastinate adds is
-who runs what, across processes and machines: each run entering the queue (stored by an
-intake, requeued by ``runs retry``) gets a procrastinate job in the same transaction (a
-trigger of the schema, ``store/postgres.py``), locked by its lane (plugin, version, project),
-so one job of a lane runs at a time, in the order the jobs were made: the order in which
-events were stored, since one transaction writes at a time. A job runs its lane's head run
-(``take``), which is that order again; a failed attempt, a run waiting for its version's
-build or for its retry time keeps its job (retried at that time) so no later run overtakes.
+who runs what, across processes and machines: a run entering the queue (stored by an
+intake, requeued by ``runs retry``) makes sure, in the same transaction, that its lane
+(plugin, version, project) has a procrastinate job waiting to start (a trigger of the schema,
+``store/postgres_schema.py``, migration 11), locked by the lane, so one job of a lane runs at
+a time. A job drains its lane from its head (``take``), in the order in which events were
+stored, since one transaction writes at a time; a failed attempt, a run waiting for its
+version's build or for its retry time keeps its job (retried at that time) so no later run
+overtakes.
 
 procrastinate holds the claims: a worker sends a heartbeat every ``HEARTBEAT_S``; a job whose
 worker missed them for ``LEASE_S`` is handed back to the queue by any worker's reaper, and
@@ -44,10 +45,13 @@ def default_name() -> str:
 class SharedRunQueue(StoreRunQueue):
     """The runs table as on SQLite; a claim names the worker (``worker``, its ``--name``).
     A lane's head is taken outside the writers' lock: its job's procrastinate lock already
-    keeps every other process off the lane."""
+    keeps every other process off the lane. ``batch``: runs a take claims at most, run
+    together when the dispatcher has ``run_many``; one by default, since the runs of a batch
+    are recorded together after all of them ran, so a run's reads would not see the effects
+    of the batch's runs before it (a plugin reading what it wrote last time, test_scale_out)."""
 
-    def __init__(self, store: PostgresStore, worker: str) -> None:
-        super().__init__(store, worker)
+    def __init__(self, store: PostgresStore, worker: str, batch: int = 1) -> None:
+        super().__init__(store, worker, batch)
         self.shared_store = store
 
     def take(self, lane: Lane, db: Db | None = None) -> Taken | None:
@@ -55,6 +59,11 @@ class SharedRunQueue(StoreRunQueue):
             return super().take(lane, db)
         with self.shared_store.claiming() as claiming:
             return super().take(lane, claiming)
+
+    def wake(self, lane: Lane) -> None:
+        """Make sure the lane has a job waiting to start (one that stopped with runs left)."""
+        with self.shared_store.claiming() as claiming:
+            claiming.execute("SELECT plugin_runtime_wake_lane(?, ?, ?)", lane)
 
 
 class SharedScheduler:

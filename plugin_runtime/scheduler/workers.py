@@ -1,10 +1,15 @@
 """procrastinate workers in this process, running lane jobs of the shared queue (``shared``).
 
-A job runs its lane's head run through the dispatcher (``execute``: sandbox, then the
-applier's transaction). It completes only when that run ended; otherwise it asks to be tried
-again (``LaterError``): at the run's next attempt time after a failed attempt, in
-``BUILD_POLL_S`` while its version is building. Anything else going wrong (PostgreSQL away in
-the middle) retries it in a second: a job is never dropped while its run is queued.
+A job drains its lane: it runs the lane's runs in order through the dispatcher (``execute``:
+sandbox, then the applier's transaction, which also claims the lane's next runs, a batch of
+them when they wait), up to ``LANE_SLICE`` at a time, and completes when the lane is empty.
+A lane with runs left after a slice gets a new job, behind the other lanes' waiting ones, so
+a busy project does not keep a worker from the others. A lane whose head cannot run yet asks
+for the job to be tried again (``LaterError``): at the run's next attempt time after a failed
+attempt, in ``BUILD_POLL_S`` while its version is building. Anything else going wrong
+(PostgreSQL away in the middle) retries it in a second: a job is never dropped while its
+lane has runs. Its writes, and procrastinate's own, commit without waiting for the disk
+(``PostgresStore.lane_job`` says why that is safe), and lock only its project.
 
 The worker runs in a thread with an event loop of its own. When it stops on an error (its
 database connections lost: PostgreSQL restarted), it starts again after a backoff: no process
@@ -23,7 +28,7 @@ from typing import Any
 import procrastinate
 from procrastinate import retry as procrastinate_retry
 
-from plugin_runtime.scheduler.lanes import Step
+from plugin_runtime.scheduler.lanes import LANE_SLICE, Step
 from plugin_runtime.scheduler.queue import Head
 from plugin_runtime.scheduler.shared import (
     BUILD_POLL_S,
@@ -34,8 +39,6 @@ from plugin_runtime.scheduler.shared import (
     TASK,
     SharedScheduler,
 )
-from plugin_runtime.statuses import ENDED, RunStatus
-from plugin_runtime.store.codec import seconds_until
 
 _log = logging.getLogger(__name__)
 #: Seconds before a job whose run could not be taken (the database away) is tried again.
@@ -65,7 +68,10 @@ class Workers:
 
     def __init__(self, database_url: str, scheduler: SharedScheduler, name: str, concurrency: int) -> None:
         self.scheduler, self.name, self.concurrency = scheduler, name, concurrency
-        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+        # Losing a job's fetch or end in a crash of PostgreSQL hands the job back (the lease),
+        # and it runs whatever its lane then holds: no reason to wait for the disk.
+        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+            conninfo=database_url, kwargs={"options": "-c synchronous_commit=off"}))
         self.app.task(name=TASK, queue=QUEUE, retry=_Again())(self.run_lane)
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -75,20 +81,29 @@ class Workers:
     # A job --------------------------------------------------------------------------------
 
     def run_lane(self, plugin: str, version: int, project_id: str) -> None:
-        """Run the lane's head run; complete only once it ended."""
+        """Run the lane's runs in order until it is empty, or a slice of them (then the lane
+        gets a new job); complete once none of the runs it claimed is left running."""
+        lane = (plugin, version, project_id)
         queue = self.scheduler.queue
-        taken = queue.take((plugin, version, project_id))
-        if taken is None:
-            return  # the lane is empty: its runs were ended by jobs before this one
-        if taken.head is Head.LATER:
-            raise LaterError(taken.wait_s, f"run {taken.run['id']} waits for its next attempt")
-        step, _ = self.scheduler.execute(taken, False)
-        if step is Step.WAIT:
-            raise LaterError(BUILD_POLL_S, f"run {taken.run['id']}'s version is still building")
-        after = queue.store.runs.get(queue.store.read(), taken.run["id"])
-        if after is not None and after["status"] not in ENDED:
-            wait = seconds_until(after["next_attempt_at"]) if after["status"] == RunStatus.PENDING else 0.0
-            raise LaterError(wait, f"run {taken.run['id']} is queued again")
+        with queue.shared_store.lane_job(project_id):
+            taken = queue.take(lane)
+            for left in range(LANE_SLICE - 1, -1, -1):
+                if taken is None:
+                    return  # the lane is empty
+                if taken.head is Head.LATER:
+                    raise LaterError(taken.wait_s, f"run {taken.run['id']} waits for its next attempt")
+                # The slice's last runs claim none after them: a claimed run must be run.
+                last = left == 0 or self._stopping.is_set()
+                step, following = self.scheduler.execute(taken, not last)
+                if step is Step.WAIT:
+                    raise LaterError(BUILD_POLL_S, f"run {taken.run['id']}'s version is still building")
+                if step is Step.IDLE:
+                    return  # the transaction that ended the run found the lane empty
+                if last:
+                    break
+                # None: the end's transaction did not look (a failed attempt), so look here.
+                taken = following if following is not None else queue.take(lane)
+            queue.wake(lane)  # the slice is over, and runs may be left
 
     # The worker's life --------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ transaction-scoped advisory lock taken first thing), so an event's sequence numb
 order in which events were stored and acknowledged, and what a repository reads and then
 writes inside a transaction cannot change underneath it. Reads go through a small pool.
 Migrations run under a session advisory lock: two processes starting at once apply them once.
+
+A lane job's writes (``lane_job``) lock only their project and commit without waiting for the
+disk: see there why both keep the promises.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,14 +29,23 @@ import psycopg
 import psycopg_pool
 
 from plugin_runtime.errors import SchemaOutdated, StoreUnavailable
+from plugin_runtime.store.pg_connection import (
+    Reader,
+    Transaction,
+    WriterLink,
+    configure,
+    connect,
+    unavailable,
+)
 from plugin_runtime.store.postgres_schema import MIGRATIONS, QUEUE, TASK
-from plugin_runtime.store.pg_connection import Reader, Transaction, WriterLink, configure, connect, unavailable
 from plugin_runtime.store.runs import Runs
 from plugin_runtime.store.sqlite import Store
 
 #: Advisory lock keys (any 64-bit numbers of our own): schema migrations, and the writer.
 MIGRATION_LOCK = 0x706C7567696E0001
 WRITE_LOCK = 0x706C7567696E0002
+#: The first key of a project's lock (two 32-bit keys, a space apart from the one-key locks).
+PROJECT_LOCKS = 0x706C7567
 #: How long a process keeps retrying to reach PostgreSQL before a write reports it unavailable.
 RECONNECT_PATIENCE_S = 10.0
 #: How long a starting process waits for PostgreSQL to answer before it gives up.
@@ -94,6 +107,11 @@ def version(url: str) -> int:
         raise StoreUnavailable(unavailable(where(url), error)) from error
 
 
+def _project_key(project_id: str) -> int:
+    """A project's lock key: two projects sharing one only wait for each other."""
+    return zlib.crc32(project_id.encode("utf-8", "surrogatepass")) - 2**31
+
+
 def _patiently(attempt: Callable[[], T], where: str) -> T:
     """``attempt()``, again with backoff while PostgreSQL does not answer (a process started
     with it, or before it), for ``STARTUP_PATIENCE_S``."""
@@ -142,7 +160,9 @@ class PostgresStore(Store):
                                  f"needs {len(MIGRATIONS)}: run `plugin-runtime db upgrade`")
         self._lock = threading.RLock()
         self._link = WriterLink(url, self.where, RECONNECT_PATIENCE_S)
-        self._tx: Transaction | None = None
+        # This thread's transaction (nested writes join it), lane job and writer connection.
+        self._thread = threading.local()
+        self._lane_links: list[WriterLink] = []
         self._after_commit: list[Callable[[], None]] = []
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=pool_size, configure=configure, kwargs={"autocommit": True},
@@ -152,55 +172,111 @@ class PostgresStore(Store):
         self.queued = SharedQueuedCounts(self._reader)  # type: ignore[assignment]
 
     @contextlib.contextmanager
+    def lane_job(self, project_id: str) -> Iterator[None]:
+        """Within the block, this thread runs a lane job of ``project_id``: its writes lock
+        that project, not every writer, and commit without waiting for the disk.
+
+        The project's lock (beside the writers' lock, shared) keeps what the writers' lock
+        promises where it matters: events of a project get their sequence numbers in commit
+        order (lanes are per project), and what a run's end reads and writes (its run, the
+        project's assets, its caused events and their runs) is the project's alone; writes
+        of other kinds still take the writers' lock whole, so they wait for these and these
+        for them. Only the total of queued runs that caused events are planned against may
+        be passed by a few meanwhile.
+
+        ``synchronous_commit = off``: a crash of PostgreSQL (not of a process) may lose the
+        last fraction of a second of these commits, never corrupt anything, and losing them
+        is safe: a lost claim or end leaves the run queued or running, so a job runs it again
+        (the same run, an attempt more; after the lease when its worker is gone), and its
+        effects on a platform sharing the store were in the same transaction, lost with it
+        and applied once by the redelivery; a platform of its own is sent the outbox by the
+        drainer's thread, whose marks of what it applied commit synchronously, which makes
+        every commit before them durable (a crash between a send and its mark resends the
+        same keys, as with every commit synchronous). An intake's transaction (an
+        acknowledged event) is never made so."""
+        before = getattr(self._thread, "project", None)
+        self._thread.project = project_id
+        try:
+            yield
+        finally:
+            self._thread.project = before
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
-        """One transaction, the only one writing across every process (nested: joins the outer
-        one); rolled back if the block raises."""
+        """One transaction, the only one writing across every process (in a lane job: the only
+        one writing its project); nested: joins the outer one; rolled back if the block raises."""
+        joined = getattr(self._thread, "tx", None)
+        if joined is not None:
+            yield joined
+            return
+        project = getattr(self._thread, "project", None)
+        if project is not None:
+            opening = (f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK});"
+                       f" SELECT pg_advisory_xact_lock({PROJECT_LOCKS}, {_project_key(project)})")
+            yield from self._transaction(self._lane_link(), opening)
+            return
         with self._lock:
-            if self._tx is not None:
-                yield self._tx
-                return
-            connection = self._begin()
-            self._tx = Transaction(connection)
-            try:
-                yield self._tx
-                connection.execute("COMMIT")
-            except BaseException as error:
-                self._after_commit.clear()
-                with contextlib.suppress(psycopg.Error):
-                    if not connection.closed and not connection.broken:
-                        connection.execute("ROLLBACK")
-                if isinstance(error, psycopg.OperationalError):
-                    raise StoreUnavailable(unavailable(self.where, error)) from error
-                raise
-            finally:
-                self._tx = None
+            yield from self._transaction(self._link, f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
             actions, self._after_commit = self._after_commit, []
         for action in actions:
             action()
 
-    def _begin(self) -> psycopg.Connection[Any]:
-        """BEGIN and the write lock; a connection that died while idle (a server restart) is
-        replaced first: nothing was sent on it yet."""
+    def _transaction(self, link: WriterLink, opening: str) -> Iterator[Transaction]:
+        connection = self._begin(link, opening)
+        self._thread.tx = transaction = Transaction(connection)
+        try:
+            yield transaction
+            connection.execute("COMMIT")
+        except BaseException as error:
+            self._after_commit.clear()
+            with contextlib.suppress(psycopg.Error):
+                if not connection.closed and not connection.broken:
+                    connection.execute("ROLLBACK")
+            if isinstance(error, psycopg.OperationalError):
+                raise StoreUnavailable(unavailable(self.where, error)) from error
+            raise
+        finally:
+            self._thread.tx = None
+
+    def _begin(self, link: WriterLink, opening: str) -> psycopg.Connection[Any]:
+        """BEGIN and the locks, in one round trip; a connection that died while idle (a server
+        restart) is replaced first: nothing was sent on it yet."""
         for attempt in (1, 2):
-            connection = self._link.get()
+            connection = link.get()
             try:
-                connection.execute("BEGIN")
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                connection.execute(opening)
                 return connection
             except psycopg.OperationalError as error:
                 if attempt == 2:
                     raise StoreUnavailable(unavailable(self.where, error)) from error
-                self._link.reconnect()
+                link.reconnect()
         raise AssertionError("unreachable")
+
+    def _lane_link(self) -> WriterLink:
+        """This thread's writer connection for lane jobs (their writes run side by side)."""
+        link: WriterLink | None = getattr(self._thread, "link", None)
+        if link is None:
+            link = self._thread.link = WriterLink(self.url, self.where, RECONNECT_PATIENCE_S)
+            with self._lock:
+                self._lane_links.append(link)
+        return link
 
     @contextlib.contextmanager
     def claiming(self) -> Iterator[Any]:
-        """A transaction outside the writers' lock, on a pooled connection: for what one
-        process alone touches at a time (a lane's head, under its procrastinate lock), so
-        claims do not queue behind other processes' writes."""
+        """A lane job's transaction outside the writers' lock, on a pooled connection, not
+        waiting for the disk (``lane_job``): for what one process alone touches at a time (a
+        lane's head, under its procrastinate lock), so claims do not queue behind writes."""
         try:
-            with self._pool.connection(timeout=RECONNECT_PATIENCE_S) as connection, connection.transaction():
-                yield Transaction(connection)
+            with self._pool.connection(timeout=RECONNECT_PATIENCE_S) as connection:
+                connection.execute("BEGIN; SET LOCAL synchronous_commit = off")
+                try:
+                    yield Transaction(connection)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(psycopg.Error):
+                        if not connection.closed and not connection.broken:
+                            connection.execute("ROLLBACK")
+                    raise
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             raise StoreUnavailable(unavailable(self.where, error)) from error
 
@@ -213,4 +289,7 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         self._link.close()
+        with self._lock:
+            for link in self._lane_links:
+                link.close()
         self._pool.close()

@@ -327,4 +327,30 @@ MIGRATIONS: list[str] = [
     DROP INDEX shadow_runs_queue;
     CREATE INDEX shadow_runs_queued ON shadow_runs (shadow_id, event_seq) WHERE status IN ('pending', 'running');
     """,
+    # 11: a lane's job drains the lane (``scheduler/workers.py``): a run entering the queue
+    # gets a job only when its lane has none waiting to start. The waiting job is locked
+    # (FOR UPDATE) until the run's transaction commits: procrastinate's fetch skips locked
+    # jobs, so it cannot start and find the lane empty before the run is there; a job
+    # already running may miss the run, so one more is made then.
+    f"""
+    CREATE INDEX plugin_runtime_jobs_waiting ON procrastinate_jobs (lock) WHERE status = 'todo';
+    CREATE FUNCTION plugin_runtime_wake_lane(p_plugin text, p_version bigint, p_project_id text) RETURNS void
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        lane text := 'lane:' || p_plugin || ':' || p_version || ':' || p_project_id;
+    BEGIN
+        PERFORM 1 FROM procrastinate_jobs WHERE lock = lane AND status = 'todo' FOR UPDATE;
+        IF NOT FOUND THEN
+            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+                '{QUEUE}', '{TASK}', 0, lane, NULL,
+                jsonb_build_object('plugin', p_plugin, 'version', p_version, 'project_id', p_project_id),
+                NULL)::procrastinate_job_to_defer_v1]);
+        END IF;
+    END $$;
+    CREATE OR REPLACE FUNCTION plugin_runtime_enqueue_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM plugin_runtime_wake_lane(NEW.plugin, NEW.version, NEW.project_id);
+        RETURN NULL;
+    END $$;
+    """,
 ]
