@@ -29,7 +29,7 @@ Studio, 40 saves each, a loaded 2-core machine): 13-18 ms when the webhook carri
 a payload-less webhook, a poke: the runtime answers it in about a millisecond and fetches the
 newest tasks itself, one more Label Studio call between save and meta.
 
-    .venv/bin/python bench/label_studio.py [--annotations 200] [--sandbox process]
+    .venv/bin/python bench/label_studio.py [--annotations 200] [--sandbox process] [--poll-ms 5]
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=int, default=200)
     parser.add_argument("--sandbox", choices=["process", "docker"], default="process")
+    parser.add_argument("--poll-ms", type=float, default=5.0,
+                        help="how often the task is read for its meta (each read is Label Studio's work too)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-label-studio-"))
     binary = VENV / "bin" / "label-studio"
@@ -170,7 +172,7 @@ def main() -> None:
     runtime = None
     try:
         runtime, url = serve(work / "runtime" / ".plugin-runtime", args.sandbox)
-        run(studio, runtime, url, args.annotations)
+        run(studio, runtime, url, args.annotations, args.poll_ms / 1000)
     finally:
         if runtime is not None:
             runtime.terminate()
@@ -179,7 +181,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(studio, runtime: subprocess.Popen, url: str, count: int) -> None:
+def run(studio, runtime: subprocess.Popen, url: str, count: int, poll_s: float) -> None:
     tasks = [{"text": f"text {i}"} for i in range(count + 1)]  # the first of each project warms up
     projects = {name: studio.project(f"Bench {name}", CONFIG, tasks) for name in ("connected", "trivial", "alone")}
     admin = requests.Session()
@@ -210,6 +212,7 @@ def run(studio, runtime: subprocess.Popen, url: str, count: int) -> None:
     saves: dict[str, list[float]] = {name: [] for name in projects}
     cpu: dict[str, float] = {name: 0.0 for name in projects}
     to_meta: list[float] = []
+    returned: dict[str, tuple[float, float]] = {}  # task id -> its save returned (the epoch), seconds to meta
     names, runtime_used = list(projects), cpu_s(runtime.pid)
     for i in range(1, count + 1):
         for name in names[i % 3:] + names[:i % 3]:
@@ -217,11 +220,36 @@ def run(studio, runtime: subprocess.Popen, url: str, count: int) -> None:
             saves[name].append(took)
             cpu[name] += used
             if name == "connected":
-                saved = time.perf_counter()
-                wait_meta(person, studio.url, projects[name][1][i], str(annotation["id"]))
+                saved, epoch = time.perf_counter(), time.time()
+                wait_meta(person, studio.url, projects[name][1][i], str(annotation["id"]), poll_s)
                 to_meta.append(time.perf_counter() - saved)
+                returned[str(projects[name][1][i])] = (epoch, to_meta[-1])
     runtime_used = cpu_s(runtime.pid) - runtime_used
     report(studio.url, url, saves, cpu, to_meta, runtime_used, intake(url, project_id, hook, trivial.url))
+    stages(admin.get(f"{url}/v1/runs", params={"project_id": project_id, "limit": 10_000}, timeout=60).json(),
+           returned)
+
+
+def stages(runs: list[dict], returned: dict[str, tuple[float, float]]) -> None:
+    """Where save -> meta goes, from the runs' own stamps: save returned -> run created (the
+    webhook's poke, the look at Label Studio, the event stored), -> run finished (the plugin),
+    -> meta seen (the action applied in Label Studio through the outbox, and the poll)."""
+    from datetime import datetime
+
+    found: dict[str, list[float]] = {"event": [], "run": [], "applied": []}
+    for run in runs:
+        if run["asset_id"] not in returned or not run.get("finished_at"):
+            continue
+        created, finished = (datetime.fromisoformat(run[k].replace("Z", "+00:00")).timestamp()
+                             for k in ("created_at", "finished_at"))
+        epoch, took = returned[run["asset_id"]]
+        found["event"].append(created - epoch)
+        found["run"].append(finished - created)
+        found["applied"].append(epoch + took - finished)
+    if found["event"]:
+        print(f"{'where save -> meta goes (medians)':38} event stored {statistics.median(found['event']) * 1000:.0f} ms"
+              f", plugin run {statistics.median(found['run']) * 1000:.0f} ms, applied and seen "
+              f"{statistics.median(found['applied']) * 1000:.0f} ms (stamps to the millisecond)")
 
 
 def deploy(admin: requests.Session, url: str, project_id: str) -> None:
@@ -281,7 +309,8 @@ def report(studio: str, url: str, saves: dict[str, list[float]], cpu: dict[str, 
                       "label_studio_cpu_per_save_ms": per_save, "runtime_cpu_per_event_ms": runtime_cpu / count * 1000}))
 
 
-def wait_meta(session: requests.Session, base: str, task: int, annotation_id: str | None) -> None:
+def wait_meta(session: requests.Session, base: str, task: int, annotation_id: str | None,
+              poll_s: float = 0.005) -> None:
     deadline = time.monotonic() + 60
     while True:
         meta = session.get(f"{base}/api/tasks/{task}/", timeout=30).json().get("meta") or {}
@@ -289,7 +318,7 @@ def wait_meta(session: requests.Session, base: str, task: int, annotation_id: st
             return
         if time.monotonic() > deadline:
             raise SystemExit(f"task {task}: the plugin's meta never came")
-        time.sleep(0.005)
+        time.sleep(poll_s)
 
 
 if __name__ == "__main__":
