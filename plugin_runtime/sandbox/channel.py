@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+import orjson
+
 from plugin_runtime.errors import PluginRuntimeError, SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.frames import (
@@ -66,6 +68,20 @@ def plugin_info(message: dict[str, Any]) -> dict[str, Any]:
         if subscription not in HOOKS:
             check_pattern(subscription)
     return info
+
+
+#: orjson as ``_wire.encode`` writes (``default=str``), for the events the host sends.
+_ORJSON = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_APPEND_NEWLINE)
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    """``_wire.encode``, several times faster on the events of a batch (each several kB with its
+    context); what orjson refuses (a lone surrogate, an integer past 64 bits) is left to it."""
+    try:
+        return orjson.dumps(message, default=str, option=_ORJSON)
+    except (TypeError, orjson.JSONEncodeError):
+        return _wire.encode(message)
 
 
 #: What is kept of a hook's error however much the hook logged before.
@@ -367,7 +383,9 @@ class Worker:
         return self.dead or self.reader.ended()
 
     def _send(self, message: dict[str, Any]) -> None:
-        self._write(_wire.encode(message))
+        # Events were validated when they came in (no NaN, no infinity, which orjson would
+        # write as null); anything else goes as the protocol's module writes it.
+        self._write(_encode(message) if message["type"] in (_wire.EVENTS, _wire.EVENT) else _wire.encode(message))
 
     def shutdown(self) -> None:
         """Ask the plugin to exit, then make sure it did."""

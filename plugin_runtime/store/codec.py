@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+import orjson
+
 
 class Db(Protocol):
     """A database connection inside (or outside) a transaction, DB-API style with ``?``
@@ -20,11 +22,27 @@ class Db(Protocol):
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+#: What orjson leaves to ``json`` (which raises for them, as before): dates and dataclasses.
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def dumps_data(value: Any) -> str:
+    """``dumps`` of JSON data read and validated before (an event), several times faster: the
+    same text but for a float's exponent (``1e-7``, not ``1e-07``; NaN and infinities cannot be
+    in validated data); what orjson refuses (an integer past 64 bits) is written by ``json``."""
+    try:
+        return orjson.dumps(value, option=_ORJSON).decode()
+    except TypeError:
+        return _ENCODER.encode(value)
+
+
 def loads(text: str | None, default: Any = None) -> Any:
+    # Not orjson: it reads an integer past 64 bits as a float, and telling whether a text holds
+    # one costs as much as reading it with json.
     return default if text is None else json.loads(text)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin_runtime.store.codec import Db, dumps, loads
+from plugin_runtime.store.codec import Db, dumps_data, loads
 
 
 class Events:
@@ -17,7 +17,7 @@ class Events:
         return db.execute(
             "INSERT INTO events (id, type, project_id, asset_id, body, source, cause_run, cause_plugin, depth, received_at,"
             " root_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            (event["id"], event["type"], event["project_id"], event.get("asset_id"), dumps(event), source,
+            (event["id"], event["type"], event["project_id"], event.get("asset_id"), dumps_data(event), source,
              cause_run, cause_plugin, depth, received_at, root_id)).fetchone()[0]
 
     def body(self, db: Db, event_id: str) -> dict[str, Any]:
