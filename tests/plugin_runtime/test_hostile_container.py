@@ -13,6 +13,7 @@ import zipfile
 
 import pytest
 
+from plugin_sdk.testing import dry_run
 from tests.plugin_runtime.service_fixtures import Service, start_service, stop_service
 
 pytestmark = pytest.mark.docker
@@ -374,3 +375,54 @@ def test_a_thread_left_spinning_after_the_hook_costs_no_cpu_between_events(servi
         time.sleep(0.5)
     # No event is running: the container should not have used a second of CPU.
     assert cpu_seconds(container) - start < 1.0
+
+
+PLANTED = r'''
+import os
+
+MARKERS = {marker!r}
+
+
+def plant(name):
+    os.makedirs(MARKERS, exist_ok=True)
+    with open(os.path.join(MARKERS, name), "w") as handle:
+        handle.write(str(os.getpid()))
+
+
+plant("{module}")
+'''
+
+PLANTED_MAIN = PLANTED + r'''
+from plugin_sdk import PluginCore
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        plant("hook")
+        self.kili.add_to_review(asset_ids=[asset_id])
+'''
+
+
+def test_the_host_never_runs_a_plugins_code_at_upload_build_dry_run_or_run(service: Service, tmp_path) -> None:
+    """Every file of the plugin that Python or pip would run if the host imported, installed or
+    tested it writes a marker on the host's disk: none may appear there."""
+    markers = tmp_path / "markers"
+    folder = tmp_path / "planted"
+    folder.mkdir()
+    (folder / "main.py").write_text(PLANTED_MAIN.format(marker=str(markers), module="main"))
+    for module in ("setup", "helpers", "sitecustomize", "usercustomize", "conftest", "__init__"):
+        (folder / f"{module}.py").write_text(PLANTED.format(marker=str(markers), module=module))
+    (folder / "planted.pth").write_text(f"import os; os.makedirs({str(markers)!r}); open({str(markers / 'pth')!r}, 'w')\n")
+    (folder / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setup"\n')
+    (folder / "requirements.txt").write_text("requests\n")
+    done = service.cli("plugins", "upload", str(folder), "--name", "planted")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert service.cli("plugins", "activate", "planted", "--project", "proj-planted").returncode == 0
+    runs = send(service, "planted-1", {}, "proj-planted")
+    assert runs["planted"]["status"] == "succeeded", runs["planted"]["error"]  # it ran, in its container
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"id": "e1", "type": "onSubmit", "project_id": "p", "asset_id": "a",
+                                  "label": {"id": "l", "jsonResponse": {}}}) + "\n")
+    [replayed] = dry_run(folder, events, sandbox="docker")
+    assert replayed["status"] == "ok", replayed["error"]
+    assert not markers.exists(), sorted(p.name for p in markers.iterdir())
