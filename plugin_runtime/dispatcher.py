@@ -143,7 +143,8 @@ class Dispatcher:
             reason = f"the runtime failed on this run ({type(error).__name__}: {error})"
         self._retry_later(run, reason.encode("utf-8", "replace").decode("utf-8"))
 
-    def _execute_batch(self, run_many: RunManyFunction, batch: list[Taken], take_next: bool) -> tuple[Step, Taken | None]:
+    def _execute_batch(self, run_many: RunManyFunction, batch: list[Taken],
+                       take_next: bool) -> tuple[Step, Taken | None]:
         """A lane's claimed runs in order through one sandbox message, recorded in one
         transaction, each as it would be alone. A run that stopped its worker ends as alone and
         the next ones run in a fresh worker; a runtime failure recorded the runs before it, is

@@ -163,13 +163,13 @@ class EmbeddedPlatform(EmbeddedAdmin):
                          " WHERE a.id = ?", (asset_id,)).fetchone()
         if row is None:
             return
-        labels = self._mark_inputs(db, asset_id, bool(row["is_honeypot"]))
+        labels, chosen = self._mark_inputs(db, asset_id, bool(row["is_honeypot"]))
         # The interface matters only to agreements: an asset with one author and nothing to
         # compare with (every asset of most projects) never parses it.
         interface = loads(row["json_interface"], {}) if any("jsonResponse" in label for label in labels) else None
         scored = marks.label_marks(labels, bool(row["is_honeypot"]),
                                    interface if isinstance(interface, dict) and interface else None,
-                                   budget or marks.MarkBudget())
+                                   budget or marks.MarkBudget(), chosen)
         for label_id, values in scored.items():
             db.execute("UPDATE labels SET consensus_mark = ?, honeypot_mark = ?, inference_mark = ? WHERE id = ?",
                        (values["consensus_mark"], values["honeypot_mark"], values["inference_mark"], label_id))
@@ -178,20 +178,23 @@ class EmbeddedPlatform(EmbeddedAdmin):
                    (asset["consensus_mark"], asset["honeypot_mark"], asset["inference_mark"], asset_id))
 
     @staticmethod
-    def _mark_inputs(db: sqlite3.Connection, asset_id: str, is_honeypot: bool) -> list[dict]:
-        """The asset's labels as ``marks.label_marks`` reads them, in ``labels_of``'s order: who,
-        what type and when for all (what picks the labels to compare), the whole record only for
-        the labels an agreement is computed on. Reading and parsing every label's JSON for every
-        incoming label cost the intake more the more labels an asset had."""
+    def _mark_inputs(db: sqlite3.Connection, asset_id: str, is_honeypot: bool) -> tuple[list[dict], marks.Chosen]:
+        """The asset's labels as ``marks.label_marks`` reads them, in ``labels_of``'s order, and
+        those it compares: who, what type and when for all (what picks the labels compared),
+        the whole record only for the compared ones. Reading and parsing every label's JSON for
+        every incoming label cost the intake more the more labels an asset had."""
         labels = [{"id": r[0], "labelType": r[1], "authorId": r[2], "createdAt": r[3]} for r in db.execute(
             "SELECT id, label_type, author_id, created_at FROM labels WHERE asset_id = ? ORDER BY created_at, seq",
             (asset_id,))]
-        compared = [label["id"] for label in marks.compared(labels, is_honeypot)]
+        chosen = marks.choose(labels, is_honeypot)
+        compared = [label["id"] for label in marks.compared(chosen)]
         if len(compared) < 2:
-            return labels  # nothing to agree with: no mark needs a jsonResponse
+            return labels, chosen  # nothing to agree with: no mark needs a jsonResponse
         full = {r["id"]: label_record(r) for r in db.execute(
             f"SELECT * FROM labels WHERE id IN ({', '.join('?' * len(compared))})", compared)}
-        return [full.get(label["id"], label) for label in labels]
+        latest, truth, model = chosen
+        return ([full.get(label["id"], label) for label in labels],
+                ([full[label["id"]] for label in latest], truth and full[truth["id"]], model and full[model["id"]]))
 
     @staticmethod
     def _after_latest(db: sqlite3.Connection, asset_id: str, at: str | None = None) -> str:

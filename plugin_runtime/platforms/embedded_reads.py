@@ -46,8 +46,10 @@ def label_record(row: sqlite3.Row) -> dict:
         "createdAt": row["created_at"], "assetId": row["asset_id"], "consensusMark": row["consensus_mark"],
         "honeypotMark": row["honeypot_mark"], "inferenceMark": row["inference_mark"],
     }
-    # Recorded extra fields come first: what the platform computed or stores wins.
-    return {**loads(row["extra"], {}), **out}
+    # Recorded extra fields come first: what the platform computed or stores wins. Most labels
+    # have none, and every event's context reads all its asset's labels.
+    extra = row["extra"]
+    return out if extra == "{}" else {**loads(extra, {}), **out}
 
 
 def issue_record(row: sqlite3.Row) -> dict:

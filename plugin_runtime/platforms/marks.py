@@ -60,12 +60,15 @@ def annotation_count(response: Any) -> int:
     return count
 
 
+Chosen = tuple[list[dict], "dict | None", "dict | None"]
+
+
 def label_marks(labels: list[dict], is_honeypot: bool, json_interface: dict | None,
-                budget: MarkBudget) -> dict[str, Marks]:
+                budget: MarkBudget, chosen: Chosen | None = None) -> dict[str, Marks]:
     """The marks of each author's latest DEFAULT label (the newest ``MAX_SCORED``), by label id:
     ``consensus_mark`` (mean agreement with the others), ``honeypot_mark`` (with the latest
     REVIEW label, on a honeypot) and ``inference_mark`` (with the latest INFERENCE label)."""
-    latest, truth, model = _chosen(labels, is_honeypot)
+    latest, truth, model = chosen or choose(labels, is_honeypot)
     sizes: dict[int, int] = {}
     scores: dict[frozenset[int], float | None] = {}
 
@@ -94,15 +97,15 @@ def label_marks(labels: list[dict], is_honeypot: bool, json_interface: dict | No
     return out
 
 
-def compared(labels: list[dict], is_honeypot: bool) -> list[dict]:
-    """The labels ``label_marks`` reads the ``jsonResponse`` of, when it compares any: chosen
-    by ``labelType``, ``authorId`` and ``createdAt`` alone."""
-    latest, truth, model = _chosen(labels, is_honeypot)
+def compared(chosen: Chosen) -> list[dict]:
+    """The labels ``label_marks`` reads the ``jsonResponse`` of, when it compares any."""
+    latest, truth, model = chosen
     return latest + [label for label in (truth, model) if label is not None and label not in latest]
 
 
-def _chosen(labels: list[dict], is_honeypot: bool) -> tuple[list[dict], dict | None, dict | None]:
-    """The newest ``MAX_SCORED`` authors' latest DEFAULT labels, the truth (a honeypot's latest
+def choose(labels: list[dict], is_honeypot: bool) -> Chosen:
+    """What ``label_marks`` compares, picked by ``labelType``, ``authorId`` and ``createdAt``
+    alone (``chosen``): the newest ``MAX_SCORED`` authors' latest DEFAULT labels, the truth (a honeypot's latest
     REVIEW label) and the model's (latest INFERENCE) label."""
     latest = sorted(metrics.latest_labels(labels).values(), key=metrics.label_time)[-MAX_SCORED:]
     return latest, _latest(labels, "REVIEW") if is_honeypot else None, _latest(labels, "INFERENCE")

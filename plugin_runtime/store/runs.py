@@ -84,7 +84,8 @@ class Runs:
         """Claimed runs that did not run after all: pending again, their attempt not counted."""
         db.executemany(
             "UPDATE runs SET status = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
-            " started_at = NULL, worker = NULL WHERE id = ? AND status = ?", [(RunStatus.PENDING, run_id, RunStatus.RUNNING) for run_id in run_ids])
+            " started_at = NULL, worker = NULL WHERE id = ? AND status = ?",
+            [(RunStatus.PENDING, run_id, RunStatus.RUNNING) for run_id in run_ids])
 
     def claim(self, db: Db, run_id: str, at: str, worker: str | None = None) -> bool:
         """Running (on ``worker``), one attempt more; False when it is no longer queued."""
