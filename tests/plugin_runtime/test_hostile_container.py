@@ -244,8 +244,8 @@ def send(service: Service, event_id: str, response: dict, project: str = PROJECT
              "label": {"id": f"label-{event_id}", "labelType": "DEFAULT", "jsonResponse": response}}
     assert service.post_event(event).status_code == 202
     service.settle(300)
-    runs = service.admin.get(f"{service.url}/v1/runs", params={"project_id": project, "limit": 10_000},
-                             timeout=30).json()
+    listed: dict[str, str | int] = {"project_id": project, "limit": 10_000}
+    runs = service.admin.get(f"{service.url}/v1/runs", params=listed, timeout=30).json()
     return {run["plugin"]: service.admin.get(f"{service.url}/v1/runs/{run['id']}", timeout=30).json()
             for run in runs if run["event_id"] == event_id}
 
