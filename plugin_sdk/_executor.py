@@ -10,6 +10,7 @@ import contextvars
 import inspect
 import io
 import logging
+import reprlib
 import sys
 import traceback
 from collections.abc import Callable
@@ -125,11 +126,21 @@ class Executor:
         try:
             with self._captured():
                 returned = _dispatch(self.plugin, event)
-            actions = self.handle._end() + normalise_returned(returned)
+            actions = self.handle._end() + self._returned_actions(returned, event_type)
         except BaseException as error:  # the plugin's failure, sys.exit included, is data
             self.handle._end()
             return {"status": "error", "actions": [], "error": describe_error(error, self.root), "skipped": False}
         return {"status": "ok", "actions": actions, "error": None, "skipped": False}
+
+    def _returned_actions(self, value: Any, event_type: str) -> list[dict]:
+        # Kili ignores what a hook returns (True, a dict, create_issues' result): only a value
+        # holding actions is taken, anything else is ignored, as there, and the logs say so.
+        if value is None or (isinstance(value, (list, tuple)) and not value) or returns_actions(value):
+            return normalise_returned(value)
+        hook = HOOKS.get(event_type, GENERIC_HOOK)
+        self.log("WARNING", f"{hook} returned {reprlib.repr(value)}, which holds no action: ignored, as on Kili "
+                 "(a hook may return an action, e.g. plugin_sdk.CreateIssue(...), or a list of them)", "logger")
+        return []
 
 
 class _Capture:
@@ -189,6 +200,22 @@ def envelope(event: dict[str, Any]) -> dict[str, Any]:
             "organizationId": event.get("organization_id"), "userId": event.get("user_id"), "payload": payload}
 
 
+def _is_action(item: Any) -> bool:
+    if hasattr(item, "model_dump"):
+        try:
+            item = item.model_dump(mode="json")
+        except Exception:  # another library's model (or a mock) that cannot dump is no action
+            return False
+    return isinstance(item, dict) and isinstance(item.get("type"), str)
+
+
+def returns_actions(value: Any) -> bool:
+    """Whether a hook's return value holds actions (any of its items is one): then every item
+    must be one, else the return value is not the SDK's and is ignored."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return any(_is_action(item) for item in items)
+
+
 def normalise_returned(value: Any) -> list[dict]:
     """Actions a hook returned (SDK-native style): None, one action, or a list of them."""
     if value is None:
@@ -201,7 +228,7 @@ def normalise_returned(value: Any) -> list[dict]:
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             raise TypeError(
                 "a hook returns None, an action (plugin_sdk.CreateIssue(...), ...) or a list of "
-                f"actions, not {type(item).__name__}"
+                f"actions, not a list holding a {type(item).__name__} among its actions"
             )
         out.append(item)
     return out

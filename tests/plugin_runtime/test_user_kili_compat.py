@@ -85,11 +85,6 @@ class PluginHandler(PluginCore):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a hook returning a value Kili ignores (`return True`, `return self.kili.create_issues(...)`, a dict) "
-    "fails the run with 'TypeError: a hook returns None, an action ... or a list of actions, not bool' "
-    "and every write it recorded is dropped (plugin_sdk/_executor.py); on Kili the return value is "
-    "ignored and the writes are made"))
 def test_a_hook_returning_what_kili_ignores_still_applies_its_writes(service: Service, tmp_path: Path) -> None:
     deploy(service, tmp_path, "returner", RETURNS_A_VALUE)
     create_assets(service, "ret-1", "ret-2")
@@ -97,6 +92,7 @@ def test_a_hook_returning_what_kili_ignores_still_applies_its_writes(service: Se
     submit(service, "ret-2", {"CLASSIFICATION_JOB": {"categories": [{"name": "CAT"}]}}, "alice")
     runs = runs_of(service, "returner")
     assert all(run["status"] == "succeeded" for run in runs), [run["error"] for run in runs]
+    assert all("ignored, as on Kili" in run["logs"][-1]["message"] for run in runs), [run["logs"] for run in runs]
     assert [(i["labelId"], i["text"]) for i in asset(service, "ret-1")["issues"]] == [(empty, "Empty label")]
     assert asset(service, "ret-2")["jsonMetadata"] == {"checked": True}
 

@@ -213,13 +213,43 @@ def test_an_invalid_recorded_action_makes_the_run_invalid_output() -> None:
     assert result.status == "invalid_output" and "at most 10000 characters" in result.error
 
 
-def test_returning_something_that_is_not_an_action_is_an_error() -> None:
-    class ReturnsText(PluginCore):
+@pytest.mark.parametrize("kind", ["text", "true", "dict", "number", "create_issues", "send_back_to_queue"])
+def test_a_return_value_holding_no_action_is_ignored_as_on_kili_and_the_writes_stay(kind) -> None:
+    class ReturnsAValue(PluginCore):
         def on_submit(self, label, asset_id):
-            return "done"
+            returns = {
+                "text": lambda: "done", "true": lambda: True, "dict": lambda: {"checked": 1}, "number": lambda: 3,
+                "create_issues": lambda: self.kili.create_issues(self.project_id, [label["id"]], text_array=["x"]),
+                "send_back_to_queue": lambda: self.kili.send_back_to_queue(asset_ids=[asset_id]),
+            }
+            self.kili.add_to_review(asset_ids=[asset_id])
+            return returns[kind]()
 
-    result = load_plugin(ReturnsText).submit({})
-    assert result.status == "error" and "a hook returns None, an action" in result.error
+    result = load_plugin(ReturnsAValue).submit({}, asset_id="a-1")
+    assert result.status == "ok", result.error
+    recorded = {"create_issues": ["create_issue"], "send_back_to_queue": ["send_back_to_queue"]}.get(kind, [])
+    assert [a.type for a in result.actions] == ["add_to_review", *recorded]
+    [warning] = result.logs
+    assert warning.level == "WARNING"
+    assert warning.message.startswith("on_submit returned ") and "holds no action: ignored, as on Kili" in warning.message
+
+
+def test_a_list_mixing_actions_with_other_values_is_an_error() -> None:
+    class Mixes(PluginCore):
+        def on_submit(self, label, asset_id):
+            return [SendBackToQueue(asset_id=asset_id), True]
+
+    result = load_plugin(Mixes).submit({})
+    assert result.status == "error" and "not a list holding a bool among its actions" in result.error
+
+
+def test_an_empty_list_returned_is_no_action_and_no_warning() -> None:
+    class Empty(PluginCore):
+        def on_submit(self, label, asset_id):
+            return []
+
+    result = load_plugin(Empty).submit({})
+    assert (result.status, result.actions, result.logs) == ("ok", [], [])
 
 
 def test_an_event_without_a_hook_is_ok_and_skipped() -> None:
