@@ -1,6 +1,10 @@
 """The applier's outbox: a run's actions on their way to the platform, each with its
 idempotency key (``run_id:seq``), so a platform that is slow or down is retried without
-applying anything twice."""
+applying anything twice.
+
+Only a pending row keeps its action: once settled (applied, rejected, failed) the action is
+in the run's records (``run_actions``), so the row keeps its key, status and reason and its
+payload is dropped (``DROPPED``), never stored twice."""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from typing import Any
 
 from plugin_runtime.statuses import OutboxStatus
 from plugin_runtime.store.codec import Db, dumps, loads
+
+
+#: A settled row's action: its payload lives in ``run_actions`` (a column that cannot be NULL
+#: in the stores' first schemas).
+DROPPED = ""
 
 
 def key(run_id: str, seq: int) -> str:
@@ -23,7 +32,7 @@ class Outbox:
         when ``fresh``: its first attempt)."""
         if not fresh:
             db.execute("DELETE FROM outbox WHERE run_id = ?", (run_id,))
-        rows = [(key(run_id, seq), run_id, seq, dumps(action), at,
+        rows = [(key(run_id, seq), run_id, seq, DROPPED if reason else dumps(action), at,
                  OutboxStatus.REJECTED if reason else OutboxStatus.PENDING, reason, created_at)
                 for seq, action, reason in actions]
         if rows:
@@ -40,8 +49,9 @@ class Outbox:
             "SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, run_id, seq LIMIT ?", (limit,))]
 
     def settle(self, db: Db, keys: Iterable[str], status: OutboxStatus, reason: str | None = None) -> None:
-        db.executemany("UPDATE outbox SET status = ?, reason = ? WHERE key = ?",
-                       [(status, reason, k) for k in keys])
+        """Settled for good: the action's payload is dropped (kept in the run's records)."""
+        db.executemany("UPDATE outbox SET status = ?, reason = ?, action = ? WHERE key = ?",
+                       [(status, reason, DROPPED, k) for k in keys])
 
     def failed_attempt(self, db: Db, keys: Iterable[str], reason: str, not_before: str) -> None:
         db.executemany("UPDATE outbox SET attempts = attempts + 1, reason = ?, next_attempt_at = ? WHERE key = ?",

@@ -353,4 +353,8 @@ MIGRATIONS: list[str] = [
         RETURN NULL;
     END $$;
     """,
+    # 12: SQLite's 15: a settled outbox row no longer keeps its action (it is in run_actions)
+    """
+    UPDATE outbox SET action = '' WHERE status <> 'pending';
+    """,
 ]

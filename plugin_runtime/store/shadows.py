@@ -156,7 +156,8 @@ class Shadows:
     def live_actions(self, db: Db, run_id: str) -> list[dict[str, Any]]:
         """Every action a live run produced, in its order, applied or not: those still on their
         way to a platform of its own are in the outbox, the others in the run's records."""
-        rows = db.execute("SELECT seq, action FROM outbox WHERE run_id = ? UNION SELECT seq, action FROM run_actions"
+        rows = db.execute("SELECT seq, action FROM outbox WHERE run_id = ? AND action <> ''"
+                          " UNION SELECT seq, action FROM run_actions"
                           " WHERE run_id = ? ORDER BY seq", (run_id, run_id)).fetchall()
         seen: dict[int, dict[str, Any]] = {}
         for seq, action in rows:

@@ -325,6 +325,11 @@ MIGRATIONS: list[str] = [
     DROP INDEX shadow_runs_queue;
     CREATE INDEX shadow_runs_queued ON shadow_runs (shadow_id, event_seq) WHERE status IN ('pending', 'running');
     """,
+    # 15: a settled outbox row no longer keeps its action (it is in run_actions): every
+    # applied action's payload was stored twice
+    """
+    UPDATE outbox SET action = '' WHERE status <> 'pending';
+    """,
 ]
 
 

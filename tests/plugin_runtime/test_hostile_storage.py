@@ -46,11 +46,6 @@ def submit(service: Service, event_id: str) -> dict:
     return run
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "one event of a plugin returning 120 update_asset of 63 KB on its asset (each within the limits, only "
-    "the last with any effect) adds 15-18 MB to the store, twice its 8 MB result limit: every applied "
-    "action's payload is kept in run_actions and again in the outbox, whose applied rows are never removed "
-    "(10 events: +176 MB of runtime.db measured); nothing prunes old runs either"))
 def test_one_event_costs_the_store_at_most_its_result_limit(service: Service) -> None:
     service.deploy("bloat", BLOAT, project="proj-bloat")
     submit(service, "warm-up")  # the project, the asset and the tables' first pages

@@ -112,3 +112,21 @@ def test_a_redelivered_action_is_a_no_op(tmp_path: Path) -> None:
     state = platform.asset(store.read(), PROJECT, "asset-1")
     assert [i["text"] for i in state["issues"]] == ["why?"] and state["status"] == "TO_REVIEW"
     store.close()
+
+
+def test_only_a_pending_row_keeps_its_action_once_settled_it_is_in_the_runs_records(remote) -> None:
+    dispatcher, store, platform = remote
+    platform.down = 1_000
+    assert dispatcher.submit(make_event(id="evt-1", project_id=PROJECT, asset_id="asset-1"))
+    assert dispatcher.wait_idle(timeout=60)
+
+    def payloads() -> dict[str, str]:
+        return {r["status"]: r["action"] for r in store.read().execute("SELECT status, action FROM outbox")}
+
+    pending = payloads()
+    assert '"add_to_review"' in pending["pending"] and pending["rejected"] == ""  # refused: in run_actions alone
+    platform.down = 0  # the drainer's next attempt, after its backoff, applies it
+    wait_for(lambda: payloads() == {"applied": "", "rejected": ""})
+    recorded = store.read().execute("SELECT status, action FROM run_actions ORDER BY seq").fetchall()
+    assert [r["status"] for r in recorded] == ["applied", "rejected"]
+    assert all('"asset_id"' in r["action"] for r in recorded)
