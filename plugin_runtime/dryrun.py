@@ -124,7 +124,7 @@ def run_dry_run(
     if rejected_actions:
         summary += f"; {rejected_actions} action(s) the service would reject"
     if unchecked_actions:
-        summary += f"; {unchecked_actions} action(s) the dry-run could not check (their events carry no context)"
+        summary += f"; {unchecked_actions} action(s) the dry-run could not check (their events' recorded context does not tell)"
     line = f"dry-run: {done} events in {elapsed:.2f} s: {summary}"
     (out if human else err).write(("\n" if human else "") + line + "\n")
     return 0 if done == counts[Status.OK] and not rejected_actions else 1
@@ -137,11 +137,16 @@ class Known:
     least what the events it received carry, so an action naming an asset or label of another
     project or asset is refused as the service refuses it; one naming an unknown record is
     refused as missing when its event carries a context (the recording describes its project),
-    and only warned about when it carries none."""
+    and only warned about when it carries none. An issue a status change names is known from
+    its context asset's ``issues``; one not there is refused as missing only when that asset's
+    issues were recorded."""
 
     def __init__(self) -> None:
         self.asset_projects: dict[str, str] = {}
         self.label_assets: dict[str, str] = {}
+        self.issue_assets: dict[str, str] = {}
+        #: Assets whose issues a context listed (context.asset.issues).
+        self.issues_recorded: set[str] = set()
 
     def learn(self, event: dict[str, Any]) -> None:
         project, asset_id = event["project_id"], event.get("asset_id")
@@ -157,28 +162,54 @@ class Known:
                 for label in asset.get("labels") or []:
                     if isinstance(label, dict) and isinstance(label.get("id"), str):
                         self.label_assets.setdefault(label["id"], asset["id"])
+                self._learn_issues(asset)
+
+    def _learn_issues(self, asset: dict[str, Any]) -> None:
+        if not isinstance(asset.get("issues"), list):
+            return
+        self.issues_recorded.add(asset["id"])
+        for issue in asset["issues"]:
+            if isinstance(issue, dict) and isinstance(issue.get("id"), str):
+                self.issue_assets.setdefault(issue["id"], asset["id"])
 
     def check(self, result: RunResult, event: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The result's actions the service would refuse (``index``, ``reason``: its words),
         and those the dry-run cannot judge (``index``, ``warning``)."""
         if not result.actions:
             return [], []
-        facts = Facts(self.asset_projects, self.label_assets)
+        facts = Facts(self.asset_projects, self.label_assets, issue_assets=self.issue_assets)
         context = (event or {}).get("context") or {}
         described = bool(context.get("asset") or context.get("assets"))
         project = (event or {}).get("project_id", "")
         rejected, warnings = [], []
         for index, action in enumerate(dump_actions(result.actions)):
             unknown = None if described or event is None else _unknown(action, project, facts)
+            unknown = unknown or (None if event is None else self._unknown_issue(action, project))
             reason = size_refusal(action) if unknown or event is None else refusal(action, project, facts)
             if reason is not None:
                 rejected.append({"index": index, "reason": reason})
             if unknown is not None:
-                warnings.append({"index": index, "warning": (
-                    f"not checked: the service refuses this action if {unknown} does not exist in project "
-                    f"{project!r}; the event carries no context, so the dry-run cannot tell (record events with "
-                    "their context: plugin-runtime events export)")})
+                warnings.append({"index": index, "warning": _not_checked(unknown, action, project)})
         return rejected, warnings
+
+    def _unknown_issue(self, action: dict[str, Any], project: str) -> str | None:
+        """The issue a status change names, when the recording cannot tell where it is (the
+        policy would call it missing)."""
+        if action["type"] != "update_issue_status" or action["issue_id"] in self.issue_assets:
+            return None
+        if self.asset_projects.get(action["asset_id"]) != project or action["asset_id"] in self.issues_recorded:
+            return None  # refused for its asset, or missing for sure: the asset's issues were recorded
+        return f"issue {action['issue_id']!r}"
+
+
+def _not_checked(unknown: str, action: dict[str, Any], project: str) -> str:
+    if unknown.startswith("issue "):
+        why = (f"{unknown} is not an issue of asset {action['asset_id']!r}; no event's context lists that "
+               "asset's issues (context.asset.issues)")
+    else:
+        why = f"{unknown} does not exist in project {project!r}; the event carries no context"
+    return (f"not checked: the service refuses this action if {why}, so the dry-run cannot tell (record events "
+            "with their context: plugin-runtime events export)")
 
 
 def _unknown(action: dict[str, Any], project: str, facts: Facts) -> str | None:

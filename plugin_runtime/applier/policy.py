@@ -5,8 +5,9 @@ actions refused with the same reasons.
 An action may touch only its event's project (``scope_refusal``, from the platform's
 ``Facts``: the asset it names, and the label of an issue it opens), and what it writes has a
 size limit (``size_refusal``): a refused action is recorded with its reason; the run's other
-actions still apply. ``update_issue_status`` names its issue's asset: a platform changes the
-issue only when it is that asset's (another asset's issue id changes nothing).
+actions still apply. ``update_issue_status`` names its issue's asset: it is refused when the
+issue is another asset's or does not exist, where the platform's facts tell issues (else the
+platform checks it as it applies).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class Facts:
     #: Why the platform cannot do an action (wire form) at all, naming its limit (a Label
     #: Studio edition without review, priorities, ...), or None: it can.
     cannot: Callable[[Mapping[str, Any]], str | None] | None = None
+    #: issue id -> its asset, for the issues that exist; None: the platform does not tell here
+    #: (it checks an issue's asset itself when it applies the change).
+    issue_assets: Mapping[str, str] | None = None
 
 
 def stored_size(value: Any) -> int:
@@ -74,6 +78,12 @@ def scope_refusal(action: Mapping[str, Any], project_id: str, facts: Facts) -> s
             return f"label {action['label_id']!r} does not exist"
         if label_asset != asset_id:
             return f"label {action['label_id']!r} belongs to another asset than {asset_id!r}"
+    if action["type"] == "update_issue_status" and facts.issue_assets is not None:
+        issue_asset = facts.issue_assets.get(action["issue_id"])
+        if issue_asset is None:
+            return f"issue {action['issue_id']!r} does not exist"
+        if issue_asset != asset_id:
+            return f"issue {action['issue_id']!r} belongs to another asset than {asset_id!r}"
     return None
 
 

@@ -61,7 +61,7 @@ class EmbeddedPlatform(EmbeddedAdmin):
                   if (row := db.execute("SELECT project_id FROM assets WHERE id = ?", (a,)).fetchone())}
         labels = {label: row[0] for label in label_ids
                   if (row := db.execute("SELECT asset_id FROM labels WHERE id = ?", (label,)).fetchone())}
-        return Facts(assets, labels)
+        return Facts(assets, labels, issue_assets=embedded_actions.IssueAssets(self.store.read))
 
     def apply(self, actions: Sequence[Keyed], at: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
         """Apply actions whose keys it has not applied yet, recording their keys in the same

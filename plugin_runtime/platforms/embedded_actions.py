@@ -5,13 +5,14 @@ into the metadata as it is when the action applies (not as the plugin read it);
 ``set_metadata`` replaces it but keeps the keys Kili keeps; ``send_back_to_queue`` and
 ``add_to_review`` move the asset's status; an appended DEFAULT or REVIEW label moves it too and
 emits its event; ``update_issue_status`` changes an issue of the action's asset only (the
-policy checked that the asset is the event's project's).
+policy checked that the asset is the event's project's and the issue that asset's:
+``IssueAssets`` tells it where an issue is).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from plugin_runtime.platforms.base import EVENT_FOR_LABEL, STATUS_AFTER, STATUS_FOR_LABEL
@@ -31,6 +32,27 @@ class _Platform(Protocol):
                      default_type: str = "DEFAULT") -> bool: ...
 
     def _after_latest(self, db: sqlite3.Connection, asset_id: str, at: str | None = None) -> str: ...
+
+
+class IssueAssets(Mapping[str, str]):
+    """Issue id -> its asset (the policy's ``Facts.issue_assets``), read as the policy asks:
+    few runs name an issue, so the others read nothing. ``read`` gives the calling thread's
+    connection."""
+
+    def __init__(self, read: Callable[[], sqlite3.Connection]) -> None:
+        self._read = read
+
+    def __getitem__(self, issue_id: str) -> str:
+        row = self._read().execute("SELECT asset_id FROM issues WHERE id = ?", (issue_id,)).fetchone()
+        if row is None:
+            raise KeyError(issue_id)
+        return str(row[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (row[0] for row in self._read().execute("SELECT id FROM issues"))
+
+    def __len__(self) -> int:
+        return int(self._read().execute("SELECT COUNT(*) FROM issues").fetchone()[0])
 
 
 class Change:

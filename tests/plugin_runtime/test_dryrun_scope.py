@@ -119,7 +119,69 @@ def test_without_context_an_unknown_record_is_a_warning_not_a_silent_ok(tmp_path
         "not checked: the service refuses this action if asset 'asset-ghost' does not exist in project 'proj-scope'; "
         "the event carries no context")
     assert "label 'label-ghost' does not exist" in main["warnings"][1]["warning"]
-    assert "2 action(s) the dry-run could not check (their events carry no context)" in dry.stderr
+    assert "2 action(s) the dry-run could not check (their events' recorded context does not tell)" in dry.stderr
 
     human = dry_run(plugin, events, "--format", "human")
     assert "WARNING: not checked: the service refuses this action if asset 'asset-ghost'" in human.stdout
+
+
+#: Status changes of an issue of its own asset (fine), of another asset's issue, and of no issue.
+ISSUE_PLUGIN = """
+from plugin_sdk import PluginCore, UpdateIssueStatus
+
+
+class PluginHandler(PluginCore):
+    def on_submit(self, label, asset_id):
+        [own] = self.kili.issues(project_id=self.project_id, asset_id=asset_id, fields=["id"])
+        self.kili.update_issue_status(own["id"], "SOLVED")
+        return [UpdateIssueStatus(asset_id=asset_id, issue_id=name, status="CANCELLED")
+                for name in ("issue-sibling", "issue-ghost")]
+"""
+
+
+def with_issue(event_id: str, asset_id: str, issues: list | None) -> dict:
+    event = submit(event_id, PROJECT, asset_id)
+    if issues is None:
+        del event["context"]["asset"]["issues"]
+    else:
+        event["context"]["asset"]["issues"] = issues
+    return event
+
+
+def test_a_status_change_of_an_issue_not_on_its_asset_is_refused_as_the_service_refuses_it(
+        tmp_path: Path, write_plugin, write_events) -> None:
+    plugin = write_plugin(tmp_path, ISSUE_PLUGIN)
+    sibling = with_issue("evt-sibling", "asset-sibling", [{"id": "issue-sibling", "status": "OPEN"}])
+    main = with_issue("evt-main", "asset-main", [{"id": "issue-main", "status": "OPEN"}])
+    events = write_events(tmp_path / "events.jsonl", sibling, main)
+
+    dry = dry_run(plugin, events)
+    assert dry.returncode == 1, dry.stderr
+    line = {line["event_id"]: line for line in map(json.loads, dry.stdout.splitlines())}["evt-main"]
+    assert [a["issue_id"] for a in line["actions"]] == ["issue-main", "issue-sibling", "issue-ghost"]
+    assert [(item["index"], item["reason"]) for item in line["rejected"]] == [
+        (1, "issue 'issue-sibling' belongs to another asset than 'asset-main'"),
+        (2, "issue 'issue-ghost' does not exist")]
+    assert line["warnings"] == []
+
+
+def test_an_issue_on_an_asset_whose_issues_were_not_recorded_is_a_warning(tmp_path: Path, write_plugin,
+                                                                          write_events) -> None:
+    plugin = write_plugin(tmp_path, """
+        from plugin_sdk import PluginCore, UpdateIssueStatus
+
+
+        class PluginHandler(PluginCore):
+            def on_submit(self, label, asset_id):
+                return UpdateIssueStatus(asset_id=asset_id, issue_id="issue-elsewhere", status="SOLVED")
+    """)
+    events = write_events(tmp_path / "events.jsonl", with_issue("evt-main", "asset-main", None))
+
+    dry = dry_run(plugin, events)
+    assert dry.returncode == 0, dry.stderr
+    [line] = map(json.loads, dry.stdout.splitlines())
+    assert line["rejected"] == []
+    assert [item["warning"] for item in line["warnings"]] == [
+        "not checked: the service refuses this action if issue 'issue-elsewhere' is not an issue of asset "
+        "'asset-main'; no event's context lists that asset's issues (context.asset.issues), so the dry-run cannot "
+        "tell (record events with their context: plugin-runtime events export)"]

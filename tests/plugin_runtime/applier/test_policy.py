@@ -3,7 +3,14 @@ knows of the records they name; the same sizes the dry-run reports (``policy.siz
 
 from __future__ import annotations
 
-from plugin_runtime.applier.policy import MAX_METADATA_BYTES, Facts, named, refusal, scope_refusal, size_refusal
+from plugin_runtime.applier.policy import (
+    MAX_METADATA_BYTES,
+    Facts,
+    named,
+    refusal,
+    scope_refusal,
+    size_refusal,
+)
 
 FACTS = Facts(asset_projects={"mine": "proj", "theirs": "other"}, label_assets={"l-mine": "mine", "l-theirs": "theirs"})
 
@@ -30,3 +37,14 @@ def test_scope_comes_before_size_and_the_dry_run_sees_the_same_size_reason() -> 
 def test_named_lists_what_the_facts_must_cover() -> None:
     actions = [{"type": "add_to_review", "asset_id": "a"}, {"type": "create_issue", "asset_id": "b", "label_id": "l"}]
     assert named(actions) == ({"a", "b"}, {"l"})
+
+
+def test_a_status_change_names_an_issue_of_its_own_asset_where_the_platform_tells_issues() -> None:
+    facts = Facts(asset_projects={"mine": "proj", "sibling": "proj"}, issue_assets={"i-mine": "mine", "i-sib": "sibling"})
+    change = {"type": "update_issue_status", "asset_id": "mine", "status": "SOLVED"}
+    assert scope_refusal({**change, "issue_id": "i-mine"}, "proj", facts) is None
+    assert scope_refusal({**change, "issue_id": "i-sib"}, "proj", facts) == (
+        "issue 'i-sib' belongs to another asset than 'mine'")
+    assert scope_refusal({**change, "issue_id": "i-ghost"}, "proj", facts) == "issue 'i-ghost' does not exist"
+    # A platform that does not tell issues checks the issue's asset itself as it applies.
+    assert scope_refusal({**change, "issue_id": "i-ghost"}, "proj", FACTS) is None
