@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugin_runtime.errors import ReadLimitExceeded
-from plugin_runtime.platforms.kili.records import PROJECT_FIELDS, issue_of
+from plugin_runtime.platforms.kili.records import ISSUE_FIELDS, PROJECT_FIELDS, issue_of
 
 #: Records one read answers at most (a read of a whole large project would take minutes).
 MAX_RECORDS = 10_000
@@ -22,7 +22,6 @@ LABEL_FIELDS = ["id", "labelType", "jsonResponse", "author.id", "secondsToLabel"
 ASSET_FIELDS = ["id", "externalId", "content", "jsonMetadata", "priority", "isHoneypot", "isUsedForConsensus",
                 "consensusMark", "honeypotMark", "inferenceMark", "toBeLabeledBy.id", "createdAt",
                 *(f"labels.{field}" for field in LABEL_FIELDS if not field.startswith("labelOf"))]
-ISSUE_FIELDS = ["id", "createdAt", "status", "type", "assetId", "objectMid", "comments.text"]
 _FIELDS = {"labels": LABEL_FIELDS, "assets": ASSET_FIELDS, "issues": ISSUE_FIELDS}
 
 
