@@ -77,11 +77,16 @@ class EventScope:
             resolved.append(by_external[external_id])
         return resolved
 
+    def label_asset(self, label_id: str) -> str | None:
+        """The asset of a label the event carries, if it does."""
+        label = self.labels.get(label_id)
+        return label["assetId"] if label is not None and label.get("assetId") else None
+
     def asset_of_label(self, label_id: str, method: str) -> str:
         """The asset a label belongs to, as far as the event tells."""
-        label = self.labels.get(label_id)
-        if label is not None and label.get("assetId"):
-            return label["assetId"]
+        known = self.label_asset(label_id)
+        if known is not None:
+            return known
         if self.asset_id is not None:
             # The runtime checks that the label really belongs to this asset before applying.
             return self.asset_id

@@ -20,7 +20,8 @@ _NOTES = logging.getLogger("plugin_sdk.plugin")
 
 class KiliWrites:
     """Mixed into the handle: ``_event`` (the event's scope), ``_record(action)``,
-    ``_pending_id(kind)`` and ``_issue_assets`` (issue id -> asset id, from reads) come from it."""
+    ``_pending_id(kind)``, ``_asset_of_label`` and ``_issue_assets`` (issue id -> asset id, from
+    reads) come from it."""
 
     _project_id: str
     _issue_assets: dict[str, str]
@@ -33,6 +34,9 @@ class KiliWrites:
         raise NotImplementedError
 
     def _pending_id(self, kind: str) -> str:  # pragma: no cover - the handle's
+        raise NotImplementedError
+
+    def _asset_of_label(self, label_id: str, method: str) -> str:  # pragma: no cover - the handle's
         raise NotImplementedError
 
     def create_issues(
@@ -52,7 +56,7 @@ class KiliWrites:
         for label_id, mid, text in zip(labels, mids, texts):
             self._record({
                 "type": "create_issue",
-                "asset_id": scope.asset_of_label(label_id, "create_issues"),
+                "asset_id": self._asset_of_label(label_id, "create_issues"),
                 "label_id": label_id,
                 "text": text,
                 "object_mid": mid,

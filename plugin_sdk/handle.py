@@ -45,6 +45,8 @@ class KiliHandle(KiliReads, KiliWrites):
         self._counter = 0
         #: Issue id -> its asset, from the issues the plugin read during the event.
         self._issue_assets: dict[str, str] = {}
+        #: Label id -> its asset, from the labels the plugin read (or looked up) during the event.
+        self._label_assets: dict[str, str] = {}
 
     # Driven by the executor, around each hook ------------------------------------------------
 
@@ -53,6 +55,7 @@ class KiliHandle(KiliReads, KiliWrites):
         self._reader = reader
         self._actions = []
         self._issue_assets = {}
+        self._label_assets = {}
 
     def _end(self) -> list[dict]:
         actions, self._actions, self._scope, self._reader = self._actions, [], None, None
@@ -78,11 +81,24 @@ class KiliHandle(KiliReads, KiliWrites):
 
     def _read(self, method: str, query: dict[str, Any]) -> Any:
         answer = self._answer(method, query)
-        if method == "issues" and isinstance(answer, list):
-            # update_issue_status names an issue only: its asset is known from the read.
-            self._issue_assets.update({issue["id"]: issue["assetId"] for issue in answer if isinstance(issue, dict)
-                                       and isinstance(issue.get("id"), str) and isinstance(issue.get("assetId"), str)})
+        if method in ("issues", "labels") and isinstance(answer, list):
+            # update_issue_status names an issue only, create_issues a label only: their
+            # assets are known from the reads.
+            known = self._issue_assets if method == "issues" else self._label_assets
+            known.update({record["id"]: record["assetId"] for record in answer if isinstance(record, dict)
+                          and isinstance(record.get("id"), str) and isinstance(record.get("assetId"), str)})
         return answer
+
+    def _asset_of_label(self, label_id: str, method: str) -> str:
+        """The asset a label is on, as Kili puts an issue on its label's asset: from the
+        event's records, the labels read during the event, else one live read; where nothing
+        tells (a dry-run without live reads), the event's asset, which the runtime checks."""
+        scope = self._event
+        known = scope.label_asset(label_id) or self._label_assets.get(label_id)
+        if known is None and self._reader is not None:
+            self._read("labels", {"project_id": self._project_id, "label_id": label_id, "first": 1})
+            known = self._label_assets.get(label_id)
+        return known or scope.asset_of_label(label_id, method)
 
     def _answer(self, method: str, query: dict[str, Any]) -> Any:
         if self._scope is None and self._live_reader is not None:

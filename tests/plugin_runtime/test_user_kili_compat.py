@@ -141,10 +141,6 @@ class PluginHandler(PluginCore):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "create_issues on a label of another asset of the plugin's own project is refused ('label ... belongs "
-    "to another asset than <the event's asset>'): the SDK puts the event's asset on the issue; on Kili the "
-    "issue goes on that label's asset (send_back_to_queue of another asset of the project is applied)"))
 def test_an_issue_on_a_label_of_another_asset_of_the_project_is_made(service: Service, tmp_path: Path) -> None:
     deploy(service, tmp_path, "flagger", OTHER_ASSET)
     create_assets(service, "flag-1", "flag-2")

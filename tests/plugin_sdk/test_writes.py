@@ -170,6 +170,35 @@ def test_an_issue_read_live_is_known_by_its_asset() -> None:
                               "status": "CANCELLED"}]
 
 
+def test_an_issue_goes_on_its_labels_asset_known_from_a_read_or_looked_up_live() -> None:
+    labels = {"L-read": "a5", "L-other": "a6"}
+    asked: list[dict] = []
+
+    def reader(method: str, query: dict) -> list[dict]:
+        asked.append(query)
+        wanted = [query["label_id"]] if "label_id" in query else ["L-read"]
+        return [{"id": label, "assetId": labels[label]} for label in wanted if label in labels]
+
+    handle = KiliHandle("project-1", reader=reader)
+    handle._begin(make_event(asset_id="a1", label=make_label({}, id="L-event")), reader=reader)
+    handle.labels("project-1", author_in=["carol"], fields=["id"])
+    handle.create_issues("project-1", ["L-read", "L-other", "L-event", "L-elsewhere"], text_array=["x"] * 4)
+    assert [(a["label_id"], a["asset_id"]) for a in handle._end()] == [
+        ("L-read", "a5"), ("L-other", "a6"), ("L-event", "a1"),
+        ("L-elsewhere", "a1")]  # no asset of the project has it: the runtime refuses it on the event's asset
+    # The label read first costs no lookup; the event's own needs none.
+    assert [q.get("label_id") for q in asked] == [None, "L-other", "L-elsewhere"]
+
+
+def test_without_live_reads_a_label_of_another_asset_is_found_in_the_context() -> None:
+    event = make_event(asset_id="a1", label=make_label({}, id="L1"))
+    event["context"]["assets"] = [{"id": "a2", "labels": [make_label({}, id="L2")]}]
+    handle = KiliHandle("project-1")
+    handle._begin(event)
+    handle.create_issues("project-1", ["L2", "L9"])
+    assert [(a["label_id"], a["asset_id"]) for a in handle._end()] == [("L2", "a2"), ("L9", "a1")]
+
+
 def test_an_issue_the_event_does_not_know_says_to_read_it_first(kili: KiliHandle) -> None:
     with pytest.raises(UnresolvedAssetError, match=r"issue 'issue-404' .* self\.kili\.issues"):
         kili.update_issue_status("issue-404", "SOLVED")
