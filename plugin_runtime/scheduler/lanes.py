@@ -6,6 +6,10 @@ never a run. A lane is drained by one worker at a time, in slices, so one busy p
 starve the others; a run whose attempt failed waits at its stored ``next_attempt_at`` on a
 timer, never in a worker; whatever a run does, its lane is released.
 
+Slots go to plugins fairly: a free slot takes the waiting lane of the plugin holding the fewest,
+and a plugin holding none while another holds several (a hook sleeping on many projects) gets
+one of up to ``concurrency - 1`` extra slots at once rather than wait for those runs' timeouts.
+
 Within a slice, the transaction that records a run's end also takes (claims) the lane's next
 run, so a busy lane costs one write transaction per run.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
@@ -44,7 +49,13 @@ Execute = Callable[[Taken, bool], tuple[Step, Taken | None]]
 class Scheduler:
     def __init__(self, queue: RunQueue, execute: Execute, concurrency: int = 4) -> None:
         self.queue, self._execute = queue, execute
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lane")
+        self._concurrency = concurrency
+        # Threads for the slots and the extra slots (``_pick``); the lanes they run are chosen here.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, 2 * concurrency - 1), thread_name_prefix="lane")
+        # Lanes waiting for a slot (they are in _busy), and the slots each plugin holds.
+        self._ready: deque[Lane] = deque()
+        self._held: Counter[str] = Counter()
+        self._running = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy: set[Lane] = set()
@@ -78,7 +89,35 @@ class Scheduler:
         if timer is not None:
             timer.cancel()
         self._busy.add(lane)
-        self._pool.submit(self._drain, lane)
+        self._ready.append(lane)
+        self._start()
+
+    def _start(self) -> None:
+        """Under the lock: waiting lanes onto the slots they may take."""
+        while self._ready and not self._stopping:
+            lane = self._pick()
+            if lane is None:
+                return
+            self._ready.remove(lane)
+            self._running += 1
+            self._held[lane[0]] += 1
+            self._pool.submit(self._drain, lane)
+
+    def _pick(self) -> Lane | None:
+        """Under the lock: the next waiting lane to start, or None. A free slot takes the
+        oldest lane of the plugin holding the fewest; past ``concurrency``, only a plugin
+        holding none while another holds several starts (on an extra slot)."""
+        if self._running < self._concurrency:
+            best: Lane | None = None
+            for lane in self._ready:
+                if best is None or self._held[lane[0]] < self._held[best[0]]:
+                    best = lane
+                    if not self._held[lane[0]]:
+                        break
+            return best
+        if self._running >= 2 * self._concurrency - 1 or max(self._held.values(), default=0) < 2:
+            return None
+        return next((lane for lane in self._ready if not self._held[lane[0]]), None)
 
     def _drain(self, lane: Lane) -> None:
         handed_on = False
@@ -90,6 +129,12 @@ class Scheduler:
         finally:
             if not handed_on:
                 self._release(lane)
+            with self._lock:
+                self._running -= 1
+                self._held[lane[0]] -= 1
+                if not self._held[lane[0]]:
+                    del self._held[lane[0]]
+                self._start()
 
     def _slice(self, lane: Lane) -> bool:
         """Up to LANE_SLICE runs of the lane; True when the lane was handed on to a new slice."""
@@ -110,11 +155,11 @@ class Scheduler:
             step, taken = self._execute(taken, left > 0 and not self._stopping)
             if step is not Step.DONE:
                 return False
-        # A busy lane yields its thread after a slice: back to the end of the pool's queue.
+        # A busy lane yields its slot after a slice: back to the end of the waiting lanes.
         with self._lock:
             if self._stopping:
                 return False
-            self._pool.submit(self._drain, lane)
+            self._ready.append(lane)
         return True
 
     def _later(self, lane: Lane, delay: float) -> None:

@@ -94,11 +94,6 @@ def service(tmp_path: Path):
     stop_service(running)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "one plugin whose hook sleeps, active on as many projects as the runtime runs at once "
-    "(PLUGIN_RUNTIME_CONCURRENCY), takes every run slot until its timeout (60 s by default, up to 300 s "
-    "at the plugin's request): another plugin's 5 ms run on another project waits for it (58 s measured "
-    "with the defaults and 6 projects in Docker); a plugin should not hold all the slots"))
 def test_a_plugin_sleeping_on_many_projects_does_not_hold_back_another_projects_runs(service: Service) -> None:
     upload(service, "sleeper", SLEEPER, {"timeout_s": HOSTILE_TIMEOUT_S})
     upload(service, "benign", BENIGN)

@@ -7,6 +7,7 @@ wrapped, to fail the way an infrastructure failure would."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,3 +123,35 @@ def test_runs_left_queued_by_a_stopped_runtime_run_in_the_next(runtime: Runtime)
     assert runtime.dispatcher.wait_idle(timeout=60)
     assert [runtime.status(f"a-{n}")[0] for n in range(3)] == ["succeeded"] * 3
     assert runtime.seen == ["a-0", "a-1", "a-2"]
+
+
+def test_a_plugin_holding_every_slot_does_not_hold_back_another_plugins_lane(runtime: Runtime, tmp_path: Path,
+                                                                                write_plugin) -> None:
+    """Two slots, both held by one plugin's hooks that do not return: another plugin's run starts
+    at once on an extra slot; the first plugin's third lane waits for one of its own slots."""
+    runtime.registry.upload("other", load_source(write_plugin(tmp_path, PLUGIN)), create=True)
+    assert runtime.registry.wait("other", 1, 60)["status"] == "active"
+    runtime.registry.activate("checker", "c")
+    runtime.registry.activate("other", "d")
+    released = threading.Event()
+    entered: list[str] = []
+
+    def run(name: str, version: int, event: dict[str, Any]) -> RunResult:
+        entered.append(event["id"])
+        if name == "checker":
+            released.wait(60)
+        return runtime.sandboxes.run(name, version, event)
+
+    runtime.dispatcher.close()
+    runtime.dispatcher = Dispatcher(runtime.store, runtime.registry, runtime.platform, run, concurrency=2)
+    for project in ("a", "b", "c"):
+        submit(runtime, f"{project}-1", project, asset=f"asset-{project}")
+    wait_for(lambda: len(entered) == 2)
+    submit(runtime, "d-1", "d", asset="asset-d")
+    try:
+        wait_for(lambda: runtime.status("d-1")[0] == "succeeded")
+        assert sorted(entered) in (["a-1", "b-1", "d-1"], ["a-1", "c-1", "d-1"], ["b-1", "c-1", "d-1"])
+    finally:
+        released.set()
+    assert runtime.dispatcher.wait_idle(timeout=60)
+    assert [runtime.status(f"{p}-1")[0] for p in "abcd"] == ["succeeded"] * 4
