@@ -154,7 +154,7 @@ class Shadows:
     def stop(self, plugin: str, project_id: str | None = None, reason: str = "stopped") -> list[dict[str, Any]]:
         """End the plugin's shadows (on one project, or all); returns those ended."""
         with self.store.write() as db:
-            if self.store.plugins.get(db, plugin) is None and reason != "the plugin was deleted":
+            if self.store.plugins.get(db, plugin) is None:
                 raise RegistryNotFound(f"plugin {plugin!r} does not exist")
             ended = self._end_all(db, plugin, project_id, reason)
         return ended
@@ -178,7 +178,8 @@ class Shadows:
 
     def forget(self, plugin: str, images: list[str] | None = None) -> None:
         """A deleted plugin: its shadows end (the registry's ``on_deleted``)."""
-        self.stop(plugin, reason="the plugin was deleted")
+        with self.store.write() as db:
+            self._end_all(db, plugin, None, "the plugin was deleted")
 
     @staticmethod
     def _summary(row: Any, ended: str | None = None) -> dict[str, Any]:
