@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from plugin_sdk import _queries
@@ -31,6 +32,10 @@ class EventScope:
         self.labels_known: set[str] = set()
         # Assets whose issues were recorded (context.asset.issues).
         self.issues: dict[str, list[dict]] = {}
+        #: External id -> asset id, of the assets the plugin read during the event.
+        self.read_externals: dict[str, str] = {}
+        #: The project's assets of these external ids, read live; None: no live reads (a dry-run).
+        self.find_assets: Callable[[list[str]], list[dict]] | None = None
         for asset in records:
             if isinstance(asset, dict) and isinstance(asset.get("id"), str):
                 self.assets[asset["id"]] = _as_kili_returns(asset)
@@ -58,24 +63,47 @@ class EventScope:
         self, asset_ids: list[str] | None, external_ids: list[str] | None, method: str
     ) -> list[str]:
         """Asset ids from Kili's ``asset_ids``/``external_ids`` pair, external ids resolved
-        through the assets the event carries."""
+        through the assets the event carries and those read during the event, else (live
+        reads) through the project's assets, as Kili resolves them."""
         if asset_ids is not None and external_ids is not None:
             raise ValueError(f"kili.{method}: give asset_ids or external_ids, not both")
         if asset_ids is not None:
             return [_check_id(a, method) for a in _as_list(asset_ids, "asset_ids", method)]
         if external_ids is None:
             raise ValueError(f"kili.{method}: give asset_ids or external_ids")
-        by_external = {a.get("externalId"): a["id"] for a in self.assets.values()}
+        wanted = _as_list(external_ids, "external_ids", method)
+        carried = {a.get("externalId"): a["id"] for a in self.assets.values()}
+        by_external: dict[Any, str] = {**self.read_externals, **carried}
+        missing = sorted({e for e in wanted if e not in by_external and isinstance(e, str)})
+        if missing and self.find_assets is not None:
+            by_external.update(self._found(missing, method))
         resolved = []
-        for external_id in _as_list(external_ids, "external_ids", method):
+        for external_id in wanted:
             if external_id not in by_external:
-                known = ", ".join(repr(e) for e in by_external if e is not None) or "none"
-                raise UnresolvedAssetError(
-                    f"kili.{method}: external id {external_id!r} is not an asset this event "
-                    f"carries (known external ids: {known}); pass asset_ids instead"
-                )
+                raise UnresolvedAssetError(self._unresolved(external_id, by_external, method))
             resolved.append(by_external[external_id])
         return resolved
+
+    def _found(self, external_ids: list[str], method: str) -> dict[str, str]:
+        assert self.find_assets is not None
+        found: dict[str, list[str]] = {}
+        for asset in self.find_assets(external_ids):
+            if isinstance(asset, dict) and asset.get("externalId") in external_ids:
+                found.setdefault(asset["externalId"], []).append(asset["id"])
+        for external_id, ids in found.items():
+            if len(ids) > 1:
+                raise UnresolvedAssetError(
+                    f"kili.{method}: external id {external_id!r} names {len(ids)} assets of project "
+                    f"{self.project_id!r} ({', '.join(map(repr, ids[:5]))}); pass asset_ids instead")
+        return {external_id: ids[0] for external_id, ids in found.items()}
+
+    def _unresolved(self, external_id: Any, by_external: dict, method: str) -> str:
+        if self.find_assets is not None:
+            return (f"kili.{method}: no asset of project {self.project_id!r} has the external id "
+                    f"{external_id!r}; check it, or pass asset_ids")
+        known = ", ".join(repr(e) for e in by_external if e is not None) or "none"
+        return (f"kili.{method}: external id {external_id!r} is not an asset this event carries (known "
+                f"external ids: {known}); pass asset_ids instead")
 
     def label_asset(self, label_id: str) -> str | None:
         """The asset of a label the event carries, if it does."""

@@ -53,6 +53,9 @@ class KiliHandle(KiliReads, KiliWrites):
     def _begin(self, event: dict, reader: Reader | None = None) -> None:
         self._scope = EventScope(event)
         self._reader = reader
+        if reader is not None:  # external ids of the project's other assets resolve as on Kili
+            self._scope.find_assets = lambda external_ids: self._read(
+                "assets", {"project_id": self._project_id, "external_id_strictly_in": external_ids})
         self._actions = []
         self._issue_assets = {}
         self._label_assets = {}
@@ -87,6 +90,10 @@ class KiliHandle(KiliReads, KiliWrites):
             known = self._issue_assets if method == "issues" else self._label_assets
             known.update({record["id"]: record["assetId"] for record in answer if isinstance(record, dict)
                           and isinstance(record.get("id"), str) and isinstance(record.get("assetId"), str)})
+        if method == "assets" and isinstance(answer, list) and self._scope is not None:
+            self._scope.read_externals.update({
+                record["externalId"]: record["id"] for record in answer if isinstance(record, dict)
+                and isinstance(record.get("id"), str) and isinstance(record.get("externalId"), str)})
         return answer
 
     def _asset_of_label(self, label_id: str, method: str) -> str:

@@ -170,10 +170,6 @@ class PluginHandler(PluginCore):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "send_back_to_queue(external_ids=[...]) of the project's other assets raises UnresolvedAssetError "
-    "('not an asset this event carries; pass asset_ids instead') in the service, whose reads are live "
-    "(README: external ids are resolved through the event's assets); on Kili they resolve"))
 def test_external_ids_of_the_projects_other_assets_resolve_in_the_service(service: Service, tmp_path: Path) -> None:
     deploy(service, tmp_path, "pages", EXTERNAL_IDS)
     create_assets(service, "doc-page1", "doc-page2")

@@ -4,6 +4,8 @@ against the real client)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from plugin_sdk import UnresolvedAssetError
@@ -197,6 +199,50 @@ def test_without_live_reads_a_label_of_another_asset_is_found_in_the_context() -
     handle._begin(event)
     handle.create_issues("project-1", ["L2", "L9"])
     assert [(a["label_id"], a["asset_id"]) for a in handle._end()] == [("L2", "a2"), ("L9", "a1")]
+
+
+PROJECT_ASSETS = [{"id": "a1", "externalId": "doc-page1"}, {"id": "a2", "externalId": "doc-page2"},
+                  {"id": "a3", "externalId": "twin"}, {"id": "a4", "externalId": "twin"}]
+
+
+def live_handle(asked: list[dict]) -> KiliHandle:
+    """A handle with live reads of a project of PROJECT_ASSETS, in a hook of an event on a1."""
+    def reader(method: str, query: dict) -> list[dict]:
+        asked.append(query)
+        wanted = query.get("external_id_strictly_in")
+        return [a for a in PROJECT_ASSETS if wanted is None or a["externalId"] in wanted]
+
+    handle = KiliHandle("project-1", reader=reader)
+    handle._begin(make_event(asset_id="a1", asset={"externalId": "doc-page1"}, context=False), reader=reader)
+    return handle
+
+
+def test_external_ids_of_the_projects_other_assets_resolve_live_as_on_kili() -> None:
+    asked: list[dict] = []
+    handle = live_handle(asked)
+    handle.send_back_to_queue(external_ids=["doc-page2", "doc-page2"])
+    assert [a["asset_id"] for a in handle._end()] == ["a2", "a2"]
+    assert asked == [{"project_id": "project-1", "external_id_strictly_in": ["doc-page2"]}]
+
+
+def test_external_ids_of_assets_the_hook_read_need_no_lookup() -> None:
+    asked: list[dict] = []
+    handle = live_handle(asked)
+    handle.assets("project-1", fields=["externalId"])
+    handle.add_to_review(external_ids=["doc-page2"])
+    assert [a["asset_id"] for a in handle._end()] == ["a2"] and len(asked) == 1
+
+
+@pytest.mark.parametrize(("external_id", "message"), [
+    ("nope.pdf", "kili.send_back_to_queue: no asset of project 'project-1' has the external id 'nope.pdf'"),
+    ("twin", "kili.send_back_to_queue: external id 'twin' names 2 assets of project 'project-1' ('a3', 'a4'); "
+             "pass asset_ids instead"),
+])
+def test_an_external_id_no_single_asset_of_the_project_has_is_unresolved(external_id: str, message: str) -> None:
+    handle = live_handle([])
+    with pytest.raises(UnresolvedAssetError, match=re.escape(message)):
+        handle.send_back_to_queue(external_ids=["doc-page2", external_id])
+    assert handle._end() == []
 
 
 def test_an_issue_the_event_does_not_know_says_to_read_it_first(kili: KiliHandle) -> None:
