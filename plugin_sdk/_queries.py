@@ -13,12 +13,15 @@ from typing import Any
 from plugin_sdk.errors import ContextUnavailable, UnsupportedMethodError
 
 def normalise_label(label: dict, asset_id: str | None) -> dict:
-    """A label as reads return it: ``assetId`` and ``author.id`` filled from what is known."""
+    """A label as reads return it: ``assetId`` and ``author.id`` filled from what is known, and
+    ``author.email`` when the author id is an email (``author_in`` finds the label by it)."""
     out = dict(label)
     if asset_id is not None:
         out.setdefault("assetId", asset_id)
-    if "author" not in out and out.get("authorId") is not None:
-        out["author"] = {"id": out["authorId"]}
+    author = out.get("authorId")
+    if "author" not in out and author is not None:
+        # The embedded platform knows a labeler by what the label was submitted with.
+        out["author"] = {"id": author, "email": author} if isinstance(author, str) and "@" in author else {"id": author}
     return out
 
 

@@ -276,6 +276,16 @@ def test_a_field_kili_would_answer_with_null_is_none(kili: KiliHandle) -> None:
     assert label["author"] == {"email": None} and label["modelName"] is None
 
 
+def test_a_label_submitted_by_an_email_reads_that_email_and_is_found_by_it() -> None:
+    by_email = make_label({}, id="LE", author_id="alice@example.com")
+    handle = KiliHandle("project-1")
+    handle._begin(make_event(label=by_email, asset_id="a1", labels=[L0, by_email]))
+    assert handle.labels("project-1", asset_id="a1", fields=["id", "author.email", "author.id"]) == [
+        {"id": "L0", "author": {"email": None, "id": "user-0"}},  # an id, not an email: none known
+        {"id": "LE", "author": {"email": "alice@example.com", "id": "alice@example.com"}}]
+    assert [l["id"] for l in handle.labels("project-1", asset_id="a1", author_in=["alice@example.com"])] == ["LE"]
+
+
 def test_recorded_json_metadata_strings_read_as_objects_as_kili_returns_them() -> None:
     from plugin_sdk.testing import make_event
 
