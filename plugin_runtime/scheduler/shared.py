@@ -60,6 +60,15 @@ class SharedRunQueue(StoreRunQueue):
         with self.shared_store.claiming() as claiming:
             return super().take(lane, claiming)
 
+    def others_waiting(self, lane: Lane) -> bool:
+        """Whether another lane's job could start now but no worker took it (all are busy)."""
+        plugin, version, project_id = lane
+        return bool(self.store.read().execute(
+            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.queue_name = ? AND j.status = 'todo'"
+            " AND j.lock <> ? AND (j.scheduled_at IS NULL OR j.scheduled_at <= now()) AND NOT EXISTS"
+            " (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing'))",
+            (QUEUE, f"lane:{plugin}:{version}:{project_id}")).fetchone()[0])
+
     def wake(self, lane: Lane) -> None:
         """Make sure the lane has a job waiting to start (one that stopped with runs left)."""
         with self.shared_store.claiming() as claiming:

@@ -1,10 +1,11 @@
 """procrastinate workers in this process, running lane jobs of the shared queue (``shared``).
 
 A job drains its lane: it runs the lane's runs in order through the dispatcher (``execute``:
-sandbox, then the applier's transaction, which also claims the lane's next runs, a batch of
-them when they wait), up to ``LANE_SLICE`` at a time, and completes when the lane is empty.
-A lane with runs left after a slice gets a new job, behind the other lanes' waiting ones, so
-a busy project does not keep a worker from the others. A lane whose head cannot run yet asks
+sandbox, then the applier's transaction, which also claims the lane's next run), and
+completes when the lane is empty. The lane stays on the worker, whose sandbox for it is warm,
+unless another lane's job waits for a worker after ``SLICE_S``: then the lane gets a new job,
+behind the waiting ones, so a busy project does not keep a worker from the others (nor from
+their sandboxes: every switch may start one cold). A lane whose head cannot run yet asks
 for the job to be tried again (``LaterError``): at the run's next attempt time after a failed
 attempt, in ``BUILD_POLL_S`` while its version is building. Anything else going wrong
 (PostgreSQL away in the middle) retries it in a second: a job is never dropped while its
@@ -22,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import procrastinate
 from procrastinate import retry as procrastinate_retry
 
-from plugin_runtime.scheduler.lanes import LANE_SLICE, Step
+from plugin_runtime.scheduler.lanes import Step
 from plugin_runtime.scheduler.queue import Head
 from plugin_runtime.scheduler.shared import (
     BUILD_POLL_S,
@@ -45,6 +47,8 @@ _log = logging.getLogger(__name__)
 ERROR_RETRY_S = 1.0
 #: The longest wait before a stopped worker starts again.
 MAX_BACKOFF_S = 5.0
+#: How long a job runs its lane before it looks whether another lane waits for a worker.
+SLICE_S = 2.0
 
 
 class LaterError(Exception):
@@ -81,29 +85,31 @@ class Workers:
     # A job --------------------------------------------------------------------------------
 
     def run_lane(self, plugin: str, version: int, project_id: str) -> None:
-        """Run the lane's runs in order until it is empty, or a slice of them (then the lane
-        gets a new job); complete once none of the runs it claimed is left running."""
+        """Run the lane's runs in order until it is empty, or until another lane waits after a
+        slice (then the lane gets a new job); complete once no run it claimed is left running."""
         lane = (plugin, version, project_id)
         queue = self.scheduler.queue
+        slice_ends = time.monotonic() + SLICE_S
         with queue.shared_store.lane_job(project_id):
             taken = queue.take(lane)
-            for left in range(LANE_SLICE - 1, -1, -1):
-                if taken is None:
-                    return  # the lane is empty
+            while taken is not None:
                 if taken.head is Head.LATER:
                     raise LaterError(taken.wait_s, f"run {taken.run['id']} waits for its next attempt")
-                # The slice's last runs claim none after them: a claimed run must be run.
-                last = left == 0 or self._stopping.is_set()
+                last = self._stopping.is_set()
+                if not last and time.monotonic() > slice_ends:
+                    last = queue.others_waiting(lane)
+                    slice_ends = time.monotonic() + SLICE_S
+                # The slice's last run claims none after it: a claimed run must be run.
                 step, following = self.scheduler.execute(taken, not last)
                 if step is Step.WAIT:
                     raise LaterError(BUILD_POLL_S, f"run {taken.run['id']}'s version is still building")
                 if step is Step.IDLE:
                     return  # the transaction that ended the run found the lane empty
                 if last:
-                    break
+                    queue.wake(lane)  # runs may be left: a new job, behind the waiting ones
+                    return
                 # None: the end's transaction did not look (a failed attempt), so look here.
                 taken = following if following is not None else queue.take(lane)
-            queue.wake(lane)  # the slice is over, and runs may be left
 
     # The worker's life --------------------------------------------------------------------
 

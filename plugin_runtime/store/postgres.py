@@ -46,6 +46,8 @@ MIGRATION_LOCK = 0x706C7567696E0001
 WRITE_LOCK = 0x706C7567696E0002
 #: The first key of a project's lock (two 32-bit keys, a space apart from the one-key locks).
 PROJECT_LOCKS = 0x706C7567
+#: The session settings of lane jobs' connections (``PostgresStore.lane_job``).
+RELAXED = "-c synchronous_commit=off"
 #: How long a process keeps retrying to reach PostgreSQL before a write reports it unavailable.
 RECONNECT_PATIENCE_S = 10.0
 #: How long a starting process waits for PostgreSQL to answer before it gives up.
@@ -107,6 +109,14 @@ def version(url: str) -> int:
         raise StoreUnavailable(unavailable(where(url), error)) from error
 
 
+#: A transaction's connection: the one at hand, or (True) a fresh one after it failed to begin.
+Connecting = Callable[[bool], psycopg.Connection[Any]]
+
+
+def _connecting(link: WriterLink) -> Connecting:
+    return lambda fresh: link.reconnect() if fresh else link.get()
+
+
 def _project_key(project_id: str) -> int:
     """A project's lock key: two projects sharing one only wait for each other."""
     return zlib.crc32(project_id.encode("utf-8", "surrogatepass")) - 2**31
@@ -163,7 +173,6 @@ class PostgresStore(Store):
         # This thread's transaction (nested writes join it), lane job and writer connection.
         self._thread = threading.local()
         self._lane_links: list[WriterLink] = []
-        self._after_commit: list[Callable[[], None]] = []
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=pool_size, configure=configure, kwargs={"autocommit": True},
             open=True, name="plugin-runtime-read")
@@ -211,24 +220,20 @@ class PostgresStore(Store):
             return
         project = getattr(self._thread, "project", None)
         if project is not None:
-            opening = (f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK});"
-                       f" SELECT pg_advisory_xact_lock({PROJECT_LOCKS}, {_project_key(project)})")
-            yield from self._transaction(self._lane_link(), opening)
+            opening = (f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK}),"
+                       f" pg_advisory_xact_lock({PROJECT_LOCKS}, {_project_key(project)})")
+            yield from self._transaction(_connecting(self._lane_link()), opening)
             return
         with self._lock:
-            yield from self._transaction(self._link, f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-            actions, self._after_commit = self._after_commit, []
-        for action in actions:
-            action()
+            yield from self._transaction(_connecting(self._link), f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
-    def _transaction(self, link: WriterLink, opening: str) -> Iterator[Transaction]:
-        connection = self._begin(link, opening)
+    def _transaction(self, connecting: Connecting, opening: str) -> Iterator[Transaction]:
+        connection = self._begin(connecting, opening)
         self._thread.tx = transaction = Transaction(connection)
         try:
             yield transaction
             connection.execute("COMMIT")
         except BaseException as error:
-            self._after_commit.clear()
             with contextlib.suppress(psycopg.Error):
                 if not connection.closed and not connection.broken:
                     connection.execute("ROLLBACK")
@@ -238,46 +243,42 @@ class PostgresStore(Store):
         finally:
             self._thread.tx = None
 
-    def _begin(self, link: WriterLink, opening: str) -> psycopg.Connection[Any]:
+    def _begin(self, connecting: Connecting, opening: str) -> psycopg.Connection[Any]:
         """BEGIN and the locks, in one round trip; a connection that died while idle (a server
         restart) is replaced first: nothing was sent on it yet."""
-        for attempt in (1, 2):
-            connection = link.get()
+        for fresh in (False, True):
+            connection = connecting(fresh)
             try:
                 connection.execute(opening)
                 return connection
             except psycopg.OperationalError as error:
-                if attempt == 2:
+                if fresh:
                     raise StoreUnavailable(unavailable(self.where, error)) from error
-                link.reconnect()
         raise AssertionError("unreachable")
 
     def _lane_link(self) -> WriterLink:
-        """This thread's writer connection for lane jobs (their writes run side by side)."""
+        """This thread's connection for lane jobs (their writes run side by side), whose
+        commits do not wait for the disk."""
         link: WriterLink | None = getattr(self._thread, "link", None)
         if link is None:
-            link = self._thread.link = WriterLink(self.url, self.where, RECONNECT_PATIENCE_S)
+            link = self._thread.link = WriterLink(self.url, self.where, RECONNECT_PATIENCE_S, RELAXED)
             with self._lock:
                 self._lane_links.append(link)
         return link
 
     @contextlib.contextmanager
     def claiming(self) -> Iterator[Any]:
-        """A lane job's transaction outside the writers' lock, on a pooled connection, not
-        waiting for the disk (``lane_job``): for what one process alone touches at a time (a
-        lane's head, under its procrastinate lock), so claims do not queue behind writes."""
+        """A lane job's transaction outside the writers' lock, not waiting for the disk
+        (``lane_job``): for what one process alone touches at a time (a lane's head, under its
+        procrastinate lock), so claims do not queue behind writes."""
+        if getattr(self._thread, "project", None) is not None:
+            yield from self._transaction(_connecting(self._lane_link()), "BEGIN")
+            return
         try:
             with self._pool.connection(timeout=RECONNECT_PATIENCE_S) as connection:
-                connection.execute("BEGIN; SET LOCAL synchronous_commit = off")
-                try:
-                    yield Transaction(connection)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(psycopg.Error):
-                        if not connection.closed and not connection.broken:
-                            connection.execute("ROLLBACK")
-                    raise
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+                # A pooled connection is not reopened: the pool drops it when it broke.
+                yield from self._transaction(lambda fresh: connection, "BEGIN; SET LOCAL synchronous_commit = off")
+        except psycopg_pool.PoolTimeout as error:
             raise StoreUnavailable(unavailable(self.where, error)) from error
 
     def _queued_moved(self, db: Any, project_id: str, delta: int) -> None:
