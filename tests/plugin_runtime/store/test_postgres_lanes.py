@@ -132,12 +132,11 @@ def test_only_lane_jobs_commit_without_waiting_for_the_disk(store: PostgresStore
 
 
 def test_a_nested_write_in_a_lane_job_joins_its_transaction(store: PostgresStore) -> None:
-    with pytest.raises(RuntimeError):
-        with store.lane_job("proj-a"), store.write() as outer:
-            store.plugins.create(outer, "kept-out", "t")
-            with store.write() as inner:
-                assert inner is outer
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), store.lane_job("proj-a"), store.write() as outer:
+        store.plugins.create(outer, "kept-out", "t")
+        with store.write() as inner:
+            assert inner is outer
+        raise RuntimeError("rolled back")
     assert store.plugins.get(store.read(), "kept-out") is None
 
 
@@ -172,11 +171,13 @@ def test_a_waiting_job_cannot_start_before_a_run_queued_into_it_committed(store:
     """Else it could start, find its lane empty and end, leaving the run without a job."""
     _queue(store, "r1")
     with psycopg.connect(url, autocommit=True) as worker:
-        worker_id = worker.execute("SELECT worker_id FROM procrastinate_register_worker_v1()").fetchone()[0]
+        registered = worker.execute("SELECT worker_id FROM procrastinate_register_worker_v1()").fetchone()
+        assert registered is not None
 
         def fetch() -> int | None:
-            return worker.execute("SELECT (procrastinate_fetch_job_v2(ARRAY['runs'], %s)).id",
-                                  (worker_id,)).fetchone()[0]
+            row = worker.execute("SELECT (procrastinate_fetch_job_v2(ARRAY['runs'], %s)).id",
+                                 (registered[0],)).fetchone()
+            return None if row is None else row[0]
 
         with store.write() as db:
             store.runs.insert(db, "r2", "evt-r2", 2, "bot", 1, "proj-a", None, "t")
