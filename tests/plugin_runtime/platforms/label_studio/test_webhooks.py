@@ -9,6 +9,7 @@ to the plugin within the test's deadline."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from plugin_runtime.errors import PlatformRefused, Unauthorized
-from plugin_runtime.platforms.label_studio import webhooks
+from plugin_runtime.platforms.label_studio import reconcile, webhooks
 from plugin_runtime.store.connections import Connection
 from tests.plugin_runtime.platforms.label_studio.conftest import BOT, LabelStudio
 from tests.plugin_runtime.platforms.label_studio.test_end_to_end import (
@@ -86,9 +87,10 @@ def test_the_webhook_connect_makes_is_a_poke_that_brings_the_save_at_once(
     assert unsigned.status_code == 401
     # The bot's own annotation is poked as well, and triggers nothing.
     label_studio.annotate(second, choice("Positive"), token=BOT[2])
-    secret = service.runtime.store.connections.get(service.runtime.store.read(), project_id).secret
-    replay = requests.post(hook_url, json={"action": "ANNOTATION_CREATED"}, headers={webhooks.SECRET_HEADER: secret},
-                           timeout=30)
+    stored = service.runtime.store.connections.get(service.runtime.store.read(), project_id)
+    assert stored is not None
+    replay = requests.post(hook_url, json={"action": "ANNOTATION_CREATED"},
+                           headers={webhooks.SECRET_HEADER: stored.secret}, timeout=30)
     assert replay.status_code == 200 and replay.json() == {"events": 0, "stored": 0}
     assert len(settled(service, 2)) == 2
 
@@ -106,3 +108,39 @@ def test_a_webhook_carrying_its_annotation_still_makes_its_event(service: Servic
     wait_for(lambda: label_studio.task(task)["meta"].get("checked_by"), what="the payload's annotation's meta")
     [run] = settled(service, 1)
     assert run["event_id"] == f"ls-{project}-{saved['id']}-{saved['updated_at']}"
+
+
+@pytest.mark.label_studio
+@pytest.mark.slow
+def test_concurrent_saves_are_each_found_once(tmp_path: Path, label_studio: LabelStudio) -> None:
+    # Saves crossing each other: their pokes come during looks (one more look, not one each),
+    # their stamps and webhooks in any order, more changes than a poked look's page at times;
+    # the periodic look (the default 5 s) behind them, as in production.
+    count = 2 * reconcile.POKE_PAGE_SIZE + 3
+    project, tasks = label_studio.project("Burst", TEXT_CONFIG, [{"text": str(i)} for i in range(count)])
+    service = start_service(tmp_path / "runtime", "process", reconcile_interval_s=5.0)
+    try:
+        found_by_all(service, label_studio, project, tasks)
+    finally:
+        stop_service(service)
+
+
+def found_by_all(service: Service, label_studio: LabelStudio, project: int, tasks: list[int]) -> None:
+    count = len(tasks)
+    connect(service, label_studio, project)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        saved = list(pool.map(lambda task: label_studio.annotate(task, choice("Positive")), tasks))
+    expected = {f"ls-{project}-{a['id']}-{a['updated_at']}" for a in saved}
+
+    def stored() -> set[str]:
+        return {row[0] for row in service.runtime.store.read().execute("SELECT id FROM events")}
+    try:
+        wait_for(lambda: stored() == expected, what=f"{count} events")
+    except AssertionError:
+        # What Label Studio says of each missed one (its task's stamp, the annotation as it is now).
+        store = service.runtime.store
+        missed = [(a["id"], a["updated_at"], label_studio.task(a["task"])["updated_at"],
+                   label_studio.call("GET", f"/api/annotations/{a['id']}/")["updated_at"])
+                  for a in saved if f"ls-{project}-{a['id']}-{a['updated_at']}" not in stored()]
+        pytest.fail(f"never found (annotation, saved, task stamp, now): {missed}; the reconciler's cursor: "
+                    f"{store.connections.cursor(store.read(), f'label-studio-{project}')}")
