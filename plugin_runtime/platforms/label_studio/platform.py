@@ -20,7 +20,8 @@ Label Studio has no transactions: each action's key is recorded in the runtime's
 is applied (a redelivered one is skipped), and each application is idempotent by itself for
 the moment between the two (a ``meta`` replaced again, an issue or a label found by the id the
 key gives it, an annotation already cancelled). The runtime's own changes trigger no run:
-Label Studio's webhooks name its user, which ``webhooks`` ignores.
+an annotation by its user is never an event (``records.submitted``), whether a webhook
+carries it or a look at the project (``reconcile``) finds it.
 """
 
 from __future__ import annotations
