@@ -74,6 +74,7 @@ class Dispatcher:
         self.budget = self.applier.budget
         self.on_applied: list[Callable[[str], None]] = []
         registry.on_ready.append(lambda name, version: self.resume())
+        self._stopping = False
 
     # What the service and the API use ----------------------------------------------------
 
@@ -103,6 +104,12 @@ class Dispatcher:
         """Block until no lane has work (tests, the demo, shutdown)."""
         return self.scheduler.wait_idle(timeout)
 
+    def stop_runs(self) -> None:
+        """The runtime is stopping and its sandboxes are about to be stopped: no run starts, and
+        a run in progress ends unrecorded (what its sandbox's stop made of it is not the
+        plugin's doing), queued again as it was, no attempt counted: it runs at the next start."""
+        self._stopping = True
+
     def close(self) -> None:
         self.intake.close()
         self.scheduler.close()
@@ -123,15 +130,27 @@ class Dispatcher:
             self._finish(run, RunResult(event_id=run["event_id"], status=Status.ERROR, error=taken.reason), None,
                          RunOutcome.BUILD_FAILED)
             return Step.DONE, None
+        if self._stopping:
+            return self._put_back([taken, *taken.following])
         if taken.following and self._run_many is not None:
             return self._execute_batch(self._run_many, [taken, *taken.following], take_next)
         try:
             result = self._run(run["plugin"], run["version"], taken.event or {})
+            if self._stopping:
+                return self._put_back([taken, *taken.following])
             looked, following = self._finish(run, result, taken.event, None, take_next=take_next)
             return (Step.IDLE if looked and following is None else Step.DONE), following
         except Exception as error:
+            if self._stopping:
+                return self._put_back([taken, *taken.following])
             self._failed(run, error)
         return Step.DONE, None
+
+    def _put_back(self, batch: list[Taken]) -> tuple[Step, Taken | None]:
+        """Claimed runs the stopping runtime did not run to their end (``stop_runs``): queued
+        again as they were; their lane is left (WAIT) until the next start resumes it."""
+        self.scheduler.queue.release([taken.run["id"] for taken in batch])
+        return Step.WAIT, None
 
     def _failed(self, run: Any, error: Exception) -> None:
         """Infrastructure (Docker down, container not created), or anything unexpected while
@@ -164,6 +183,8 @@ class Dispatcher:
                     raise PluginRuntimeError("the sandbox gave no result for the run")
         except Exception as error:
             failure = error
+        if self._stopping:
+            return self._put_back(batch)
         looked, following = False, None
         if ends:
             try:

@@ -117,9 +117,13 @@ class Runtime:
         return self.dispatcher.submit(event, source=source)
 
     def close(self) -> None:
+        """Stop at once: runs in progress are stopped with their sandboxes and stay queued, as
+        they were, for the next start (a hook may sleep until its timeout, minutes)."""
         self._stop.set()
         if self.workers is not None:
             self.workers.stop()
+        self.dispatcher.stop_runs()
+        self.sandboxes.close()
         self.shadows.close()
         self.dispatcher.close()
         self.platforms.close()
@@ -167,4 +171,7 @@ def serve(settings: Settings) -> None:
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        print("plugin-runtime stopping: runs in progress are stopped and will run again at the next start",
+              file=sys.stderr, flush=True)
         runtime.close()
+        print("plugin-runtime stopped", file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from plugin_runtime.errors import PluginRuntimeError
+from plugin_runtime.errors import PluginRuntimeError, SandboxUnavailable
 from plugin_runtime.event_matcher import patterns_of
 from plugin_runtime.registry import BuildOutcome
 from plugin_runtime.sandbox.base import Limits, LimitsPolicy
@@ -48,6 +48,7 @@ class SandboxManager:
         self._lock = threading.Lock()
         self._client: docker.DockerClient | None = None
         self._builder: Builder | None = None
+        self._closed = False
 
     @property
     def client(self) -> docker.DockerClient:
@@ -127,6 +128,8 @@ class SandboxManager:
     def _pool(self, name: str, version: int) -> WorkerPool:
         key = (name, version)
         with self._lock:
+            if self._closed:  # a run starting as the runtime stops would leave its worker behind
+                raise SandboxUnavailable("the runtime is stopping: the run is left for its next start")
             pool = self._pools.get(key)
             if pool is None:
                 info = self.lookup(name, version)
@@ -165,6 +168,7 @@ class SandboxManager:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from plugin_runtime import metrics
+from plugin_runtime.errors import SandboxUnavailable
 from plugin_runtime.sandbox.base import Limits
 from plugin_runtime.sandbox.channel import CallHandler, Worker
 from plugin_sdk.results import RunResult, Status
@@ -43,6 +44,7 @@ class WorkerPool:
         self.cold_starts = 0
         #: The ``on_event`` patterns the version was uploaded with, sent to each worker it starts.
         self.event_matcher: list[str] = []
+        self._closed = False
 
     def _spawn(self, project_id: str) -> Worker:
         raise NotImplementedError
@@ -70,6 +72,9 @@ class WorkerPool:
         worker = self._spawn(project_id)
         self.cold_starts += 1
         worker.start(project_id, self.event_matcher)  # SandboxUnavailable when its engine went away meanwhile
+        if self._closed:  # closed while it started (the runtime stopping): nobody would stop it
+            worker.shutdown()
+            raise SandboxUnavailable("the sandbox was closed while its worker started")
         self.workers[project_id] = worker
         metrics.sandbox_started(replacing)
         return worker
@@ -144,7 +149,9 @@ class WorkerPool:
             worker.shutdown()
 
     def close(self) -> None:
-        for worker in self.workers.values():
+        self._closed = True
+        # Listed first: a run in progress (the runtime stopping) may replace its worker meanwhile.
+        for worker in list(self.workers.values()):
             worker.shutdown()
         self.workers.clear()
         self.last_used.clear()
