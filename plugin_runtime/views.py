@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin_runtime.statuses import QUEUED
 from plugin_runtime.store import Store, dumps, loads
 
 
@@ -26,6 +27,15 @@ class RunViews:
         out["logs"] = self.store.run_records.logs(db, run_id)
         out["root"] = self.root(out["root_id"] or out["event_id"])
         return out
+
+    def event_runs(self, event_id: str) -> dict[str, Any] | None:
+        """The runs of an event and of the events they caused (its chain), and how many of them
+        are pending or running; None when no event of this id was received."""
+        db = self.store.read()
+        if not self.store.events.exists(db, event_id):
+            return None
+        statuses = [row["status"] for row in self.store.runs.listing(db, {"root_id": event_id}, 100_000)]
+        return {"id": event_id, "runs": len(statuses), "pending": sum(status in QUEUED for status in statuses)}
 
     def root(self, event_id: str) -> dict[str, Any] | None:
         """A root event's budget: what its chain caused, and whether (why) it was stopped."""

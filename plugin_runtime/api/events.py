@@ -10,13 +10,16 @@ import asyncio
 import logging
 from typing import Any
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
 from plugin_runtime import metrics
-from plugin_runtime.api.deps import RuntimeDep, Service, ViewsDep, admin, read_body
-from plugin_runtime.api.models import EventAccepted, EventDuplicate, refusals
-from plugin_runtime.errors import PluginRuntimeError, SignatureError
+from plugin_runtime.api.deps import RuntimeDep, Service, ViewsDep, _bearer, admin, read_body
+from plugin_runtime.api.models import EventAccepted, EventDuplicate, EventRuns, refusals
+from plugin_runtime.errors import NotFound, PluginRuntimeError, SignatureError
 from plugin_runtime.recordings import parse_event
 from plugin_runtime.webhooks import verify
 
@@ -81,6 +84,29 @@ async def _store(request: Request, runtime: Service) -> JSONResponse:
     if not await asyncio.wrap_future(runtime.dispatcher.submit_batched(event, source="webhook")):
         return JSONResponse({"id": event["id"], "duplicate": True}, status_code=200)
     return JSONResponse({"id": event["id"]}, status_code=202)
+
+
+async def _sender_or_admin(event_id: str, request: Request, runtime: RuntimeDep,
+                           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """The admin, or the event's sender without the admin token: a request signed as events
+    are, its ``webhook-id`` the event's id, over an empty body."""
+    if "webhook-signature" not in request.headers:
+        await admin(request, runtime, credentials)
+    elif verify(runtime.webhook_secrets, request.headers, b"") != event_id:
+        raise SignatureError("webhook-id must be the event's id (sign the request over an empty body)")
+
+
+@router.get("/v1/events/{event_id:path}/runs", response_model=EventRuns, dependencies=[Depends(_sender_or_admin)],
+            summary="Whether an event's runs, and those of the events they caused, are done",
+            description="The admin token, or signed as its sender signs events: `webhook-id` the event's id, "
+                        "over an empty body (what `events send --wait-for-runs` polls).",
+            openapi_extra={"parameters": [{**header, "required": False} for header in _SIGNED["parameters"]]},
+            responses=refusals(401, 404, 422))
+def event_runs(event_id: str, views: ViewsDep) -> dict[str, Any]:
+    found = views.event_runs(event_id)
+    if found is None:
+        raise NotFound(f"event {event_id!r} was not received")
+    return found
 
 
 # response_class=Response (no media type of its own): the refusals are documented as JSON, the

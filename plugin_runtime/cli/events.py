@@ -16,6 +16,8 @@ from plugin_runtime.errors import EventsFileError
 from plugin_runtime.terminal import escape
 
 RETRY_BUDGET_S = 30.0
+#: How long --wait-for-runs polls an event's runs at most between two looks.
+_POLL_MAX_S = 0.25
 
 
 @click.group(short_help="Send recorded events, or export them for dry-runs.")
@@ -33,10 +35,12 @@ def events() -> None:
 @click.option("--token", envvar="PLUGIN_RUNTIME_TOKEN", hidden=True,
               help="Accepted like every client command; the intake checks signatures, not the token.")
 @click.option("--wait-for-runs", is_flag=True,
-              help="After each event, wait until its runs are done: a replay then sees the platform "
-                   "as it was when the event happened.")
+              help="After each event, wait until its runs, and those of the events they caused, are done: a "
+                   "replay then sees the platform as it was when the event happened.")
+@click.option("--wait-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds --wait-for-runs waits for one event's runs before it says so and goes on.")
 def send(file: str, url: str | None, secret: str | None, data_dir: str | None, token: str | None,
-         wait_for_runs: bool) -> None:
+         wait_for_runs: bool, wait_timeout: float) -> None:
     """Sign and post the events of FILE (JSON Lines) to the webhook intake. Goes on past
     failures; exits non-zero naming the events that were not acknowledged."""
     from plugin_runtime.recordings import read_events
@@ -69,7 +73,11 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
                 sent += 1
                 duplicates += outcome == "duplicate"
                 if wait_for_runs:
-                    _wait_idle(session, target.rsplit("/v1/", 1)[0])
+                    progress.update(f"waiting for the runs of event {number}/{len(records)}")
+                    unfinished = _wait_for_runs(session, base, key, recorded.event_id or "", wait_timeout)
+                    if unfinished is not None:
+                        progress.close()
+                        click.echo(f"warning: {escape(unfinished)}", err=True)
             else:
                 failed.append((recorded.event_id or f"line {recorded.line}", outcome))
     already = f" ({duplicates} already received: not processed again)" if duplicates else ""
@@ -88,15 +96,39 @@ def send(file: str, url: str | None, secret: str | None, data_dir: str | None, t
         sys.exit(1)
 
 
-def _wait_idle(session: requests.Session, base: str, timeout: float = 300) -> None:
+def _wait_for_runs(session: requests.Session, base: str, secret: str, event_id: str, timeout: float) -> str | None:
+    """Wait until the runs of one event (and of the events they caused) are done; None when they
+    are, else what kept it from knowing. Asked signed with the webhook secret, as the event was
+    sent: no admin token needed, and another project's runs do not count."""
+    from plugin_runtime.client import segment
+    from plugin_runtime.webhooks import headers
+
+    url = f"{base}/v1/events/{segment(event_id)}/runs"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    delay, pending = 0.05, None
+    while True:
         try:
-            if session.get(f"{base}/healthz", timeout=10).json().get("pending_runs") == 0:
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.05)
+            response = session.get(url, headers=headers(secret, event_id, b""), timeout=30)
+            if response.status_code != 200:
+                return f"cannot wait for the runs of event {event_id}: {response.status_code}: {_detail(response)}"
+            pending = response.json()["pending"]
+            if pending == 0:
+                return None
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            pass  # the runtime restarting, or a garbled answer: asked again until the deadline
+        if time.monotonic() + delay > deadline:
+            still = f"{pending} run(s)" if pending is not None else "its runs (the runtime did not answer)"
+            return (f"event {event_id}: {still} not done after {timeout:g} s (--wait-timeout); going on without "
+                    f"waiting for them (plugin-runtime runs list shows them)")
+        time.sleep(delay)
+        delay = min(delay * 1.5, _POLL_MAX_S)
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("detail"))
+    except (ValueError, AttributeError):
+        return response.text[:200]
 
 
 def _post(session: requests.Session, url: str, secret: str, event_id: str, body: bytes, sign) -> str | None:
@@ -120,10 +152,7 @@ def _post(session: requests.Session, url: str, secret: str, event_id: str, body:
             return None
         if response.status_code == 200:
             return "duplicate"
-        try:
-            return f"{response.status_code}: {response.json().get('detail')}"
-        except ValueError:
-            return f"{response.status_code}: {response.text[:200]}"
+        return f"{response.status_code}: {_detail(response)}"
 
 
 @events.command()

@@ -197,10 +197,6 @@ class PluginHandler(PluginCore):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`events send --wait-for-runs` ('after each event, wait until its runs are done') waits until the whole "
-    "runtime has no pending run (/healthz pending_runs == 0), so another project's slow plugin holds it "
-    "(up to 300 s per event, then it goes on without a word) (plugin_runtime/cli/events.py _wait_idle)"))
 def test_events_send_waits_for_its_own_events_runs_only(service: Service, tmp_path: Path) -> None:
     folder = tmp_path / "sleeper"
     folder.mkdir()

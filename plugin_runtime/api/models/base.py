@@ -40,6 +40,12 @@ class EventDuplicate(Answer):
     duplicate: Literal[True] = Field(description="an event of this id was already stored; not processed again")
 
 
+class EventRuns(Answer):
+    id: str
+    runs: int = Field(description="runs of the event and of the events their actions caused")
+    pending: int = Field(description="of those, pending or running: 0 once the event's effects are all done")
+
+
 _MEANING = {
     400: "refused as given (detail says why)",
     401: "missing or wrong credentials",

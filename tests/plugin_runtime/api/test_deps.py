@@ -35,7 +35,7 @@ def test_every_admin_route_refuses_a_missing_or_wrong_token_and_changes_nothing(
                 assert response.status_code == 401, (method, path, response.text)
                 assert WRONG in response.json()["detail"]
             checked += 1
-    assert checked == 31  # all but /healthz and the webhooks (events, connections')
+    assert checked == 32  # all but /healthz and the webhooks (events, connections')
     assert before == {table: service.count(table) for table in before}
 
 

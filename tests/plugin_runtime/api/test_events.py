@@ -58,3 +58,45 @@ def test_a_duplicate_is_200_and_runs_once(small) -> None:
     assert (again.status_code, again.json()) == (200, {"id": "evt-once", "duplicate": True})
     small.settle()
     assert small.count("runs") == 1
+
+
+CHAINED = WAITING + '''
+        self.kili.send_back_to_queue(asset_ids=[asset_id])
+'''
+FOLLOWER = """
+from plugin_sdk import PluginCore
+
+class PluginHandler(PluginCore):
+    def on_send_back_to_queue(self, asset_id):
+        pass
+"""
+
+
+def test_an_events_runs_and_those_they_caused_are_told_to_its_signed_sender_alone(service, tmp_path: Path) -> None:
+    import requests
+
+    from plugin_runtime.webhooks import headers
+
+    flag = tmp_path / "go"
+    service.deploy("chained", CHAINED.format(flag=str(flag)), project="proj-api")
+    service.deploy("follower", FOLLOWER, project="proj-api")
+    event_id = "evt/chained"  # a '/' in an id names that event, not a path
+    assert service.post_event(submitted(event_id, "asset-chain", "label-chain", {})).status_code == 202
+    url = f"{service.url}/v1/events/evt%2Fchained/runs"
+    secret = service.runtime.webhook_secrets[0]
+
+    def ask(message_id: str = event_id, key: str = secret, target: str = url) -> requests.Response:
+        return requests.get(target, headers=headers(key, message_id, b""), timeout=30)
+
+    assert ask().json() == {"id": event_id, "runs": 1, "pending": 1}
+    assert requests.get(url, timeout=30).status_code == 401  # no signature
+    assert service.admin.get(url, timeout=30).json()["pending"] == 1  # or the admin token
+    assert ask(key="another-secret").status_code == 401
+    # A signature for another event does not answer for this one.
+    assert ask(message_id="evt-other").json()["detail"] == (
+        "webhook-id must be the event's id (sign the request over an empty body)")
+    missing = ask(message_id="evt-never", target=f"{service.url}/v1/events/evt-never/runs")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "event 'evt-never' was not received")
+    flag.touch()
+    service.settle()
+    assert ask().json() == {"id": event_id, "runs": 2, "pending": 0}  # its send-back's run counts

@@ -23,6 +23,7 @@ PATHS = {
     "/v1/plugins/{name}/versions/{version}": "/v1/plugins/api-bot/versions/1",
     "/v1/plugins/{name}/build-log": "/v1/plugins/api-bot/build-log",
     "/v1/runs": "/v1/runs",
+    "/v1/events/{event_id}/runs": "/v1/events/evt-api-1/runs",
     "/v1/shadows": "/v1/shadows",
     "/v1/connections": "/v1/connections",
     "/v1/runs/{run_id}": None,  # the first run listed
