@@ -14,7 +14,10 @@ paging by ``POKE_PAGE_SIZE``: the tasks changed within ``OVERLAP`` are few then,
 Studio serializes every task of a page (each page is in the annotator's wait for the plugin).
 A poked pass looks back as far as a periodic one: concurrent saves stamp their tasks before
 they commit, and Label Studio's SQLite makes them wait for its lock (a look back of 1 s missed
-some, found by the test of concurrent saves).
+some, found by the test of concurrent saves). Only periodic passes move the cursor: a poked
+pass submits what it finds and leaves the cursor where it was, so what it may miss in a burst
+of concurrent saves (a run of saves was seen missed by poked passes that moved the cursor)
+is looked at again by every later pass until a periodic one has seen it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -67,16 +71,19 @@ class Reconciler:
             self._thread.join(timeout=15)
 
     def _loop(self) -> None:
-        poked = False
+        due = time.monotonic()  # the next periodic pass: at once, then every interval_s, pokes or not
         while not self._stop.is_set():
             self._wake.clear()  # before the pass: a poke during it makes one more
+            periodic = time.monotonic() >= due
+            if periodic:
+                due = time.monotonic() + self.interval_s
             try:
-                self.reconcile(poked)
+                self.reconcile(poked=not periodic)
             except (Busy, PlatformUnavailable) as error:
                 _log.warning("label studio %s: reconciliation postponed: %s", self.platform.project_id, error)
             except Exception:
                 _log.exception("label studio %s: reconciliation failed", self.platform.project_id)
-            poked = self._wake.wait(self.interval_s)
+            self._wake.wait(max(0.0, due - time.monotonic()))
 
     def reconcile(self, poked: bool = False) -> int:
         """One look: store the events of the annotations changed since the cursor; returns
@@ -105,7 +112,7 @@ class Reconciler:
                 self.platform.remember(event)
                 new += bool(self._submit(event))
                 self._remember(event["id"])
-        if newest is not None and newest != stored:
+        if newest is not None and newest != stored and not poked:
             with store.write() as db:
                 store.connections.move_cursor(db, project_id, newest, now())
         if new and not poked:
