@@ -181,7 +181,7 @@ def test_an_issue_on_an_asset_whose_issues_were_not_recorded_is_a_warning(tmp_pa
     assert dry.returncode == 0, dry.stderr
     [line] = map(json.loads, dry.stdout.splitlines())
     assert line["rejected"] == []
-    assert [item["warning"] for item in line["warnings"]] == [
+    assert [item["warning"] for item in line["warnings"]] == [(
         "not checked: the service refuses this action if issue 'issue-elsewhere' is not an issue of asset "
         "'asset-main'; no event's context lists that asset's issues (context.asset.issues), so the dry-run cannot "
-        "tell (record events with their context: plugin-runtime events export)"]
+        "tell (record events with their context: plugin-runtime events export)")]

@@ -235,8 +235,8 @@ def test_external_ids_of_assets_the_hook_read_need_no_lookup() -> None:
 
 @pytest.mark.parametrize(("external_id", "message"), [
     ("nope.pdf", "kili.send_back_to_queue: no asset of project 'project-1' has the external id 'nope.pdf'"),
-    ("twin", "kili.send_back_to_queue: external id 'twin' names 2 assets of project 'project-1' ('a3', 'a4'); "
-             "pass asset_ids instead"),
+    ("twin", ("kili.send_back_to_queue: external id 'twin' names 2 assets of project 'project-1' ('a3', 'a4'); "
+              "pass asset_ids instead")),
 ])
 def test_an_external_id_no_single_asset_of_the_project_has_is_unresolved(external_id: str, message: str) -> None:
     handle = live_handle([])
