@@ -5,12 +5,16 @@ capabilities, ``no-new-privileges``, our own seccomp profile (``seccomp.json``: 
 current default, so without ``io_uring``), memory without swap, a CPU quota, a process limit
 and an open-file limit, and an environment holding nothing of the runtime's. The only way in
 or out is the attached stdin/stdout carrying ``plugin_sdk._wire`` messages.
+
+Between events the host reads each warm container's CPU time from its cgroup (a file, no Docker
+API call) and pauses one that keeps using it while idle (``WorkerPool.contain_idle_cpu``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import socket
@@ -34,6 +38,7 @@ from plugin_runtime.sandbox.frames import OutputLimit
 from plugin_runtime.sandbox.pool import ProjectReader, WorkerPool
 from plugin_runtime.sandbox.process import BOOT
 
+_log = logging.getLogger(__name__)
 PREFIX = "plugin-runtime"
 LABEL = "org.plugin-runtime.sandbox"
 TMPFS_MB = 64
@@ -52,6 +57,45 @@ KILLED_FROM_OUTSIDE = 137
 #: SIGTERM: the engine's default would wait 10 s per container before its SIGKILL, delaying
 #: its return by as much.
 STOP_SIGNAL = "SIGKILL"
+#: How often idle containers' CPU is looked at: a thread spinning after its hook is paused within
+#: about this long (plus ``pool.IDLE_CPU_S`` of its CPU).
+IDLE_CHECK_S = 0.5
+#: Where a container's CPU time is, by the engine's cgroup layout (cgroupfs or systemd driver,
+#: cgroup v1 or v2): (path with {id}, whether it is v2's cpu.stat in microseconds).
+CGROUP_CPU = (
+    ("/sys/fs/cgroup/docker/{id}/cpu.stat", True),
+    ("/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat", True),
+    ("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage", False),
+    ("/sys/fs/cgroup/cpu,cpuacct/docker/{id}/cpuacct.usage", False),
+    ("/sys/fs/cgroup/cpuacct/system.slice/docker-{id}.scope/cpuacct.usage", False),
+    ("/sys/fs/cgroup/cpu,cpuacct/system.slice/docker-{id}.scope/cpuacct.usage", False),
+)
+
+
+def cgroup_cpu(container_id: str) -> tuple[str, bool] | None:
+    """The file holding the container's CPU time on this machine, or None (an engine on another
+    machine, or a layout not known here: idle CPU is then not watched)."""
+    for pattern, v2 in CGROUP_CPU:
+        path = pattern.format(id=container_id)
+        if os.path.exists(path):
+            return path, v2
+    return None
+
+
+def read_cpu_ns(where: tuple[str, bool]) -> int | None:
+    """The CPU time (ns) in a ``cgroup_cpu`` file; None once the container is gone."""
+    path, v2 = where
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if not v2:
+            return int(data)
+        for line in data.splitlines():
+            if line.startswith(b"usage_usec "):
+                return int(line.split()[1]) * 1000
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 @functools.cache
@@ -215,6 +259,8 @@ class _Container:
             if isinstance(error, Exception) and not isinstance(error, SandboxUnavailable):
                 raise SandboxUnavailable(f"cannot start a container from {image}: {error}") from error
             raise
+        #: Where its CPU time is read (``cgroup_cpu``).
+        self.cpu = cgroup_cpu(self.container.id)
         self.exit_code: int | None = None
         self.oom = False
         #: Why the engine, not the plugin, ended the container (read after ``kill``).
@@ -291,14 +337,44 @@ class DockerSandbox(WorkerPool):
         #: spares a live owner's, so they are removed here once the engine answers again.
         self.leftovers: list[str] = []
         self._leftovers_lock = threading.Lock()
+        #: Each project's latest container, for its CPU time.
+        self._boxes: dict[str, _Container] = {}
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def _spawn(self, project_id: str) -> Worker:
         self.remove_leftovers()
         box = _Container(self.client, self.image, project_id, self.limits, self.labels, self._leftover)
+        self._boxes[project_id] = box
+        if box.cpu is not None and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="idle-cpu", daemon=True)
+            self._watcher.start()
         return Worker(
             box.stream.write, box.stream, box.kill, box.exit_info, self.limits, self.call_handler(project_id),
             oom_killed=lambda: box.oom, lost=lambda: box.lost,
         )
+
+    def _cpu_ns(self, project_id: str) -> int | None:
+        box = self._boxes.get(project_id)
+        return None if box is None or box.cpu is None or box.removed else read_cpu_ns(box.cpu)
+
+    def _set_aside(self, project_id: str, worker: Worker) -> None:
+        """Paused (its memory kept, its CPU stopped) until the next event or the idle eviction
+        removes it; stopped outright when the engine cannot pause it."""
+        box = self._boxes.get(project_id)
+        try:
+            if box is None or box.removed:
+                raise LookupError(project_id)
+            box.container.pause()
+        except Exception:  # gone meanwhile, or the engine refused: removed instead
+            worker.stop()
+
+    def _watch(self) -> None:
+        while not self._closing.wait(IDLE_CHECK_S):
+            try:
+                self.contain_idle_cpu()
+            except Exception:  # a watcher that stops would let the next spinning thread be
+                _log.exception("the idle containers' CPU could not be looked at")
 
     def _leftover(self, container_id: str) -> None:
         with self._leftovers_lock:
@@ -317,7 +393,9 @@ class DockerSandbox(WorkerPool):
                 self._leftover(container_id)
 
     def close(self) -> None:
+        self._closing.set()
         super().close()
+        self._boxes.clear()
         self.remove_leftovers()
 
 

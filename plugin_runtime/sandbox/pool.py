@@ -2,11 +2,13 @@
 
 A worker serves one project's events one after another; it is replaced after it died (crash,
 timeout, out-of-memory, flood), after ``max_events`` events, and evicted when idle. A worker
-never serves two projects.
+never serves two projects. One that uses CPU while idle (a thread its plugin left running after
+a hook), as the host measures it, is set aside (``contain_idle_cpu``) and replaced at its next event.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -21,6 +23,11 @@ from plugin_sdk.subscriptions import subscribed
 
 #: Answers a plugin's read for the project its worker serves: (project_id, method, query).
 ProjectReader = Callable[[str, str, dict[str, Any]], Any]
+#: CPU seconds an idle worker may use, plus this share of the time since its last run: a
+#: plugin's light housekeeping thread passes, a thread spinning after its hook does not.
+IDLE_CPU_S = 0.2
+IDLE_CPU_SHARE = 0.05
+_log = logging.getLogger(__name__)
 
 
 class WorkerPool:
@@ -45,6 +52,8 @@ class WorkerPool:
         #: The ``on_event`` patterns the version was uploaded with, sent to each worker it starts.
         self.event_matcher: list[str] = []
         self._closed = False
+        # Each idle worker's CPU (ns, as ``_cpu_ns`` measures it) and time when its last run ended.
+        self._at_rest: dict[str, tuple[int, float]] = {}
 
     def _spawn(self, project_id: str) -> Worker:
         raise NotImplementedError
@@ -98,9 +107,7 @@ class WorkerPool:
                 return RunResult(event_id=event.get("id"), status=Status.OK, skipped=True)
             return worker.run(event)
         finally:
-            with self._lock:
-                self._busy.discard(project_id)
-                self.last_used[project_id] = time.monotonic()
+            self._rest(project_id)
 
     def run_many(self, events: list[dict[str, Any]]) -> Generator[RunResult, None, None]:
         """``run`` for events of one project, in order, those the plugin takes sent to its
@@ -132,9 +139,48 @@ class WorkerPool:
             finally:
                 ran.close()
         finally:
-            with self._lock:
-                self._busy.discard(project_id)
-                self.last_used[project_id] = time.monotonic()
+            self._rest(project_id)
+
+    def _rest(self, project_id: str) -> None:
+        """A run of the project ended: its worker is idle from here."""
+        cpu = self._cpu_ns(project_id)
+        with self._lock:
+            self._busy.discard(project_id)
+            self.last_used[project_id] = at = time.monotonic()
+            if cpu is not None:
+                self._at_rest[project_id] = (cpu, at)
+
+    def _cpu_ns(self, project_id: str) -> int | None:
+        """The CPU time the project's worker used so far, as the host measures it (never as the
+        plugin says); None when this sandbox does not measure it."""
+        return None
+
+    def _set_aside(self, project_id: str, worker: Worker) -> None:
+        """Stop an idle worker using CPU from using more until it is replaced."""
+        worker.stop()
+
+    def contain_idle_cpu(self) -> list[str]:
+        """Set aside the idle workers that used more CPU since their last run than ``IDLE_CPU_S``
+        and ``IDLE_CPU_SHARE`` of the time since: marked dead (the project's next event starts a
+        fresh one) and stopped from using more (``_set_aside``). Returns their projects."""
+        now, caught = time.monotonic(), []
+        with self._lock:
+            for project_id, (rested, at) in list(self._at_rest.items()):
+                worker = self.workers.get(project_id)
+                used = None if worker is None or worker.dead or project_id in self._busy else self._cpu_ns(project_id)
+                if used is None:
+                    del self._at_rest[project_id]
+                elif (used - rested) / 1e9 > IDLE_CPU_S + IDLE_CPU_SHARE * (now - at):
+                    assert worker is not None
+                    worker.dead = True  # replaced before its next event (``worker``)
+                    del self._at_rest[project_id]
+                    caught.append((project_id, worker, (used - rested) / 1e9, now - at))
+        for project_id, worker, seconds, idle in caught:
+            _log.warning("a worker of project %s used %.1f s of CPU in the %.1f s since its last run ended (a thread "
+                         "its plugin left running after a hook?): set aside, a fresh one takes the next event",
+                         project_id, seconds, idle)
+            self._set_aside(project_id, worker)
+        return [project_id for project_id, *_ in caught]
 
     def evict_idle(self) -> None:
         """Stop the workers nobody used for ``idle_s`` seconds."""

@@ -359,11 +359,6 @@ def cpu_seconds(container) -> float:
     return container.stats(stream=False)["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a thread a plugin leaves running after its hook returned (a run that succeeded) keeps burning CPU in "
-    "the warm container between events, bounded by no run's timeout: until the container is idle for "
-    "300 s, forever while the project's events keep coming; two projects' containers took ~44% of a core "
-    "each on this loaded 2-core machine (a whole core each on a quiet one) with no run in progress"))
 def test_a_thread_left_spinning_after_the_hook_costs_no_cpu_between_events(service: Service, docker_client) -> None:
     deploy(service, "hog", None, "proj-spin")
     [run] = send(service, "spin-1", {"HOG": "spin-after-return"}, "proj-spin").values()
