@@ -130,6 +130,17 @@ class Event(BaseModel):
     organization_id: Optional[str] = None
     format: int = Field(default=EVENT_FORMAT_VERSION, ge=1, validation_alias=AliasChoices("format", "v"))
 
+    @field_validator("project_id")
+    @classmethod
+    def _routable(cls, value: str) -> str:
+        # A project id is a segment of the runtime's URLs (/v1/plugins/NAME/projects/ID): one
+        # holding '/' (decoded before routing even as %2F) or one of '.', '..' could be stored
+        # but never named by an admin route, so its events would never run.
+        if "/" in value or value in (".", ".."):
+            raise ValueError(f"project_id {value!r} cannot name a project in the runtime's URLs: it must not "
+                             "hold '/' nor be '.' or '..' (use another separator, such as '-')")
+        return value
+
     @model_validator(mode="after")
     def _required_by_type(self) -> "Event":
         if self.format > EVENT_FORMAT_VERSION:
