@@ -123,7 +123,7 @@ class Runtime:
         if self.workers is not None:
             self.workers.stop()
         self.dispatcher.stop_runs()
-        self.sandboxes.close()
+        self.sandboxes.shut_down()
         self.shadows.close()
         self.dispatcher.close()
         self.platforms.close()

@@ -166,9 +166,16 @@ class SandboxManager:
         for pool in pools:
             pool.evict_idle()
 
-    def close(self) -> None:
+    def shut_down(self) -> None:
+        """``close`` for good (the runtime stopping): a run starting afterwards is refused rather
+        than given a worker nobody would stop."""
         with self._lock:
             self._closed = True
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (the next run starts fresh ones)."""
+        with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
