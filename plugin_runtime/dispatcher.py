@@ -45,6 +45,14 @@ RunManyFunction = Callable[[str, int, list[dict[str, Any]]], Generator[RunResult
 BATCH = 16
 
 
+def _stale_read(before: list[End], result: RunResult) -> bool:
+    """Whether ``result``'s run read the platform while runs before it in its batch had actions
+    not yet applied (a batch is recorded at its end): it read a state its lane's order says was
+    already changed, so it must run again once they are applied. Its actions were not applied
+    either, so running it again is safe."""
+    return bool((result.model_extra or {}).get("reads")) and any(end.result.actions for end in before)
+
+
 class Dispatcher:
     def __init__(self, store: Store, registry: Registry, platform: Platform | Platforms, run: RunFunction,
                  concurrency: int = 4, max_attempts: int = 5, retry_base_s: float = 0.5,
@@ -75,6 +83,9 @@ class Dispatcher:
         self.on_applied: list[Callable[[str], None]] = []
         registry.on_ready.append(lambda name, version: self.resume())
         self._stopping = False
+        # Versions whose runs read the platform: their backlog runs one run at a time (see
+        # ``_stale_read``), so each run reads what the runs before it in its lane did.
+        self._reading: set[tuple[str, int]] = set()
 
     # What the service and the API use ----------------------------------------------------
 
@@ -133,6 +144,8 @@ class Dispatcher:
         if self._stopping:
             return self._put_back([taken, *taken.following])
         if taken.following and self._run_many is not None:
+            if (run["plugin"], run["version"]) in self._reading:
+                return self._execute_singly([taken, *taken.following], take_next)
             return self._execute_batch(self._run_many, [taken, *taken.following], take_next)
         try:
             result = self._run(run["plugin"], run["version"], taken.event or {})
@@ -177,8 +190,13 @@ class Dispatcher:
                 # Closed whatever happens: a worker left in the middle of a batch is stopped.
                 with contextlib.closing(run_many(plugin, version, [t.event or {} for t in batch[before:]])) as results:
                     for result in results:
+                        if _stale_read(ends, result):
+                            self._reading.add((plugin, version))
+                            break
                         taken = batch[len(ends)]
                         ends.append(End(taken.run["id"], result, taken.event))
+                if (plugin, version) in self._reading:
+                    break
                 if len(ends) == before:
                     raise PluginRuntimeError("the sandbox gave no result for the run")
         except Exception as error:
@@ -188,13 +206,37 @@ class Dispatcher:
         looked, following = False, None
         if ends:
             try:
-                looked, following = self._finish_many(batch[:len(ends)], ends, take_next and failure is None)
+                # A batch cut short takes no next head: its own rest is that head, put back below.
+                whole = failure is None and len(ends) == len(batch)
+                looked, following = self._finish_many(batch[:len(ends)], ends, take_next and whole)
             except Exception as error:  # nothing of the batch was recorded
                 failure, ends = error, []
         if failure is not None:
             self._failed(batch[len(ends)].run, failure)
             self.scheduler.queue.release([taken.run["id"] for taken in batch[len(ends) + 1:]])
             return Step.DONE, None
+        if len(ends) < len(batch):  # cut at a stale read: the rest run again, one at a time
+            self.scheduler.queue.release([taken.run["id"] for taken in batch[len(ends):]])
+            return Step.DONE, None
+        return (Step.IDLE if looked and following is None else Step.DONE), following
+
+    def _execute_singly(self, batch: list[Taken], take_next: bool) -> tuple[Step, Taken | None]:
+        """A reading version's claimed runs, each run and recorded before the next starts, as
+        a lane that keeps up runs them."""
+        looked, following = False, None
+        for index, taken in enumerate(batch):
+            try:
+                result = self._run(taken.run["plugin"], taken.run["version"], taken.event or {})
+                if self._stopping:
+                    return self._put_back(batch[index:])
+                last = index == len(batch) - 1
+                looked, following = self._finish(taken.run, result, taken.event, None, take_next=take_next and last)
+            except Exception as error:
+                if self._stopping:
+                    return self._put_back(batch[index:])
+                self._failed(taken.run, error)
+                self.scheduler.queue.release([t.run["id"] for t in batch[index + 1:]])
+                return Step.DONE, None
         return (Step.IDLE if looked and following is None else Step.DONE), following
 
     def _retry_later(self, run: Any, reason: str) -> None:

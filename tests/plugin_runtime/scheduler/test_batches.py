@@ -45,6 +45,11 @@ PLUGIN = """
                 os._exit(3)
             if what == "hang":
                 time.sleep(60)
+            if what == "tally":  # reads what the lane's runs before it wrote
+                asset = self.kili.assets(project_id=self.project_id, asset_id=asset_id, fields=["jsonMetadata"])[0]
+                count = int((asset.get("jsonMetadata") or {}).get("count", 0))
+                self.kili.update_properties_in_assets(asset_ids=[asset_id], json_metadatas=[{"count": count + 1}])
+                return
             if what == "read":
                 self.logger.info("%d labels", len(self.kili.labels(project_id=self.project_id, asset_id=asset_id)))
             self.kili.add_to_review(asset_ids=[asset_id])
@@ -206,3 +211,23 @@ def test_each_run_of_a_batch_has_its_own_read_budget(runtime: Runtime) -> None:
     runs = runtime.runs()
     for event_id in ids:
         assert json.loads(runs[event_id]["metrics"])["reads"]["calls"] == 1, runs[event_id]["metrics"]
+
+
+def test_a_run_reads_what_the_runs_before_it_in_its_batch_did(runtime: Runtime) -> None:
+    # A batch is recorded at its end: a run reading the platform after runs of its batch acted
+    # would read the state before them. The batch is cut there and the rest run one at a time.
+    ids = [f"t-{k}" for k in range(BACKLOG + 1)]
+    for k, event_id in enumerate(ids):
+        assert runtime.dispatcher.submit(make_event(id=event_id, project_id="proj", asset_id="asset-tally",
+                                                    json_response={"do": "tally"}))
+        if k == 0:
+            wait_for(lambda: runtime.calls)
+    runtime.hold.set()
+    assert runtime.dispatcher.wait_idle(60)
+    metadata = runtime.store.read().execute("SELECT json_metadata FROM assets WHERE id = 'asset-tally'").fetchone()[0]
+    assert json.loads(metadata) == {"count": BACKLOG + 1}
+    runs = runtime.runs()
+    assert all((runs[e]["status"], runs[e]["attempts"]) == ("succeeded", 1) for e in ids), [tuple(runs[e]) for e in ids]
+    assert all(runtime.applied(runs[e]["id"]) == ["update_asset"] for e in ids)
+    # Cut after its first run; the rest ran alone, each seeing the one before.
+    assert runtime.calls[1] == ids[1:] and all(len(call) == 1 for call in runtime.calls[2:])
