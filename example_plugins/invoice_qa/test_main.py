@@ -169,4 +169,7 @@ def test_dry_running_the_shipped_events_gives_8_ok_results() -> None:
     assert results[6]["skipped"] is True  # the review
     issues = [a["object_mid"] for a in results[1]["actions"] if a["type"] == "create_issue"]
     assert issues == ["20261120090201-iban"]
-    assert results[7]["actions"][0]["json_metadata"] == {"supplier": "ACME", "batch": "2026-11", "accuracy": 100.0}
+    # The corrected resubmission solves the issue its recorded context lists, then scores 100.
+    solved, scored = results[7]["actions"]
+    assert (solved["type"], solved["issue_id"], solved["status"]) == ("update_issue_status", "issue-02-iban", "SOLVED")
+    assert scored["json_metadata"] == {"supplier": "ACME", "batch": "2026-11", "accuracy": 100.0}
