@@ -92,12 +92,16 @@ class WorkerPool:
         """What the plugin declared (hooks, subscriptions, warnings), once loaded."""
         return self.worker(project_id).info
 
-    def run(self, event: dict[str, Any]) -> RunResult:
-        project_id = event["project_id"]
+    def _occupy(self, project_id: str) -> None:
+        """The project's worker is in use until ``_rest``: idle ones are evicted first, never it."""
         self.evict_idle()
         with self._lock:
             self._busy.add(project_id)
             self.last_used[project_id] = time.monotonic()
+
+    def run(self, event: dict[str, Any]) -> RunResult:
+        project_id = event["project_id"]
+        self._occupy(project_id)
         try:
             worker = self.worker(project_id)
             if worker.load_error is not None:
@@ -114,10 +118,7 @@ class WorkerPool:
         worker together (``Worker.run_many``); stops after a result that stopped the worker:
         the events after it were not run (run them again: a fresh worker takes them)."""
         project_id = events[0]["project_id"]
-        self.evict_idle()
-        with self._lock:
-            self._busy.add(project_id)
-            self.last_used[project_id] = time.monotonic()
+        self._occupy(project_id)
         try:
             worker = self.worker(project_id)
             if worker.load_error is not None:
